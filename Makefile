@@ -1,0 +1,36 @@
+# One venv, two commands: `make demo` (the main job, end to end) and `make test`.
+# GPU users: `make setup TORCH=` keeps the torch already installed, or `TORCH="torch==2.13.0 --index-url ..."`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(if $(strip $(TORCH)),$(BIN)/pip install -q $(TORCH))
+	$(BIN)/pip install -q -e ".[dev]"
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/python -m training.demo --out outputs/demo
+
+test: setup
+	$(BIN)/python -m pytest tests
+	$(BIN)/ruff check .
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup
+	$(BIN)/python bench/decode.py
+	$(BIN)/python bench/label_encoder.py
+	$(BIN)/python bench/video_encoder.py
+
+clean:
+	rm -rf outputs .pytest_cache

@@ -1,0 +1,143 @@
+"""Configuration of the open-vocabulary multi-label video classifier (Gupta et al., ECCV 2024)."""
+
+from __future__ import annotations
+
+from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig, T5Config
+
+LABEL_ENCODERS = ("class_name", "templates", "llm_prompted", "llm_fixed")
+LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
+LLM_ADAPTERS = ("prefix", "lora")
+CONNECTORS = ("prompt_transformer", "mlp", "linear")
+TEMPORAL_MODES = ("parallel", "serial")
+
+
+def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
+    if isinstance(value, config_class):
+        return value
+    return config_class(**(value or {}))
+
+
+class OvmlvConfig(PretrainedConfig):
+    r"""
+    Holds the three towers' configs (CLIP text, CLIP vision, T5) and the method's knobs.
+
+    Args:
+        text_config / vision_config: the CLIP towers ([`CLIPTextConfig`], [`CLIPVisionConfig`]).
+        llm_config: the T5 tower ([`T5Config`]); `None` while `label_encoder` needs no LLM.
+        projection_dim: D, the joint embedding size (512 for CLIP B/32).
+        label_encoder: how a label becomes an embedding f_t(l): `"class_name"` (CLIP text of the bare label),
+            `"templates"` (mean over a prompt-template ensemble), `"llm_prompted"` (the paper's learnable LLM
+            prompts), `"llm_fixed"` (the fixed-LLM-prompt baseline).
+        num_prefixes: N learnable LLM prefixes. prefix_length: vectors per prefix.
+        num_attributes: K soft attributes decoded per prefix. attribute_length: L decoder states per attribute.
+        prompt_transformer_layers: depth of the prompt transformer that maps soft attributes to CLIP soft prompts.
+        llm_adapter: `"prefix"` (paper) or `"lora"` (Table 10 ablation); lora_rank: LoRA rank.
+        connector: `"prompt_transformer"` (paper), `"mlp"` or `"linear"` (Table 10 ablations).
+        temporal_layers: T, blocks of the parallel temporal branch; 0 = frame mean-pooling.
+        temporal_mode: `"parallel"` (paper) or `"serial"` (ablation).
+        freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
+        weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
+        weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off.
+        temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
+        score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
+        score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
+        negative_weight: w, the weight of negative labels in the BCE loss.
+        threshold: the calibrated decision threshold the pipeline uses by default.
+        clip_name_or_path / llm_name_or_path: where the towers came from, for processors and model cards.
+    """
+
+    model_type = "ovmlv"
+    sub_configs = {"text_config": CLIPTextConfig, "vision_config": CLIPVisionConfig, "llm_config": T5Config}
+
+    def __init__(
+        self,
+        text_config: CLIPTextConfig | dict | None = None,
+        vision_config: CLIPVisionConfig | dict | None = None,
+        llm_config: T5Config | dict | None = None,
+        projection_dim: int = 512,
+        label_encoder: str = "class_name",
+        num_prefixes: int = 4,
+        prefix_length: int = 1,
+        num_attributes: int = 5,
+        attribute_length: int = 5,
+        prompt_transformer_layers: int = 2,
+        llm_adapter: str = "prefix",
+        lora_rank: int = 8,
+        connector: str = "prompt_transformer",
+        temporal_layers: int = 0,
+        temporal_mode: str = "parallel",
+        freeze_vision_backbone: bool = True,
+        freeze_text_tower: bool = True,
+        weight_interpolation_max: float = 0.5,
+        weight_interpolation_loss_weight: float = 0.0,
+        temporal_patch_ratio: float = 0.0,
+        score_temperature: float = 0.07,
+        learnable_temperature: bool = False,
+        score_bias: float = 0.0,
+        learnable_bias: bool = False,
+        negative_weight: float = 1.0,
+        threshold: float = 0.5,
+        clip_name_or_path: str | None = None,
+        llm_name_or_path: str | None = None,
+        **kwargs,
+    ):
+        self.text_config = _sub_config(text_config, CLIPTextConfig)
+        self.vision_config = _sub_config(vision_config, CLIPVisionConfig)
+        self.llm_config = None if llm_config is None else _sub_config(llm_config, T5Config)
+        self.projection_dim = projection_dim
+        self.label_encoder = label_encoder
+        self.num_prefixes = num_prefixes
+        self.prefix_length = prefix_length
+        self.num_attributes = num_attributes
+        self.attribute_length = attribute_length
+        self.prompt_transformer_layers = prompt_transformer_layers
+        self.llm_adapter = llm_adapter
+        self.lora_rank = lora_rank
+        self.connector = connector
+        self.temporal_layers = temporal_layers
+        self.temporal_mode = temporal_mode
+        self.freeze_vision_backbone = freeze_vision_backbone
+        self.freeze_text_tower = freeze_text_tower
+        self.weight_interpolation_max = weight_interpolation_max
+        self.weight_interpolation_loss_weight = weight_interpolation_loss_weight
+        self.temporal_patch_ratio = temporal_patch_ratio
+        self.score_temperature = score_temperature
+        self.learnable_temperature = learnable_temperature
+        self.score_bias = score_bias
+        self.learnable_bias = learnable_bias
+        self.negative_weight = negative_weight
+        self.threshold = threshold
+        self.clip_name_or_path = clip_name_or_path
+        self.llm_name_or_path = llm_name_or_path
+        super().__init__(**kwargs)
+        self.validate()
+
+    def validate(self) -> None:
+        """Fail at construction, naming the field, rather than deep inside a forward pass."""
+        choices = {
+            "label_encoder": LABEL_ENCODERS,
+            "llm_adapter": LLM_ADAPTERS,
+            "connector": CONNECTORS,
+            "temporal_mode": TEMPORAL_MODES,
+        }
+        for field, allowed in choices.items():
+            if getattr(self, field) not in allowed:
+                raise ValueError(f"OvmlvConfig.{field}={getattr(self, field)!r} is not one of {allowed}.")
+        if self.label_encoder in LLM_LABEL_ENCODERS and self.llm_config is None:
+            raise ValueError(
+                f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
+                "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
+            )
+        if not 0 <= self.temporal_layers <= self.vision_config.num_hidden_layers:
+            raise ValueError(
+                f"OvmlvConfig.temporal_layers={self.temporal_layers} must lie in "
+                f"[0, {self.vision_config.num_hidden_layers}] (the CLIP vision tower's depth)."
+            )
+        if self.score_temperature <= 0:
+            raise ValueError(f"OvmlvConfig.score_temperature must be positive, got {self.score_temperature}.")
+        if not 0 <= self.temporal_patch_ratio <= 1:
+            raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
+
+    @property
+    def uses_llm(self) -> bool:
+        return self.label_encoder in LLM_LABEL_ENCODERS

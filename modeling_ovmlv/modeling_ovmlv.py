@@ -1,0 +1,193 @@
+"""OvmlvModel: scores any list of labels against a video, each label independently (sigmoid, not softmax)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers import CLIPConfig, CLIPModel, PreTrainedModel, T5Config
+from transformers.dynamic_module_utils import custom_object_save
+from transformers.utils import ModelOutput
+
+from .configuration_ovmlv import OvmlvConfig
+from .label_bank import LabelBank
+from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
+from .loss import weighted_multilabel_bce
+from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
+from .video_encoder import VideoEncoder
+
+LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
+    "class_name": ClassNameLabelEncoder,
+    "templates": TemplateEnsembleLabelEncoder,
+}
+
+
+@dataclass
+class OvmlvOutput(ModelOutput):
+    """
+    Args:
+        loss: the weighted multi-label BCE, when `labels` (B, C) targets were given.
+        logits_per_video: (B, C) = s / tau + b; `sigmoid` gives each label's probability.
+        video_embeds: (B, D) unit-norm f_v(v).
+        label_embeds: (C, D) unit-norm f_t(l).
+    """
+
+    loss: torch.FloatTensor | None = None
+    logits_per_video: torch.FloatTensor | None = None
+    video_embeds: torch.FloatTensor | None = None
+    label_embeds: torch.FloatTensor | None = None
+
+
+class OvmlvPreTrainedModel(PreTrainedModel):
+    config_class = OvmlvConfig
+    base_model_prefix = "ovmlv"
+    main_input_name = "pixel_values_videos"
+    input_modalities = ("video", "text")
+    supports_gradient_checkpointing = True
+    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "T5Block"]
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, OvmlvModel):
+            module.logit_scale.fill_(math.log(1.0 / self.config.score_temperature))
+            module.logit_bias.fill_(self.config.score_bias)
+
+
+class OvmlvModel(OvmlvPreTrainedModel):
+    """Open-vocabulary multi-label video classifier: p(l, v) = sigmoid(f_t(l) . f_v(v) / tau + b).
+
+    Build it from pretrained towers with `from_towers` (the one front door); `from_pretrained` loads a saved
+    model, including its label bank when the folder has one.
+    """
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__(config)
+        if config.label_encoder not in LABEL_ENCODER_CLASSES:
+            raise ValueError(
+                f"label_encoder={config.label_encoder!r} is not available; choose from {sorted(LABEL_ENCODER_CLASSES)}."
+            )
+        self.label_encoder = LABEL_ENCODER_CLASSES[config.label_encoder](config)
+        self.video_encoder = VideoEncoder(config)
+        # Shape (1,), not 0-dim: DeepSpeed cannot partition 0-dim parameters.
+        self.logit_scale = nn.Parameter(torch.full((1,), math.log(1.0 / config.score_temperature)))
+        self.logit_bias = nn.Parameter(torch.full((1,), float(config.score_bias)))
+        self.label_bank: LabelBank | None = None
+        self.post_init()
+        self.freeze_pretrained_towers()
+
+    def freeze_pretrained_towers(self) -> None:
+        """Pretrained weights stay frozen unless the config says otherwise (the paper trains only new layers)."""
+        self.logit_scale.requires_grad_(self.config.learnable_temperature)
+        self.logit_bias.requires_grad_(self.config.learnable_bias)
+        self.label_encoder.text_tower.requires_grad_(not self.config.freeze_text_tower)
+        self.video_encoder.vision_tower.requires_grad_(not self.config.freeze_vision_backbone)
+
+    @classmethod
+    def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **config_overrides):
+        """A new model on pretrained CLIP (+ T5) towers: Hub ids or local folders.
+
+        `config_overrides` are `OvmlvConfig` fields (label_encoder, temporal_layers, ...). New layers are
+        initialised as the method prescribes; the towers keep their pretrained weights.
+        """
+        clip_config = CLIPConfig.from_pretrained(clip)
+        llm_config = T5Config.from_pretrained(llm) if llm is not None else None
+        config = OvmlvConfig(
+            text_config=clip_config.text_config.to_dict(),
+            vision_config=clip_config.vision_config.to_dict(),
+            llm_config=None if llm_config is None else llm_config.to_dict(),
+            projection_dim=clip_config.projection_dim,
+            clip_name_or_path=str(clip),
+            llm_name_or_path=None if llm is None else str(llm),
+            **config_overrides,
+        )
+        model = cls(config)
+        clip_model = CLIPModel.from_pretrained(clip)
+        model.label_encoder.load_pretrained(clip_model, llm)
+        model.video_encoder.load_pretrained(clip_model)
+        return model
+
+    def get_video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
+        """(B, T, 3, H, W) or multi-clip (B, clips, T, 3, H, W) -> (B, D) unit norm.
+
+        Multi-clip embeddings are the re-normalised mean of the clips' embeddings (4 x 8 frames at evaluation).
+        """
+        if pixel_values_videos.dim() == 5:
+            return self.video_encoder(pixel_values_videos)
+        if pixel_values_videos.dim() != 6:
+            raise ValueError(
+                "pixel_values_videos must be (batch, frames, 3, H, W) or (batch, clips, frames, 3, H, W), got shape "
+                f"{tuple(pixel_values_videos.shape)}."
+            )
+        batch, clips = pixel_values_videos.shape[:2]
+        clip_embeds = self.video_encoder(pixel_values_videos.flatten(0, 1)).view(batch, clips, -1)
+        return nn.functional.normalize(clip_embeds.mean(dim=1), dim=-1)
+
+    def get_label_features(self, **label_inputs: torch.Tensor) -> torch.Tensor:
+        """Processor text outputs -> (C, D) unit-norm label embeddings f_t(l)."""
+        encoder = self.label_encoder
+        missing = [name for name in encoder.input_names if label_inputs.get(name) is None]
+        if missing:
+            raise ValueError(
+                f"label_encoder={self.config.label_encoder!r} needs {missing}: build the label inputs with "
+                "OvmlvProcessor(text=[...]) from the same towers."
+            )
+        return encoder(**{name: label_inputs[name] for name in encoder.input_names})
+
+    def logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
+        """(B, D) x (C, D) -> (B, C) logits s / tau + b; the one place scores are made."""
+        similarity = video_embeds @ label_embeds.to(video_embeds.dtype).T
+        return similarity * self.logit_scale.exp() + self.logit_bias
+
+    def forward(
+        self,
+        pixel_values_videos: torch.Tensor,
+        label_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        return_dict: bool | None = None,
+        **label_inputs: torch.Tensor,
+    ) -> OvmlvOutput | tuple:
+        """Score every video against every label.
+
+        label_embeds: precomputed (C, D) label embeddings (e.g. from a `LabelBank`); otherwise they are encoded
+            from `label_inputs` (the processor's text outputs).
+        labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE.
+        """
+        video_embeds = self.get_video_features(pixel_values_videos)
+        if label_embeds is None:
+            label_embeds = self.get_label_features(**label_inputs)
+        logits_per_video = self.logits(video_embeds, label_embeds)
+        loss = None
+        if labels is not None:
+            loss = weighted_multilabel_bce(logits_per_video, labels, self.config.negative_weight)
+        output = OvmlvOutput(
+            loss=loss, logits_per_video=logits_per_video, video_embeds=video_embeds, label_embeds=label_embeds
+        )
+        return output if return_dict is not False else output.to_tuple()
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
+        """Also writes the label bank and the pipeline code, so the folder works with `trust_remote_code=True`."""
+        self.config.custom_pipelines = {
+            PIPELINE_TASK: {
+                "impl": f"pipeline_ovmlv.{ZeroShotVideoClassificationPipeline.__name__}",
+                "pt": ["AutoModel"],
+                "tf": [],
+                "type": "multimodal",
+            }
+        }
+        super().save_pretrained(save_directory, **kwargs)
+        custom_object_save(ZeroShotVideoClassificationPipeline, save_directory)
+        if self.label_bank is not None:
+            self.label_bank.save(save_directory)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs):
+        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        hub_kwargs = {
+            key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
+        }
+        model.label_bank = LabelBank.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        return model

@@ -1,0 +1,93 @@
+"""The `zero-shot-video-classification` pipeline: a video and any labels in, an independent probability per label out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from transformers import Pipeline
+
+from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
+
+PIPELINE_TASK = "zero-shot-video-classification"
+
+
+class ZeroShotVideoClassificationPipeline(Pipeline):
+    """Scores `candidate_labels` against each video, every label independently (sigmoid, not softmax).
+
+    ```python
+    classifier = pipeline("zero-shot-video-classification", model="path/or/hub-id", trust_remote_code=True)
+    classifier("video.mp4", candidate_labels=["dog", "beach", "surfing"])
+    # [{"label": "surfing", "score": 0.91}, {"label": "beach", "score": 0.87}, ...]
+    ```
+
+    Arguments per call: `candidate_labels` (list or comma-separated string), `threshold` (keep labels scoring at
+    least this; default: the model's calibrated `config.threshold`), `top_k`, `num_frames`, `clips` (clips
+    averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
+    Label embeddings come from the model's label bank when it has them; other labels are encoded once and reused.
+    """
+
+    _load_processor = True
+    _load_tokenizer = False
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_video_processor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        bank = getattr(self.model, "label_bank", None)
+        # A private copy: labels first seen in this pipeline are cached here, not written into the model's bank.
+        self.label_bank = (
+            LabelBank(bank.labels, bank.embeddings)
+            if bank is not None
+            else LabelBank([], torch.empty(0, self.model.config.projection_dim))
+        )
+
+    def _sanitize_parameters(
+        self,
+        candidate_labels: list[str] | str | None = None,
+        threshold: float | None = None,
+        top_k: int | None = None,
+        num_frames: int | None = None,
+        clips: int | None = None,
+        **kwargs,
+    ):
+        preprocess_params: dict[str, Any] = {}
+        if candidate_labels is not None:
+            preprocess_params["candidate_labels"] = clean_labels(candidate_labels)
+        if num_frames is not None:
+            preprocess_params["num_frames"] = num_frames
+        if clips is not None:
+            preprocess_params["clips"] = clips
+        postprocess_params: dict[str, Any] = {"threshold": threshold, "top_k": top_k}
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {top_k}.")
+        return preprocess_params, {}, postprocess_params
+
+    def preprocess(self, video, candidate_labels: list[str] | None = None, num_frames=None, clips=None):
+        if candidate_labels is None:
+            raise ValueError(
+                "candidate_labels is required, e.g. classifier(video, candidate_labels=['dog', 'beach'])."
+            )
+        inputs = self.processor(videos=video, num_frames=num_frames, num_clips=clips, return_tensors="pt")
+        return {"pixel_values_videos": inputs["pixel_values_videos"], "candidate_labels": candidate_labels}
+
+    def _forward(self, model_inputs: dict) -> dict:
+        labels = model_inputs.pop("candidate_labels")
+        labels = _first_if_nested(labels)  # batched: one list per video, all the same within a call
+        label_embeds = self.label_bank.embeddings_for(labels, embed_missing=self._embed_labels)
+        video_embeds = self.model.get_video_features(model_inputs["pixel_values_videos"])
+        scores = self.model.logits(video_embeds, label_embeds.to(video_embeds.device)).sigmoid()
+        return {"scores": scores.float().cpu(), "candidate_labels": [labels] * scores.shape[0]}
+
+    def _embed_labels(self, labels: list[str]) -> torch.Tensor:
+        return embed_labels(labels, self.model, self.processor)
+
+    def postprocess(self, model_outputs: dict, threshold: float | None = None, top_k: int | None = None):
+        threshold = self.model.config.threshold if threshold is None else threshold
+        scores = model_outputs["scores"]  # (1, C), or (C,) when unbatched by the pipeline's iterator
+        return rank_labels(_first_if_nested(model_outputs["candidate_labels"]), scores.view(-1), top_k, threshold)
+
+
+def _first_if_nested(labels: list) -> list[str]:
+    return labels[0] if labels and isinstance(labels[0], list) else labels

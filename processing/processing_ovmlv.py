@@ -1,0 +1,206 @@
+"""OvmlvProcessor: videos -> CLIP pixels, labels -> CLIP tokens (bare and templated) and T5 prompt tokens."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
+
+from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
+from .video_decoding import load_video
+
+# DESIGN.md §2.1: Flan-T5's recommended instruction, filled per label.
+LLM_PROMPT_TEMPLATE = (
+    "Q: What are useful features for distinguishing a {label} in a photo? "
+    "A: There are several useful visual features to tell about a {label} in a photo: 1."
+)
+# The prompt-template ensemble baseline: CLIP's photo prompts adapted to video.
+PROMPT_TEMPLATES = (
+    "a video of {label}.",
+    "a video of a {label}.",
+    "a photo of {label}.",
+    "a photo of a {label}.",
+    "a clip of {label}.",
+    "a frame showing {label}.",
+    "footage of {label}.",
+    "an example of {label}.",
+)
+SAMPLING_MODES = ("uniform", "segment_random")
+# CLIP's text tower has 77 positions; some tokenizers report a far larger model_max_length.
+CLIP_CONTEXT_LENGTH = 77
+
+
+def _is_frame(item: Any) -> bool:
+    return (isinstance(item, np.ndarray) and item.ndim == 3) or type(item).__module__.startswith("PIL.")
+
+
+def split_videos(videos: Any) -> list[Any]:
+    """One video or many -> a list of videos.
+
+    A video is a path, URL, bytes, file object, a (T, H, W, 3) uint8 array, or a list of frames (PIL images or
+    (H, W, 3) arrays); a list of anything else is a list of videos.
+    """
+    if isinstance(videos, (list, tuple)) and videos and not _is_frame(videos[0]):
+        return list(videos)
+    return [videos]
+
+
+class OvmlvProcessor(ProcessorMixin):
+    r"""
+    Video frames + CLIP tokenizer + T5 tokenizer, saved and loaded like any HF processor.
+
+    Args:
+        tokenizer: the CLIP tokenizer.
+        llm_tokenizer: the T5 tokenizer (saved in the `llm_tokenizer/` subfolder); `None` without an LLM.
+        image_size: CLIP's input resolution. image_mean / image_std: CLIP's normalisation.
+        num_frames: frames per clip (8 in the paper). num_clips: clips per video (1; 4 at evaluation).
+        llm_prompt_template: the LLM instruction, with `{label}`. prompt_templates: the template ensemble.
+    """
+
+    def __init__(
+        self,
+        tokenizer=None,
+        llm_tokenizer=None,
+        image_size: int = 224,
+        image_mean: Sequence[float] = CLIP_MEAN,
+        image_std: Sequence[float] = CLIP_STD,
+        num_frames: int = 8,
+        num_clips: int = 1,
+        llm_prompt_template: str = LLM_PROMPT_TEMPLATE,
+        prompt_templates: Sequence[str] = PROMPT_TEMPLATES,
+        **kwargs,
+    ):
+        self.image_size = image_size
+        self.image_mean = list(image_mean)
+        self.image_std = list(image_std)
+        self.num_frames = num_frames
+        self.num_clips = num_clips
+        self.llm_prompt_template = llm_prompt_template
+        self.prompt_templates = list(prompt_templates)
+        for template in [llm_prompt_template, *self.prompt_templates]:
+            if "{label}" not in template:
+                raise ValueError(f"Prompt template {template!r} has no '{{label}}' placeholder.")
+        super().__init__(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **kwargs)
+
+    def check_argument_for_proper_class(self, argument_name, argument):
+        # The T5 tokenizer is optional: a model whose label encoder needs no LLM has none.
+        if argument is None and argument_name == "llm_tokenizer":
+            return None
+        return super().check_argument_for_proper_class(argument_name, argument)
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
+        if self.llm_tokenizer is not None:
+            return super().save_pretrained(save_directory, **kwargs)
+        # ProcessorMixin saves every tokenizer attribute; shadow the list so the absent T5 tokenizer is skipped.
+        self.get_attributes = lambda: ["tokenizer"]
+        try:
+            return super().save_pretrained(save_directory, **kwargs)
+        finally:
+            del self.get_attributes
+
+    @classmethod
+    def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="", **kwargs):
+        if sub_processor_type != "llm_tokenizer":
+            return super()._load_tokenizer_from_pretrained(
+                sub_processor_type, pretrained_model_name_or_path, subfolder=subfolder, **kwargs
+            )
+        # No llm_tokenizer/ subfolder means the processor was saved without an LLM (never fall back to CLIP's).
+        try:
+            return AutoTokenizer.from_pretrained(
+                pretrained_model_name_or_path, subfolder=os.path.join(subfolder, sub_processor_type), **kwargs
+            )
+        except (OSError, ValueError):
+            return None
+
+    @classmethod
+    def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **kwargs) -> OvmlvProcessor:
+        """The processor for `OvmlvModel.from_towers(clip, llm)`: tokenizers and image size from the same towers."""
+        from transformers import CLIPConfig
+
+        image_size = CLIPConfig.from_pretrained(clip).vision_config.image_size
+        tokenizer = AutoTokenizer.from_pretrained(clip)
+        llm_tokenizer = AutoTokenizer.from_pretrained(llm) if llm is not None else None
+        return cls(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **{"image_size": image_size, **kwargs})
+
+    def __call__(
+        self,
+        videos: Any = None,
+        text: str | Sequence[str] | None = None,
+        num_frames: int | None = None,
+        num_clips: int | None = None,
+        sampling: str = "uniform",
+        seed: int | None = None,
+        return_tensors: str = "pt",
+        **kwargs,
+    ) -> BatchFeature:
+        """Videos -> `pixel_values_videos` (B, T, 3, S, S), or (B, clips, T, 3, S, S) when num_clips > 1.
+        Labels -> `input_ids`/`attention_mask` (bare label), `prompt_input_ids`/`prompt_attention_mask`
+        (C, M, W) for the template ensemble, and `llm_input_ids`/`llm_attention_mask` when there is an LLM.
+
+        sampling: "uniform" over the whole video (inference) or "segment_random" (training, seeded by `seed`).
+        """
+        if videos is None and text is None:
+            raise ValueError("OvmlvProcessor needs videos=..., text=... or both.")
+        if return_tensors != "pt":
+            raise ValueError(
+                f"OvmlvProcessor returns PyTorch tensors only (return_tensors='pt'), got {return_tensors!r}."
+            )
+        data: dict[str, torch.Tensor] = {}
+        if videos is not None:
+            data["pixel_values_videos"] = self.video_pixel_values(videos, num_frames, num_clips, sampling, seed)
+        if text is not None:
+            data.update(self.label_inputs([text] if isinstance(text, str) else list(text)))
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def video_pixel_values(
+        self,
+        videos: Any,
+        num_frames: int | None = None,
+        num_clips: int | None = None,
+        sampling: str = "uniform",
+        seed: int | None = None,
+    ) -> torch.Tensor:
+        num_frames = num_frames or self.num_frames
+        num_clips = num_clips or self.num_clips
+        if sampling not in SAMPLING_MODES:
+            raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
+        mode = "multi_clip" if num_clips > 1 else sampling
+        clips = [
+            load_video(video, num_frames=num_frames, mode=mode, clips=num_clips, short_side=self.image_size, seed=seed)
+            for video in split_videos(videos)
+        ]  # each (clips, T, H, W, 3) uint8
+        pixels = torch.stack(
+            [frames_to_pixel_values(c, self.image_size, self.image_mean, self.image_std) for c in clips]
+        )
+        return pixels if num_clips > 1 else pixels[:, 0]
+
+    def label_inputs(self, labels: list[str]) -> dict[str, torch.Tensor]:
+        tokenize = dict(padding=True, truncation=True, max_length=self._clip_max_length, return_tensors="pt")
+        bare = self.tokenizer(labels, **tokenize)
+        prompts = [template.format(label=label) for label in labels for template in self.prompt_templates]
+        templated = self.tokenizer(prompts, **tokenize)
+        shape = (len(labels), len(self.prompt_templates), -1)
+        inputs = {
+            "input_ids": bare["input_ids"],
+            "attention_mask": bare["attention_mask"],
+            "prompt_input_ids": templated["input_ids"].view(shape),
+            "prompt_attention_mask": templated["attention_mask"].view(shape),
+        }
+        if self.llm_tokenizer is not None:
+            instructions = [self.llm_prompt_template.format(label=label) for label in labels]
+            llm = self.llm_tokenizer(instructions, padding=True, return_tensors="pt")
+            inputs["llm_input_ids"] = llm["input_ids"]
+            inputs["llm_attention_mask"] = llm["attention_mask"]
+        return inputs
+
+    @property
+    def _clip_max_length(self) -> int:
+        return min(self.tokenizer.model_max_length, CLIP_CONTEXT_LENGTH)
+
+    @property
+    def model_input_names(self) -> list[str]:
+        return ["pixel_values_videos", "input_ids", "attention_mask", "prompt_input_ids", "prompt_attention_mask"]

@@ -1,0 +1,126 @@
+"""OvmlvModel on tiny towers: equivalence with CLIPModel, shapes, scoring, loss, config errors, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModel, CLIPModel
+
+from modeling_ovmlv import OvmlvConfig, OvmlvModel
+from modeling_ovmlv.loss import weighted_multilabel_bce
+
+
+@pytest.fixture(scope="module")
+def clip_model(towers):
+    return CLIPModel.from_pretrained(towers.clip).eval()
+
+
+@pytest.fixture(scope="module")
+def model(towers):
+    return OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=0).eval()
+
+
+def test_one_frame_video_equals_clip_image_features(model, clip_model):
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        ours = model.get_video_features(pixels[:, None])  # 3 one-frame videos
+        clip = F.normalize(clip_model.get_image_features(pixel_values=pixels).pooler_output, dim=-1)
+    assert ours.shape == (3, 16)
+    assert (ours - clip).abs().max() <= 1e-5
+
+
+def test_class_name_label_equals_clip_text_features(model, clip_model, processor):
+    inputs = processor(text=["dog", "red circle moving left", "surfing"])
+    with torch.no_grad():
+        ours = model.get_label_features(**inputs)
+        clip = clip_model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
+    assert (ours - F.normalize(clip.pooler_output, dim=-1)).abs().max() <= 1e-5
+    assert torch.allclose(ours.norm(dim=-1), torch.ones(3))
+
+
+def test_template_ensemble_is_mean_of_normalised_prompts(towers, clip_model, processor):
+    model = OvmlvModel.from_towers(clip=towers.clip, label_encoder="templates", temporal_layers=0).eval()
+    inputs = processor(text=["dog", "beach"])
+    with torch.no_grad():
+        ours = model.get_label_features(**inputs)
+        prompts = [t.format(label="beach") for t in processor.prompt_templates]
+        tokens = processor.tokenizer(prompts, padding=True, return_tensors="pt")
+        expected = F.normalize(
+            F.normalize(clip_model.get_text_features(**tokens).pooler_output, dim=-1).mean(0), dim=0
+        )
+    assert (ours[1] - expected).abs().max() <= 1e-5
+
+
+def test_frame_mean_pooling_is_order_blind_and_multi_clip_averages(model):
+    video = torch.randn(2, 6, 3, 32, 32)
+    with torch.no_grad():
+        forward = model.get_video_features(video)
+        reversed_ = model.get_video_features(video.flip(1))
+        clips = model.get_video_features(video.view(2, 2, 3, 3, 32, 32))
+        per_clip = model.get_video_features(video.view(4, 3, 3, 32, 32)).view(2, 2, -1)
+    assert torch.allclose(forward, reversed_, atol=1e-6)
+    assert torch.allclose(clips, F.normalize(per_clip.mean(1), dim=-1), atol=1e-6)
+    with pytest.raises(ValueError, match="pixel_values_videos must be"):
+        model.get_video_features(torch.randn(3, 32, 32))
+
+
+def test_forward_scores_every_label_independently(model, processor):
+    inputs = processor(text=["dog", "beach", "surfing"])
+    video = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        all_three = model(pixel_values_videos=video, **inputs).logits_per_video
+        just_one = model(pixel_values_videos=video, **processor(text=["beach"])).logits_per_video
+    assert all_three.shape == (2, 3)
+    assert torch.allclose(all_three[:, 1:2], just_one, atol=1e-5)  # no softmax coupling between labels
+    out = model(pixel_values_videos=video, **inputs)
+    expected = (out.video_embeds @ out.label_embeds.T) / model.config.score_temperature
+    assert torch.allclose(out.logits_per_video, expected, atol=1e-4)
+
+
+def test_loss_is_weighted_bce_summed_over_labels():
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    targets = torch.tensor([[1, 0, 0]])
+    p = logits.sigmoid()[0]
+    expected = -(torch.log(p[0]) + 0.25 * (torch.log(1 - p[1]) + torch.log(1 - p[2])))
+    assert torch.allclose(weighted_multilabel_bce(logits, targets, negative_weight=0.25), expected)
+
+
+def test_forward_with_targets_returns_loss_and_missing_inputs_are_named(model, processor):
+    inputs = processor(text=["dog", "beach"])
+    out = model(pixel_values_videos=torch.randn(1, 2, 3, 32, 32), labels=torch.tensor([[1, 0]]), **inputs)
+    assert out.loss.ndim == 0 and out.loss > 0
+    with pytest.raises(ValueError, match="input_ids"):
+        model.get_label_features(prompt_input_ids=inputs["prompt_input_ids"])
+
+
+def test_towers_are_frozen_by_default(model):
+    assert not any(p.requires_grad for p in model.video_encoder.vision_tower.parameters())
+    assert not any(p.requires_grad for p in model.label_encoder.text_tower.parameters())
+    assert model.logit_scale.shape == (1,)  # DeepSpeed cannot partition 0-dim parameters
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"label_encoder": "nope"}, "label_encoder"),
+        ({"label_encoder": "llm_prompted", "llm_config": None}, "needs an LLM"),
+        ({"temporal_layers": 99}, "temporal_layers"),
+        ({"score_temperature": 0.0}, "score_temperature"),
+    ],
+)
+def test_config_errors_name_the_field(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        OvmlvConfig(**overrides)
+
+
+def test_save_load_round_trip(model, tmp_path):
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists() and not list(tmp_path.glob("*.bin"))
+    for code_file in ("configuration_ovmlv.py", "modeling_ovmlv.py", "pipeline_ovmlv.py", "label_bank.py"):
+        assert (tmp_path / code_file).exists(), code_file
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(reloaded, OvmlvModel)
+    video = torch.randn(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.get_video_features(video), reloaded.get_video_features(video))

@@ -1,0 +1,1 @@
+"""Training, evaluation and data tooling for ovmlv (not shipped with Hub models)."""

@@ -1,0 +1,127 @@
+"""Tiny random CLIP and T5 towers, with real tokenizers, written to folders exactly as Hub checkpoints are.
+
+Tests, benchmarks and the embedded demo build models through `from_towers(clip=folder, llm=folder)`, the
+same path as `openai/clip-vit-base-patch32` + `google/flan-t5-xl`, but offline and in a second. The weights
+are random: scores from these towers mean nothing until trained.
+
+The tokenizers are trained once from a small corpus and committed under `tiny_tokenizers/` (training them
+is not deterministic across processes); `python -m training.tiny_towers --retrain-tokenizers` remakes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, T5Config, T5ForConditionalGeneration, T5Tokenizer
+
+TOKENIZERS_DIR = Path(__file__).parent / "tiny_tokenizers"
+
+_WORDS = (
+    "red green blue yellow purple orange white black cyan magenta circle square triangle star cross diamond "
+    "moving left right up down rotating growing shrinking bouncing striped dark light background scene "
+    "dog cat beach surfing person car bicycle horse ball running jumping swimming cooking dancing playing "
+    "guitar piano kitchen street park water snow tree sky bird fish boat train airplane pizza phone "
+)
+_SENTENCES = (
+    "a video of {w}.",
+    "a video of a {w}.",
+    "a photo of {w}.",
+    "a photo of a {w}.",
+    "a clip of {w}.",
+    "a frame showing {w}.",
+    "footage of {w}.",
+    "an example of {w}.",
+    "Q: What are useful features for distinguishing a {w} in a photo? "
+    "A: There are several useful visual features to tell about a {w} in a photo: 1. shape 2. colour 3. motion",
+)
+
+
+def _corpus() -> list[str]:
+    words = _WORDS.split()
+    return [sentence.format(w=word) for word in words for sentence in _SENTENCES] + [" ".join(words)]
+
+
+def train_tokenizers(out_dir: Path = TOKENIZERS_DIR) -> None:
+    """Train a byte-level BPE CLIP tokenizer and a unigram T5 tokenizer on the corpus above."""
+    corpus = _corpus()
+    clip_tokenizer = CLIPTokenizer().train_new_from_iterator(corpus, vocab_size=1000)
+    clip_tokenizer.model_max_length = 77
+    clip_tokenizer.save_pretrained(out_dir / "clip")
+    t5_tokenizer = T5Tokenizer(extra_ids=0).train_new_from_iterator(corpus, vocab_size=400)
+    t5_tokenizer.save_pretrained(out_dir / "t5")
+
+
+@dataclass(frozen=True)
+class TinyTowers:
+    clip: Path
+    llm: Path
+
+
+def build_tiny_towers(out_dir: str | Path, seed: int = 0, image_size: int = 32, vision_layers: int = 4) -> TinyTowers:
+    """Write a random tiny CLIP (`out_dir/clip`) and T5 (`out_dir/t5`) with their tokenizers; same seed, same weights."""
+    out_dir = Path(out_dir)
+    clip_dir, t5_dir = out_dir / "clip", out_dir / "t5"
+    shutil.copytree(TOKENIZERS_DIR / "clip", clip_dir, dirs_exist_ok=True)
+    shutil.copytree(TOKENIZERS_DIR / "t5", t5_dir, dirs_exist_ok=True)
+    clip_tokenizer = CLIPTokenizer.from_pretrained(clip_dir)
+    t5_tokenizer = T5Tokenizer.from_pretrained(t5_dir)
+
+    torch.manual_seed(seed)
+    clip_config = CLIPConfig(
+        text_config=dict(
+            vocab_size=len(clip_tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=clip_tokenizer.bos_token_id,
+            eos_token_id=clip_tokenizer.eos_token_id,
+            pad_token_id=clip_tokenizer.pad_token_id,
+        ),
+        vision_config=dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=vision_layers,
+            num_attention_heads=4,
+            image_size=image_size,
+            patch_size=8,
+        ),
+        projection_dim=16,
+    )
+    CLIPModel(clip_config).save_pretrained(clip_dir)
+    t5_config = T5Config(
+        vocab_size=len(t5_tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        pad_token_id=t5_tokenizer.pad_token_id,
+        eos_token_id=t5_tokenizer.eos_token_id,
+        decoder_start_token_id=t5_tokenizer.pad_token_id,
+    )
+    T5ForConditionalGeneration(t5_config).save_pretrained(t5_dir)
+    return TinyTowers(clip=clip_dir, llm=t5_dir)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, help="folder to write clip/ and t5/ into")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--retrain-tokenizers", action="store_true", help=f"remake the tokenizers in {TOKENIZERS_DIR}")
+    args = parser.parse_args()
+    if args.retrain_tokenizers:
+        train_tokenizers()
+    if args.out is not None:
+        towers = build_tiny_towers(args.out, seed=args.seed)
+        print(f"tiny CLIP: {towers.clip}\ntiny T5:   {towers.llm}")
+
+
+if __name__ == "__main__":
+    main()
