@@ -1,0 +1,82 @@
+"""Synthetic labels for a video manifest (paper supp. I): captions, LLM concepts, CLIP de-duplication, assignment.
+
+`python -m training.synthetic_labels --manifest train.jsonl --captioner MODEL --llm MODEL --out DIR [...]` runs
+the four stages with one progress bar each. The flags are the fields of `SyntheticLabelsConfig`, generated from it
+so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import MISSING, fields
+from typing import Any
+
+from .concepts import PROMPTS
+from .pipeline import SyntheticLabelsConfig, run
+from .vocabulary import KMEANS_BACKENDS
+
+_HELP = {
+    "manifest": "input JSONL manifest: {'video': path relative to its folder, 'labels': [...]} per line",
+    "out": "output folder: caches, vocabulary, clusters.md, the augmented manifest (same file name), summary.json",
+    "captioner": "image-text-to-text model id or folder, e.g. llava-hf/llava-1.5-7b-hf",
+    "llm": "seq2seq or causal LM id or folder, e.g. meta-llama/Llama-2-13b-chat-hf or google/flan-t5-xl",
+    "clip": "CLIP model for de-duplication and label assignment",
+    "num_frames": "frames captioned per video",
+    "caption_prompt": "instruction for chat captioners; text prefix for plain ones ('' or 'a picture of')",
+    "caption_batch_size": "frames per captioner batch",
+    "kinds": "concept kinds to extract, each with its own few-shot prompt",
+    "llm_batch_size": "videos per LLM batch",
+    "chat_template": "wrap the prompt in the LLM's chat template when it has one",
+    "max_concept_words": "drop extracted items longer than this (sentences, not labels)",
+    "num_clusters": "k-means clusters per kind (default: --cluster-ratio x distinct concepts)",
+    "cluster_ratio": "k per kind as a fraction of its distinct concepts, when --num-clusters is not given",
+    "min_merge_similarity": "split k-means clusters so every concept has this cosine similarity to its label",
+    "kmeans_backend": "auto: faiss when installed, else scikit-learn",
+    "report_rows": "rows per table of clusters.md",
+    "label_template": "CLIP prompt for a label, matched against the captions",
+    "threshold": "assign labels whose best caption similarity reaches this ('none': top-k only)",
+    "top_k": "assign at most this many labels per video ('none': threshold only)",
+    "device": "default: cuda when available, else cpu",
+    "dtype": "captioner and LLM weights dtype: auto (as saved), bfloat16, float16, float32",
+}
+_CHOICES = {"kinds": list(PROMPTS), "kmeans_backend": list(KMEANS_BACKENDS)}
+_TYPES = {"int": int, "float": float, "str": str}
+
+
+def _optional(kind: type) -> Any:
+    """Parse 'none' as None, for settings where None means 'off'."""
+    return lambda text: None if text.lower() == "none" else kind(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training.synthetic_labels", description=__doc__.splitlines()[0])
+    for field in fields(SyntheticLabelsConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"help": _HELP.get(field.name), "choices": _CHOICES.get(field.name)}
+        if field.default is MISSING:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = field.default
+            if "default:" not in (kwargs["help"] or ""):
+                kwargs["help"] = f"{kwargs['help'] or ''} (default: %(default)s)".lstrip()
+        base_type = field.type.removesuffix(" | None")  # annotations are strings here
+        if base_type == "bool":
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif field.name == "kinds":
+            kwargs["nargs"] = "+"
+        else:
+            kwargs["type"] = _optional(_TYPES[base_type]) if base_type != field.type else _TYPES[base_type]
+        parser.add_argument(flag, **kwargs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    config = SyntheticLabelsConfig(**vars(build_parser().parse_args(argv)))
+    summary = run(config)
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    main()
