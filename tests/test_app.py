@@ -1,0 +1,71 @@
+"""The Space app: its callback without gradio, then the real app served on localhost and driven by gradio_client."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from hub_cards.app import bank_labels, build_demo, classify, load_classifier
+from tests.hub_model_folder import VOCABULARY, save_trained_folder
+
+
+@pytest.fixture(scope="module")
+def classifier(towers, processor, tmp_path_factory):
+    """Loaded as on a Space: remote code from the folder, not this package's classes."""
+    folder = save_trained_folder(tmp_path_factory.mktemp("space_model"), towers, processor, VOCABULARY)
+    return load_classifier(str(folder))
+
+
+def test_classify_scores_every_label_and_thresholds(classifier, video_path):
+    expected = classifier(str(video_path), candidate_labels=["dog", "beach", "surfing"], threshold=0.0)
+    middle = expected[1]["score"]
+    scores, predicted = classify(classifier, str(video_path), "dog, beach\nsurfing", middle)
+    assert scores == pytest.approx({item["label"]: item["score"] for item in expected})
+    assert predicted == ", ".join(item["label"] for item in expected[:2])
+    _, none = classify(classifier, str(video_path), "dog", 1.0)
+    assert none == "(no label scores 1.00 or more)"
+
+
+def test_empty_labels_score_the_training_vocabulary(classifier, video_path):
+    assert bank_labels(classifier) == VOCABULARY
+    scores, _ = classify(classifier, str(video_path), " ", 0.5)
+    assert set(scores) == set(VOCABULARY)
+
+
+def test_bad_input_is_a_clear_error(classifier, video_path, monkeypatch):
+    with pytest.raises(ValueError, match="Upload a video first"):
+        classify(classifier, None, "dog", 0.5)
+    monkeypatch.setattr(classifier.model, "label_bank", None)
+    with pytest.raises(ValueError, match="Type at least one label"):
+        classify(classifier, str(video_path), "", 0.5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:gradio.queueing")  # gradio's own pandas calls
+def test_served_app_through_gradio_client(classifier, video_path, tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    demo = build_demo(classifier)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(demo.local_url, verbose=False)
+        scores, predicted = client.predict(handle_file(str(video_path)), "dog, surfing", 0.0, api_name="/classify")
+        expected = classifier(str(video_path), candidate_labels=["dog", "surfing"], threshold=0.0)
+        assert scores["label"] == expected[0]["label"]
+        assert [c["label"] for c in scores["confidences"]] == [item["label"] for item in expected]
+        assert [c["confidence"] for c in scores["confidences"]] == pytest.approx([i["score"] for i in expected])
+        assert predicted == ", ".join(item["label"] for item in expected)
+        with pytest.raises(AppError, match="Upload a video first"):
+            client.predict(None, "dog", 0.5, api_name="/classify")
+    finally:
+        demo.close()

@@ -1,0 +1,174 @@
+"""The `ovmlv` command line: help, label-bank management, classify (tables, JSON, exit codes), evaluate delegation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from hub_cards.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
+from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from tests.hub_model_folder import VOCABULARY, save_trained_folder
+from tests.video_files import write_not_video
+
+REPO_ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(scope="module")
+def bare_folder(towers, processor, tmp_path_factory) -> Path:
+    return save_trained_folder(tmp_path_factory.mktemp("bare"), towers, processor)
+
+
+@pytest.fixture(scope="module")
+def bank_folder(towers, processor, tmp_path_factory) -> Path:
+    return save_trained_folder(tmp_path_factory.mktemp("with_bank"), towers, processor, VOCABULARY)
+
+
+@pytest.fixture(scope="module")
+def reference(bank_folder, processor) -> ZeroShotVideoClassificationPipeline:
+    return ZeroShotVideoClassificationPipeline(model=OvmlvModel.from_pretrained(bank_folder), processor=processor)
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    "command, explains",
+    [
+        ([], ["classify", "vocab", "evaluate", "export", "exit codes", "some videos could not be read"]),
+        (["classify"], ["VIDEO", "--labels", "--threshold", "--top-k", "--json", "label bank"]),
+        (["vocab"], ["build", "add", "remove", "list", "precomputed embeddings"]),
+        (["vocab", "build"], ["--labels-file", "--out", "--batch-size"]),
+        (["export"], ["--eval", "--push", "--vocab", "--repo-id", "model card"]),
+    ],
+)
+def test_help_explains_each_command(capsys, command, explains):
+    with pytest.raises(SystemExit) as exit_info:
+        main([*command, "--help"])
+    assert exit_info.value.code == EXIT_OK
+    help_text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for phrase in explains:
+        assert phrase in help_text
+
+
+def test_usage_errors_exit_2(capsys, bank_folder):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "--model", str(bank_folder)])  # no VIDEO
+    assert exit_info.value.code == EXIT_USAGE
+    assert "VIDEO" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", "v.mp4", "--model", str(bank_folder), "--top-k", "-1"])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "--top-k: must be 0 or more, got -1" in capsys.readouterr().err
+
+
+def test_vocab_build_add_remove_list(capsys, bare_folder, processor, tmp_path):
+    folder = shutil.copytree(bare_folder, tmp_path / "model")
+    code, _, err = run(capsys, "vocab", "list", "--model", folder)
+    assert code == EXIT_ERROR and "has no label bank" in err
+
+    labels_file = tmp_path / "more.txt"
+    labels_file.write_text("surfing\n")
+    code, out, _ = run(
+        capsys, "vocab", "build", "--model", folder, "--labels", "dog, beach", "--labels-file", labels_file
+    )
+    assert code == EXIT_OK and "3 labels" in out
+    model = OvmlvModel.from_pretrained(folder)
+    reference = LabelBank.build(model, processor, ["dog", "beach", "surfing", "red circle"], progress=False)
+    assert model.label_bank.labels == ["dog", "beach", "surfing"]
+    assert torch.allclose(model.label_bank.embeddings, reference.embeddings[:3], atol=1e-6)
+
+    code, out, _ = run(capsys, "vocab", "add", "--model", folder, "--labels", "beach", "red circle")
+    assert code == EXIT_OK and "Added 1 labels (1 already there)" in out
+    bank = LabelBank.load(folder)
+    assert bank.labels == ["dog", "beach", "surfing", "red circle"]
+    assert torch.allclose(bank.embeddings, reference.embeddings, atol=1e-6)
+
+    assert run(capsys, "vocab", "remove", "surfing", "--model", folder)[0] == EXIT_OK
+    code, out, _ = run(capsys, "vocab", "list", "--model", folder)
+    assert code == EXIT_OK
+    assert out.splitlines()[1:] == ["#  label", "1  dog", "2  beach", "3  red circle"]
+    assert json.loads(run(capsys, "vocab", "list", "--model", folder, "--json")[1]) == ["dog", "beach", "red circle"]
+
+    code, _, err = run(capsys, "vocab", "remove", "horse", "--model", folder)
+    assert code == EXIT_ERROR and "Not in the label bank: ['horse']" in err
+
+
+def test_vocab_needs_out_for_a_hub_model(capsys):
+    code, _, err = run(capsys, "vocab", "build", "--model", "some-org/some-model", "--labels", "dog")
+    assert code == EXIT_ERROR and "pass --out DIR" in err
+
+
+def test_classify_json_matches_the_pipeline_and_thresholds(capsys, bank_folder, reference, video_path):
+    labels = ["dog", "beach", "surfing"]
+    expected = reference(str(video_path), candidate_labels=labels, threshold=0.0)
+    middle = expected[1]["score"]
+    code, out, _ = run(
+        capsys, "classify", video_path, "--model", bank_folder, "--labels", *labels, "--threshold", middle, "--json"
+    )
+    assert code == EXIT_OK
+    [result] = json.loads(out)
+    assert result["video"] == str(video_path) and result["threshold"] == middle
+    assert result["predicted"] == [item["label"] for item in expected[:2]]
+    assert [item["label"] for item in result["scores"]] == [item["label"] for item in expected]
+    assert [item["score"] for item in result["scores"]] == pytest.approx([item["score"] for item in expected])
+
+
+def test_classify_table_defaults_to_the_label_bank(capsys, bank_folder, reference, video_path):
+    expected = reference(str(video_path), candidate_labels=VOCABULARY, threshold=0.0)
+    code, out, _ = run(capsys, "classify", video_path, "--model", bank_folder, "--top-k", "2")
+    assert code == EXIT_OK
+    lines = out.splitlines()
+    assert lines[0] == str(video_path)
+    assert lines[1].split() == ["label", "score", "≥", "0"]
+    for line, item in zip(lines[2:4], expected[:2], strict=True):
+        assert line.strip().startswith(item["label"]) and f"{item['score']:.3f}" in line and line.endswith("✓")
+    assert len(lines) == 5  # header, top 2, then every label over the model's threshold (0.0)
+    assert lines[4] == "  predicted: " + ", ".join(item["label"] for item in expected)
+
+
+def test_classify_exit_codes_for_unreadable_videos(capsys, bank_folder, video_path, tmp_path):
+    broken = write_not_video(tmp_path / "broken.mp4")
+    code, out, err = run(capsys, "classify", video_path, broken, "--model", bank_folder, "--labels", "dog", "--json")
+    assert code == EXIT_PARTIAL and "1 of 2 videos could not be read" in err
+    good, bad = json.loads(out)
+    assert good["predicted"] == ["dog"] and bad["video"] == str(broken) and "Cannot decode video" in bad["error"]
+    code, out, _ = run(capsys, "classify", broken, "--model", bank_folder, "--labels", "dog")
+    assert code == EXIT_ERROR and "error: Cannot decode video" in out
+
+
+def test_classify_errors_are_one_line(capsys, bare_folder, video_path, tmp_path):
+    code, _, err = run(capsys, "classify", video_path, "--model", bare_folder)
+    assert code == EXIT_ERROR and "has no label bank: pass --labels" in err
+    code, _, err = run(capsys, "classify", video_path, "--model", tmp_path / "missing", "--labels", "dog")
+    assert code == EXIT_ERROR and err.startswith("ovmlv classify: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_delegates_to_training_evaluate(capsys, monkeypatch):
+    received = []
+    module = types.ModuleType("training.evaluate")
+    module.main = received.append
+    monkeypatch.setitem(sys.modules, "training.evaluate", module)
+    assert main(["evaluate", "--model", "m", "--manifest", "val.jsonl"]) == EXIT_OK
+    assert received == [["--model", "m", "--manifest", "val.jsonl"]]
+
+    monkeypatch.setitem(sys.modules, "training.evaluate", None)  # as if the train extra were not installed
+    assert main(["evaluate", "--help"]) == EXIT_ERROR
+    assert "pip install 'ovmlv[train]'" in capsys.readouterr().err
+
+
+def test_module_entry_point(tmp_path):
+    """`python -m hub_cards.cli` is what the `ovmlv` console script runs (`hub_cards.cli:main`)."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "hub_cards.cli", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == EXIT_OK and completed.stdout.startswith("usage: ovmlv")
