@@ -1,0 +1,418 @@
+"""Video IO: where to sample frames in a video, and decoding only those frames with PyAV.
+
+`sample_timestamps` says where (uniform, segment-random for training, multi-clip for evaluation), in seconds;
+`decode_frames` returns the frames nearest given times; `load_video` does both. Sources can be paths, URLs, bytes,
+file objects or frames that are already decoded. Anything unreadable raises `VideoDecodeError`, never a bare FFmpeg
+error, so a data loader can skip a broken file and name it.
+
+Self-contained on purpose: this file is copied flat into Hub model folders, so it imports only the standard library,
+numpy, PyAV and PIL (and huggingface_hub, lazily, for URLs).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+import numpy as np
+from av.container import InputContainer
+from av.video.reformatter import VideoReformatter
+from PIL import Image
+
+SAMPLING_MODES = ("uniform", "segment_random", "multi_clip")
+DEFAULT_EVAL_CLIPS = 4  # multi_clip views when `clips` is not given (the paper evaluates 4 clips x 8 frames)
+
+DecodedFrames = np.ndarray | Sequence[Image.Image] | Sequence[np.ndarray]
+VideoSource = str | os.PathLike | bytes | BinaryIO | DecodedFrames
+
+
+class VideoDecodeError(Exception):
+    """A video that cannot be read: `source` names it, `reason` says what is wrong and what to do about it."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"Cannot decode video {source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable, so it crosses process boundaries intact
+        return type(self), (self.source, self.reason)
+
+
+def sample_timestamps(
+    duration: float,
+    num_frames: int,
+    mode: str = "uniform",
+    clips: int | None = None,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Times in seconds, shape (clips, num_frames), at which to take frames from a video of `duration` seconds.
+
+    - `uniform`: one clip, frames at the centres of `num_frames` equal segments of the whole video.
+    - `segment_random` (training): the same segments, one random time in each (TSN-style), so every epoch sees
+      other frames while still covering the whole video; each of `clips` (default 1) rows is a fresh draw from `rng`.
+    - `multi_clip` (evaluation): the video cut into `clips` (default 4) equal consecutive windows, frames at segment
+      centres within each window; predictions are averaged over the clips.
+
+    For a frame count and frame rate instead of a duration, pass `frame_count / fps`.
+    """
+    if duration <= 0 or num_frames < 1:
+        raise ValueError(f"need duration > 0 and num_frames >= 1, got duration={duration}, num_frames={num_frames}")
+    if mode == "uniform":
+        if clips not in (None, 1):
+            raise ValueError(f"uniform sampling gives one clip, got clips={clips}; use mode='multi_clip'")
+        clips = 1
+    elif mode == "multi_clip":
+        clips = DEFAULT_EVAL_CLIPS if clips is None else clips
+    elif mode == "segment_random":
+        clips = 1 if clips is None else clips
+    else:
+        raise ValueError(f"mode must be one of {SAMPLING_MODES}, got {mode!r}")
+    if clips < 1:
+        raise ValueError(f"clips must be >= 1, got {clips}")
+
+    if mode == "segment_random":
+        windows = np.zeros(clips)  # every clip spans the whole video
+        offsets = np.random.default_rng(rng).random((clips, num_frames))
+        segment = duration / num_frames
+    else:
+        windows = np.arange(clips)
+        offsets = np.full((clips, num_frames), 0.5)
+        segment = duration / (clips * num_frames)
+    return (windows[:, None] * num_frames + np.arange(num_frames) + offsets) * segment  # (clips, num_frames)
+
+
+def timestamps_to_indices(timestamps: np.ndarray, fps: float, num_frames: int) -> np.ndarray:
+    """Index of the frame nearest each time (frame i shows at i / fps; ties go to the later frame), clamped to
+    the video. The same rule `decode_frames` applies to timestamps read from the stream."""
+    indices = np.floor(np.asarray(timestamps, dtype=np.float64) * fps + 0.5).astype(np.int64)
+    return np.clip(indices, 0, num_frames - 1)
+
+
+def decode_frames(source: VideoSource, timestamps: np.ndarray, *, short_side: int | None = 224) -> np.ndarray:
+    """uint8 RGB frames (n, H, W, 3), one per timestamp (seconds from the first frame; any shape, order and
+    repeats; n = timestamps.size): the frame nearest each time, with the shorter side resized to `short_side`
+    (aspect kept; None keeps the decoded size). Times past the end give the last frame.
+
+    Already decoded frames (a list of PIL images or uint8 arrays, or a (T, H, W, 3) / (H, W, 3) array) have no
+    clock: for them a timestamp is a frame position, frame i showing at time i.
+    """
+    times = np.asarray(timestamps, dtype=np.float64).ravel()
+    if times.size == 0:
+        raise ValueError("need at least one timestamp")
+    with _open_video(source) as video:
+        return video.frames_at(times, short_side)
+
+
+def load_video(
+    source: VideoSource,
+    num_frames: int = 8,
+    mode: str = "uniform",
+    clips: int | None = None,
+    short_side: int | None = 224,
+    seed: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """uint8 RGB frames (clips, num_frames, H, W, 3) sampled from `source` as `sample_timestamps` describes for
+    `mode`; `seed` makes `segment_random` reproducible. Decoded frames are sampled by position (see
+    `decode_frames`)."""
+    with _open_video(source) as video:
+        times = sample_timestamps(video.duration(), num_frames, mode, clips, rng=seed)  # (clips, num_frames)
+        frames = video.frames_at(times.ravel(), short_side)  # (clips * num_frames, H, W, 3)
+    return frames.reshape(*times.shape, *frames.shape[1:])
+
+
+def _output_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    """(width, height) with the shorter side equal to `short_side`, aspect kept."""
+    if short_side is None:
+        return width, height
+    if width <= height:
+        return short_side, max(1, round(height * short_side / width))
+    return max(1, round(width * short_side / height)), short_side
+
+
+class _DecodedVideo:
+    """Frames that are already decoded, behind the same interface as `_StreamDecoder`, timed by position."""
+
+    def __init__(self, frames: DecodedFrames) -> None:
+        if isinstance(frames, np.ndarray) and frames.ndim == 3:
+            frames = frames[None]  # a single (H, W, 3) image
+        if len(frames) == 0:
+            raise ValueError("decoded video has no frames")
+        self.frames = frames
+
+    def duration(self) -> float:
+        return float(len(self.frames))
+
+    def frames_at(self, times: np.ndarray, short_side: int | None) -> np.ndarray:
+        indices = timestamps_to_indices(times, fps=1.0, num_frames=len(self.frames))
+        resized = {i: self._rgb(self.frames[i], short_side) for i in set(indices.tolist())}
+        return np.stack([resized[i] for i in indices.tolist()])
+
+    @staticmethod
+    def _rgb(frame: Image.Image | np.ndarray, short_side: int | None) -> np.ndarray:
+        if isinstance(frame, np.ndarray):
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
+                raise ValueError(f"decoded frames must be uint8 (H, W, 3) RGB, got {frame.dtype} {frame.shape}")
+            frame = Image.fromarray(frame)
+        frame = frame.convert("RGB")
+        size = _output_size(*frame.size, short_side)
+        return np.asarray(frame if size == frame.size else frame.resize(size, Image.Resampling.BILINEAR))
+
+
+class _StreamDecoder:
+    """The video stream of an opened container, decoding the frames nearest given times and as few others as it can.
+
+    Decoding runs forward from the current position; it seeks instead when the next target lies more than one keyframe
+    interval after the last keyframe decoded: the next keyframe then comes before the target (and after the current
+    position, or it would have been decoded), so the seek lands past here and skips decoding instead of repeating
+    it. The interval is learned while decoding: the longest distance between keyframes decoded in a row, or between
+    a target and the keyframe a seek landed on. Files whose timestamps or seeking misbehave (raw streams, truncated
+    files) fall back to one sequential pass from the start.
+    """
+
+    def __init__(self, name: str, open_container: Callable[[], InputContainer]) -> None:
+        self.name = name
+        self._open_container = open_container
+        self.container = open_container()
+        try:
+            self.stream = self._video_stream()
+        except VideoDecodeError:
+            self.container.close()
+            raise
+        self.time_base = float(self.stream.time_base)
+        self.start_pts = self.stream.start_time or 0
+        rate = self.stream.guessed_rate or self.stream.average_rate
+        self.frame_period = 1 / float(rate) if rate else 1.0  # frames without a rate are timed by position
+        self.seekable = True
+        self.seek_target = -math.inf  # the last seek's target (seconds) and the pts it aimed at
+        self.seek_pts = self.start_pts
+        self.keyframe_interval: float | None = None  # seconds; unknown until two keyframes are decoded in a row
+        self.last_keyframe: float | None = None  # time of the last keyframe in the current unbroken run of frames
+        self.reformatter = VideoReformatter()
+        self._frames: Iterator[av.VideoFrame] = iter(())  # set by every seek or restart
+
+    def close(self) -> None:
+        self.container.close()
+
+    def _video_stream(self) -> av.video.stream.VideoStream:
+        format_name = self.container.format.name
+        if format_name == "image2" or format_name.endswith("pipe"):
+            raise VideoDecodeError(
+                self.name, f"it is a still image ({format_name}), not a video; pass a video, or the image as frames"
+            )
+        # Cover art in audio files shows up as a one-picture video stream: it is not the video.
+        streams = [s for s in self.container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+        if not streams:
+            raise VideoDecodeError(self.name, "it has no video stream (audio only?); pass a file with a video track")
+        streams[0].thread_type = "AUTO"
+        return streams[0]
+
+    def duration(self) -> float:
+        """Seconds of video: from the stream header, else the container header, else a pass over the packets."""
+        if self.stream.duration:
+            return self.stream.duration * self.time_base
+        if self.container.duration:
+            return self.container.duration / av.time_base
+        return self._measure_duration()
+
+    def _measure_duration(self) -> float:
+        """Demux (without decoding) a second copy of the file, so this decoder's position stays put; a damaged
+        tail ends the count, as it ends decoding."""
+        packet_count, end_pts = 0, None
+        with self._open_container() as container, suppress(av.FFmpegError):
+            for packet in container.demux(container.streams[self.stream.index]):
+                if packet.size == 0:  # the empty packet that marks the end
+                    continue
+                packet_count += 1
+                if packet.pts is not None:
+                    end = packet.pts + (packet.duration or 0)
+                    end_pts = end if end_pts is None else max(end_pts, end)
+        if packet_count == 0:
+            raise VideoDecodeError(self.name, "its video stream has no frames; re-export or re-download the file")
+        if end_pts is None:  # raw streams carry no timestamps: count frames instead
+            return packet_count * self.frame_period
+        return (end_pts - self.start_pts) * self.time_base
+
+    def frames_at(self, times: np.ndarray, short_side: int | None) -> np.ndarray:
+        order = np.argsort(times, kind="stable")
+        frames: np.ndarray | None = None  # filled in place: one copy of the output, however large
+        nearest = self._nearest_frames(times[order].tolist(), short_side)
+        for index, frame in zip(order.tolist(), nearest, strict=True):
+            if frames is None:
+                frames = np.empty((len(times), *frame.shape), dtype=np.uint8)
+            frames[index] = frame
+        return frames
+
+    def _nearest_frames(self, targets: list[float], short_side: int | None) -> Iterator[np.ndarray]:
+        """RGB arrays of the frames nearest each of the sorted `targets`, in order."""
+        pending = deque(targets)
+        previous: tuple[float, av.VideoFrame] | None = None  # the last frame decoded, with its time
+        landed = self._seek(pending[0])  # after opening, the decoder holds nothing: this seek costs nothing
+        converted: tuple[av.VideoFrame | None, np.ndarray] = (None, np.empty(0))  # reused for repeated frames
+        while pending:
+            decoded = self._next_frame(previous)
+            if landed and (decoded is None or decoded[1].pts is None or decoded[1].pts > self.seek_pts):
+                # The seek found nothing, no timestamp, or overshot its target: decode from the start instead.
+                self._restart_sequential()
+                previous, landed = None, False
+                continue
+            if decoded is None:
+                break
+            time, frame = decoded
+            self._learn_keyframes(time, frame, pending[0] if landed else None)
+            while pending and pending[0] <= time:
+                target = pending.popleft()
+                nearest = previous[1] if previous and target - previous[0] < time - target else frame
+                if nearest is not converted[0]:
+                    converted = (nearest, self._rgb(nearest, short_side))
+                yield converted[1]
+            previous, landed = (time, frame), False
+            if pending and self._worth_seeking(pending[0], time):
+                landed = self._seek(pending[0])
+                previous = None
+        if pending:
+            if previous is None:
+                raise VideoDecodeError(self.name, "no video frame could be decoded; re-export or re-download the file")
+            last = self._rgb(previous[1], short_side)
+            yield from (last for _ in pending)  # past the end: the last frame
+
+    def _learn_keyframes(self, time: float, frame: av.VideoFrame, seek_target: float | None) -> None:
+        """Update the keyframe interval from a decoded frame; `seek_target` is set for the first frame after a seek,
+        which lands on the last keyframe before the target."""
+        if seek_target is not None and self.keyframe_interval is not None:
+            self.keyframe_interval = max(self.keyframe_interval, seek_target - time)
+        if frame.key_frame:
+            if self.last_keyframe is not None:
+                self.keyframe_interval = max(self.keyframe_interval or 0.0, time - self.last_keyframe)
+            self.last_keyframe = time
+
+    def _worth_seeking(self, target: float, position: float) -> bool:
+        """Whether a keyframe surely lies after `position` and before `target` (see the class docstring)."""
+        if not self.seekable or self.keyframe_interval is None or target <= self.seek_target:
+            return False  # each seek aims past the last one, so a demuxer that lands early cannot make us loop
+        since = position if self.last_keyframe is None else self.last_keyframe
+        return target - since > self.keyframe_interval
+
+    def _seek(self, target: float) -> bool:
+        """Jump to the last keyframe at or before the latest time a frame nearest `target` can show at; False when
+        the file cannot seek (it then restarts from the beginning)."""
+        self.seek_target, self.last_keyframe = target, None
+        self.seek_pts = self.start_pts + int((max(target, 0.0) + self.frame_period / 2) / self.time_base)
+        try:
+            self.container.seek(self.seek_pts, stream=self.stream)
+        except av.FFmpegError:  # e.g. raw streams: decode everything in one pass
+            self._restart_sequential()
+            return False
+        self._frames = self.container.decode(self.stream)
+        return True
+
+    def _restart_sequential(self) -> None:
+        """Reopen the file and decode from its start without seeking: slow, but right whatever the file does."""
+        self.container.close()
+        self.container = self._open_container()
+        self.stream = self._video_stream()
+        self.seekable, self.last_keyframe = False, None
+        self._frames = self.container.decode(self.stream)
+
+    def _next_frame(self, previous: tuple[float, av.VideoFrame] | None) -> tuple[float | None, av.VideoFrame] | None:
+        """The next frame with its time in seconds from the first frame (None when the time is unknowable), or None
+        at the end. A decoding error ends the video early: truncated files keep the frames they have."""
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            return None
+        except av.FFmpegError as err:
+            if previous is not None:
+                warnings.warn(
+                    f"{self.name}: decoding stopped after {previous[0]:.2f}s ({err}); later frames repeat the last one",
+                    stacklevel=2,
+                )
+            return None
+        if frame.pts is not None:
+            return (frame.pts - self.start_pts) * self.time_base, frame
+        if previous is not None:
+            return previous[0] + self.frame_period, frame
+        return (None if self.seekable else 0.0), frame
+
+    def _rgb(self, frame: av.VideoFrame, short_side: int | None) -> np.ndarray:
+        width, height = _output_size(frame.width, frame.height, short_side)
+        return self.reformatter.reformat(frame, width=width, height=height, format="rgb24").to_ndarray()
+
+
+def _download(url: str) -> bytes:
+    """The body of `url`, through huggingface_hub's HTTP client (its proxy, retry and user-agent settings)."""
+    from huggingface_hub import get_session
+
+    try:
+        response = get_session().get(url, follow_redirects=True)
+        response.raise_for_status()
+    except Exception as err:  # the client library differs between huggingface_hub versions
+        raise VideoDecodeError(url, f"download failed ({err}); check the URL and the network connection") from err
+    return response.content
+
+
+def _opener(source: str | os.PathLike | bytes | BinaryIO) -> tuple[str, Callable[[], InputContainer]]:
+    """A name for `source` (for error messages) and a function that opens it afresh, after checks that give clearer
+    errors than FFmpeg's."""
+    name = None
+    if isinstance(source, str) and source.startswith(("http://", "https://")):
+        name, source = source, _download(source)
+    if isinstance(source, bytes | bytearray | memoryview):
+        data = source
+        name = name or f"<{len(data)} bytes in memory>"
+        if len(data) == 0:
+            raise VideoDecodeError(name, "it is empty (0 bytes); pass the contents of a video file")
+        return name, lambda: _open_container(io.BytesIO(data), name)
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise VideoDecodeError(name, "file not found; check the path")
+        if path.is_dir():
+            raise VideoDecodeError(name, "it is a directory; pass the path of a video file")
+        if path.stat().st_size == 0:
+            raise VideoDecodeError(name, "the file is empty (0 bytes); re-export or re-download it")
+        return name, lambda: _open_container(name, name)
+    if hasattr(source, "read"):
+        file, name = source, str(getattr(source, "name", "<file object>"))
+        start = file.tell()
+
+        def reopen() -> InputContainer:
+            file.seek(start)
+            return _open_container(file, name)
+
+        return name, reopen
+    raise TypeError(f"cannot read a video from {type(source).__name__}")
+
+
+def _open_container(file: str | BinaryIO, name: str) -> InputContainer:
+    try:
+        return av.open(file, metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as err:
+        raise VideoDecodeError(
+            name,
+            f"FFmpeg cannot open it ({getattr(err, 'strerror', None) or err}): it is not a video, or it is damaged "
+            "or truncated (an MP4 cut short loses its index); re-export or re-download it",
+        ) from err
+
+
+@contextmanager
+def _open_video(source: VideoSource) -> Iterator[_DecodedVideo | _StreamDecoder]:
+    """The video behind `source`, decoded frames or a stream decoder; FFmpeg errors leave as VideoDecodeError."""
+    if isinstance(source, np.ndarray | list | tuple):
+        yield _DecodedVideo(source)
+        return
+    decoder = _StreamDecoder(*_opener(source))
+    try:
+        yield decoder
+    except av.FFmpegError as err:
+        raise VideoDecodeError(decoder.name, f"FFmpeg failed while decoding it ({err}); re-export the file") from err
+    finally:
+        decoder.close()

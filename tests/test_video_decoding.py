@@ -1,0 +1,288 @@
+"""Tests for processing/video_decoding.py on real files written by tests/video_files.py.
+
+Frames carry their index (see `index_frame`), so each test checks which frames came back, not only shapes.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import huggingface_hub
+import numpy as np
+import pytest
+from PIL import Image
+
+from processing import video_decoding
+from processing.video_decoding import (
+    VideoDecodeError,
+    decode_frames,
+    load_video,
+    sample_timestamps,
+    timestamps_to_indices,
+)
+from tests.video_files import (
+    frame_index,
+    index_frame,
+    write_audio_only,
+    write_no_frames,
+    write_not_video,
+    write_truncated,
+    write_video,
+    write_zero_bytes,
+)
+
+FPS, NUM_FRAMES = 30, 90  # 3 s clips
+DURATION = NUM_FRAMES / FPS
+# codec.container; .h264 is a raw stream: no timestamps, no seeking, no duration in any header
+VIDEO_KINDS = ["h264.mp4", "mpeg4.avi", "mpeg4.mp4", "libvpx-vp9.webm", "h264.mkv", "h264.ts", "h264.h264"]
+
+
+def indices_of(frames: np.ndarray) -> list[int]:
+    return [frame_index(frame) for frame in frames.reshape(-1, *frames.shape[-3:])]
+
+
+def expected_indices(timestamps: np.ndarray) -> list[int]:
+    return timestamps_to_indices(timestamps, FPS, NUM_FRAMES).ravel().tolist()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One 3 s clip per container/codec, keyframes every 5 frames so sampling crosses many GOPs."""
+    folder = tmp_path_factory.mktemp("videos")
+    return {
+        name: write_video(folder / name, codec=name.split(".")[0], num_frames=NUM_FRAMES, fps=FPS, gop=5)
+        for name in VIDEO_KINDS
+    }
+
+
+# --- sampling ---------------------------------------------------------------------------------------------------
+
+
+def test_uniform_takes_segment_centres() -> None:
+    times = sample_timestamps(8.0, 4)
+    np.testing.assert_allclose(times, [[1.0, 3.0, 5.0, 7.0]])
+
+
+def test_segment_random_draws_one_time_per_segment_reproducibly() -> None:
+    times = sample_timestamps(10.0, 5, "segment_random", clips=3, rng=0)
+    assert times.shape == (3, 5)
+    segment = np.floor(times / 2.0)  # each 2 s segment holds exactly one time
+    np.testing.assert_array_equal(segment, np.broadcast_to(np.arange(5), (3, 5)))
+    np.testing.assert_array_equal(times, sample_timestamps(10.0, 5, "segment_random", clips=3, rng=0))
+    np.testing.assert_array_equal(
+        times, sample_timestamps(10.0, 5, "segment_random", clips=3, rng=np.random.default_rng(0))
+    )
+    assert not np.array_equal(times, sample_timestamps(10.0, 5, "segment_random", clips=3, rng=1))
+
+
+def test_multi_clip_tiles_the_video_with_uniform_clips() -> None:
+    times = sample_timestamps(16.0, 8, "multi_clip")
+    assert times.shape == (4, 8)  # 4 clips by default
+    for clip, window_start in enumerate([0.0, 4.0, 8.0, 12.0]):
+        np.testing.assert_allclose(times[clip], window_start + sample_timestamps(4.0, 8)[0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"duration": 0.0, "num_frames": 8}, "duration"),
+        ({"duration": 1.0, "num_frames": 0}, "num_frames"),
+        ({"duration": 1.0, "num_frames": 8, "mode": "dense"}, "mode"),
+        ({"duration": 1.0, "num_frames": 8, "clips": 2}, "multi_clip"),
+        ({"duration": 1.0, "num_frames": 8, "mode": "multi_clip", "clips": 0}, "clips"),
+    ],
+)
+def test_sampling_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        sample_timestamps(**kwargs)
+
+
+def test_timestamps_to_indices_rounds_to_nearest_and_clamps() -> None:
+    indices = timestamps_to_indices(np.array([-1.0, 0.24, 0.25, 0.74, 9.0]), fps=2.0, num_frames=4)
+    np.testing.assert_array_equal(indices, [0, 0, 1, 1, 3])  # ties (0.25 s = frame 0.5) go to the later frame
+
+
+# --- decoding files ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", VIDEO_KINDS)
+def test_uniform_sampling_decodes_the_right_frames(videos: dict[str, Path], name: str) -> None:
+    frames = load_video(videos[name], num_frames=8, short_side=None)
+    assert frames.shape == (1, 8, 48, 64, 3) and frames.dtype == np.uint8
+    assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 8))
+
+
+@pytest.mark.parametrize("name", ["h264.mp4", "mpeg4.avi", "libvpx-vp9.webm", "h264.mkv", "h264.ts"])
+def test_seeking_in_any_order_returns_the_nearest_frames(videos: dict[str, Path], name: str) -> None:
+    rng = np.random.default_rng(0)
+    positions = rng.permutation(NUM_FRAMES)[:20] + rng.uniform(-0.4, 0.4, 20)  # away from ties between two frames
+    times = np.concatenate([positions, positions[:3], [-1.0, 99.0]]) / FPS  # with repeats, before and past the end
+    frames = decode_frames(videos[name], times, short_side=None)
+    assert frames.shape == (len(times), 48, 64, 3)
+    assert indices_of(frames) == expected_indices(times)
+
+
+def test_sparse_targets_seek_instead_of_decoding_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_video(tmp_path / "long.mp4", num_frames=240, gop=10)
+    decoded = []
+    next_frame = video_decoding._StreamDecoder._next_frame
+
+    def counting(self: video_decoding._StreamDecoder, previous: object) -> object:
+        decoded.append(1)
+        return next_frame(self, previous)
+
+    monkeypatch.setattr(video_decoding._StreamDecoder, "_next_frame", counting)
+    times = np.array([15.0, 115.0, 215.0]) / FPS
+    assert indices_of(decode_frames(path, times, short_side=None)) == [15, 115, 215]
+    assert len(decoded) < 60  # sequential decoding would need 216 frames
+
+
+def test_multi_clip_and_segment_random_shapes(videos: dict[str, Path]) -> None:
+    clips = load_video(videos["h264.mp4"], num_frames=4, mode="multi_clip", short_side=None)
+    assert clips.shape == (4, 4, 48, 64, 3)
+    assert indices_of(clips) == expected_indices(sample_timestamps(DURATION, 4, "multi_clip"))
+    first = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, short_side=None, seed=3)
+    assert first.shape == (2, 4, 48, 64, 3)
+    again = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, short_side=None, seed=3)
+    np.testing.assert_array_equal(first, again)
+
+
+def test_more_frames_than_the_video_has_repeat_frames(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "short.mp4", num_frames=5)
+    frames = load_video(path, num_frames=16, short_side=None)
+    assert frames.shape == (1, 16, 48, 64, 3)
+    assert indices_of(frames) == timestamps_to_indices(sample_timestamps(5 / FPS, 16), FPS, 5).ravel().tolist()
+
+
+@pytest.mark.parametrize(("width", "height", "expected"), [(1280, 720, (224, 398)), (48, 64, (299, 224))])
+def test_short_side_resizes_keeping_aspect(tmp_path: Path, width: int, height: int, expected: tuple) -> None:
+    path = write_video(tmp_path / "size.mp4", num_frames=3, width=width, height=height)
+    frames = decode_frames(path, np.arange(3) / FPS)
+    assert frames.shape == (3, *expected, 3)
+    assert indices_of(frames) == [0, 1, 2]
+
+
+# --- other sources ------------------------------------------------------------------------------------------------
+
+
+def test_bytes_and_file_objects_decode_like_paths(videos: dict[str, Path]) -> None:
+    path = videos["libvpx-vp9.webm"]
+    expected = load_video(path, num_frames=4, short_side=None)
+    np.testing.assert_array_equal(load_video(path.read_bytes(), num_frames=4, short_side=None), expected)
+    np.testing.assert_array_equal(load_video(io.BytesIO(path.read_bytes()), num_frames=4, short_side=None), expected)
+    with open(path, "rb") as file:
+        np.testing.assert_array_equal(load_video(file, num_frames=4, short_side=None), expected)
+
+
+def test_file_object_without_timestamps_is_read_twice(videos: dict[str, Path]) -> None:
+    file = io.BytesIO(videos["h264.h264"].read_bytes())
+    frames = load_video(file, num_frames=4, short_side=None)  # a first pass measures the duration
+    assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
+
+
+class FakeResponse:
+    def __init__(self, content: bytes) -> None:
+        self.content = content
+
+    def raise_for_status(self) -> None:
+        pass
+
+
+class FakeSession:
+    def __init__(self, content: bytes | None) -> None:
+        self.content = content
+        self.urls: list[str] = []
+
+    def get(self, url: str, **kwargs: object) -> FakeResponse:
+        self.urls.append(url)
+        if self.content is None:
+            raise OSError("connection refused")
+        return FakeResponse(self.content)
+
+
+def test_url_is_downloaded_with_the_hub_session(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    session = FakeSession(videos["h264.mp4"].read_bytes())
+    monkeypatch.setattr(huggingface_hub, "get_session", lambda: session)
+    url = "https://example.com/clip.mp4"
+    frames = load_video(url, num_frames=4, short_side=None)
+    assert session.urls == [url]
+    assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
+
+
+def test_failed_download_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(huggingface_hub, "get_session", lambda: FakeSession(None))
+    with pytest.raises(VideoDecodeError, match="https://example.com/missing.mp4") as error:
+        load_video("https://example.com/missing.mp4")
+    assert "download failed" in error.value.reason
+
+
+def test_decoded_frames_are_sampled_by_position() -> None:
+    array = np.stack([index_frame(i, 64, 48) for i in range(10)])  # (T, H, W, 3)
+    pil_frames = [Image.fromarray(frame) for frame in array]
+    expected = timestamps_to_indices(sample_timestamps(10, 4), 1.0, 10).ravel().tolist()
+    for frames in (array, pil_frames, list(array)):
+        sampled = load_video(frames, num_frames=4, short_side=None)
+        assert sampled.shape == (1, 4, 48, 64, 3)
+        assert indices_of(sampled) == expected
+    assert indices_of(decode_frames(array, [9.0, 0.0, 3.2])) == [9, 0, 3]
+    resized = load_video(pil_frames, num_frames=2, short_side=24)
+    assert resized.shape == (1, 2, 24, 32, 3)
+
+
+def test_a_single_image_array_is_a_one_frame_video() -> None:
+    frames = load_video(index_frame(7, 64, 48), num_frames=3, short_side=None)
+    assert indices_of(frames) == [7, 7, 7]
+
+
+def test_decoded_frames_must_be_uint8_rgb() -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        load_video(np.zeros((4, 48, 64, 3), dtype=np.float32))
+
+
+# --- unreadable inputs --------------------------------------------------------------------------------------------
+
+BAD_FILES = {
+    "missing": lambda path: path,
+    "directory": lambda path: (path.mkdir(), path)[1],
+    "zero bytes": write_zero_bytes,
+    "truncated mp4": lambda path: write_truncated(path, num_frames=30),
+    "text": write_not_video,
+    "png": lambda path: write_not_video(path, kind="png"),
+    "audio only": write_audio_only,
+    "no frames": lambda path: write_no_frames(path.with_suffix(".avi")),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_FILES)
+@pytest.mark.parametrize(
+    "read",
+    [lambda path: load_video(path), lambda path: decode_frames(path, [0.5])],
+    ids=["load_video", "decode_frames"],
+)
+def test_unreadable_files_raise_video_decode_error_naming_them(tmp_path: Path, kind: str, read: object) -> None:
+    path = BAD_FILES[kind](tmp_path / "video.mp4")
+    with pytest.raises(VideoDecodeError) as error:
+        read(path)
+    assert str(path) in str(error.value) and error.value.source == str(path)
+
+
+def test_unreadable_bytes_raise_video_decode_error() -> None:
+    with pytest.raises(VideoDecodeError, match="0 bytes"):
+        load_video(b"")
+    with pytest.raises(VideoDecodeError, match="500 bytes"):
+        load_video(b"hello" * 100)
+
+
+def test_truncated_mkv_keeps_the_frames_it_has(tmp_path: Path) -> None:
+    path = write_truncated(tmp_path / "cut.mkv", keep=0.5, num_frames=60, gop=10)
+    frames = decode_frames(path, [0.0, 1.9], short_side=None)  # the header still says 2 s
+    first, last = indices_of(frames)
+    assert first == 0 and 0 < last < 59
+
+
+def test_video_decode_error_survives_pickling() -> None:
+    error = pickle.loads(pickle.dumps(VideoDecodeError("clip.mp4", "it is empty")))
+    assert (error.source, error.reason) == ("clip.mp4", "it is empty")
+    assert str(error) == "Cannot decode video clip.mp4: it is empty"
