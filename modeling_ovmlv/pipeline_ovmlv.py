@@ -25,6 +25,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     least this; default: the model's calibrated `config.threshold`), `top_k`, `num_frames`, `clips` (clips
     averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
     Label embeddings come from the model's label bank when it has them; other labels are encoded once and reused.
+    Without `candidate_labels`, videos are scored against the whole label bank.
     """
 
     _load_processor = True
@@ -36,6 +37,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         bank = getattr(self.model, "label_bank", None)
+        # Without candidate_labels a video is scored against the model's own vocabulary, when it ships one.
+        self.default_labels = list(bank.labels) if bank is not None else None
         # A private copy: labels first seen in this pipeline are cached here, not written into the model's bank.
         self.label_bank = (
             LabelBank(bank.labels, bank.embeddings)
@@ -65,9 +68,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return preprocess_params, {}, postprocess_params
 
     def preprocess(self, video, candidate_labels: list[str] | None = None, num_frames=None, clips=None):
+        candidate_labels = candidate_labels or self.default_labels
         if candidate_labels is None:
             raise ValueError(
-                "candidate_labels is required, e.g. classifier(video, candidate_labels=['dog', 'beach'])."
+                "candidate_labels is required (this model has no label bank), "
+                "e.g. classifier(video, candidate_labels=['dog', 'beach'])."
             )
         inputs = self.processor(videos=video, num_frames=num_frames, num_clips=clips, return_tensors="pt")
         return {"pixel_values_videos": inputs["pixel_values_videos"], "candidate_labels": candidate_labels}

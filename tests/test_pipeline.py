@@ -78,9 +78,18 @@ def test_label_bank_is_used_and_missing_labels_cached(classifier):
     assert len(classifier.label_bank) == before + ("a new label" not in classifier.label_bank.labels[:before])
 
 
-def test_errors_are_clear(classifier, video_path):
+def test_without_candidate_labels_the_bank_vocabulary_is_scored(classifier, video_path):
+    assert sorted(item["label"] for item in classifier(str(video_path))) == ["beach", "dog"]
+
+
+def test_errors_are_clear(classifier, video_path, towers):
+    bankless = pipeline(
+        model=OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=0),
+        task="zero-shot-video-classification",
+        processor=classifier.processor,
+    )
     with pytest.raises(ValueError, match="candidate_labels is required"):
-        classifier(str(video_path))
+        bankless(str(video_path))
     with pytest.raises(ValueError, match="empty"):
         classifier(str(video_path), candidate_labels=[])
     with pytest.raises(TypeError, match="strings"):
