@@ -27,17 +27,24 @@ class OvmlvConfig(PretrainedConfig):
         projection_dim: D, the joint embedding size (512 for CLIP B/32).
         label_encoder: how a label becomes an embedding f_t(l): `"class_name"` (CLIP text of the bare label),
             `"templates"` (mean over a prompt-template ensemble), `"llm_prompted"` (the paper's learnable LLM
-            prompts), `"llm_fixed"` (the fixed-LLM-prompt baseline).
+            prompts, the default), `"llm_fixed"` (the fixed-LLM-prompt baseline).
         num_prefixes: N learnable LLM prefixes. prefix_length: vectors per prefix.
         num_attributes: K soft attributes decoded per prefix. attribute_length: L decoder states per attribute.
         prompt_transformer_layers: depth of the prompt transformer that maps soft attributes to CLIP soft prompts.
-        llm_adapter: `"prefix"` (paper) or `"lora"` (Table 10 ablation); lora_rank: LoRA rank.
+        llm_adapter: `"prefix"` (paper) or `"lora"` (Table 10 ablation: LoRA on T5's attention q/v instead of
+            prefixes); lora_rank: LoRA rank (Table 10 tries 2 and 4 and finds 2 enough).
         connector: `"prompt_transformer"` (paper), `"mlp"` or `"linear"` (Table 10 ablations).
-        temporal_layers: T, blocks of the parallel temporal branch; 0 = frame mean-pooling.
+        descriptor_template: `"llm_fixed"` only: the CLIP prompt made of `{label}` and one LLM `{descriptor}`.
+        descriptor_max_new_tokens: `"llm_fixed"` only: the LLM's token budget for its list of descriptors.
+        temporal_layers: T, blocks of the temporal branch beside CLIP's last T layers (paper: 4); 0 = frame
+            mean-pooling.
         temporal_mode: `"parallel"` (paper) or `"serial"` (ablation).
+        temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (8); clips of
+            any other length get them linearly resampled.
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
         weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
-        weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off.
+        weight_interpolation_loss_weight: weight of the regulariser's loss (Open-VCLIP's 0.5; the paper gives
+            none); 0 turns it off.
         temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
@@ -55,21 +62,24 @@ class OvmlvConfig(PretrainedConfig):
         vision_config: CLIPVisionConfig | dict | None = None,
         llm_config: T5Config | dict | None = None,
         projection_dim: int = 512,
-        label_encoder: str = "class_name",
+        label_encoder: str = "llm_prompted",
         num_prefixes: int = 4,
         prefix_length: int = 1,
         num_attributes: int = 5,
         attribute_length: int = 5,
         prompt_transformer_layers: int = 2,
         llm_adapter: str = "prefix",
-        lora_rank: int = 8,
+        lora_rank: int = 2,
         connector: str = "prompt_transformer",
-        temporal_layers: int = 0,
+        descriptor_template: str = "{label}, which has {descriptor}.",
+        descriptor_max_new_tokens: int = 64,
+        temporal_layers: int = 4,
         temporal_mode: str = "parallel",
+        temporal_positions: int = 8,
         freeze_vision_backbone: bool = True,
         freeze_text_tower: bool = True,
         weight_interpolation_max: float = 0.5,
-        weight_interpolation_loss_weight: float = 0.0,
+        weight_interpolation_loss_weight: float = 0.5,
         temporal_patch_ratio: float = 0.0,
         score_temperature: float = 0.07,
         learnable_temperature: bool = False,
@@ -93,9 +103,12 @@ class OvmlvConfig(PretrainedConfig):
         self.prompt_transformer_layers = prompt_transformer_layers
         self.llm_adapter = llm_adapter
         self.lora_rank = lora_rank
+        self.descriptor_template = descriptor_template
+        self.descriptor_max_new_tokens = descriptor_max_new_tokens
         self.connector = connector
         self.temporal_layers = temporal_layers
         self.temporal_mode = temporal_mode
+        self.temporal_positions = temporal_positions
         self.freeze_vision_backbone = freeze_vision_backbone
         self.freeze_text_tower = freeze_text_tower
         self.weight_interpolation_max = weight_interpolation_max
@@ -123,10 +136,12 @@ class OvmlvConfig(PretrainedConfig):
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"OvmlvConfig.{field}={getattr(self, field)!r} is not one of {allowed}.")
-        if self.label_encoder in LLM_LABEL_ENCODERS and self.llm_config is None:
+        for field in ("num_prefixes", "prefix_length", "num_attributes", "attribute_length", "lora_rank"):
+            if getattr(self, field) < 1:
+                raise ValueError(f"OvmlvConfig.{field} must be at least 1, got {getattr(self, field)}.")
+        if "{label}" not in self.descriptor_template or "{descriptor}" not in self.descriptor_template:
             raise ValueError(
-                f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
-                "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
+                f"OvmlvConfig.descriptor_template={self.descriptor_template!r} needs '{{label}}' and '{{descriptor}}'."
             )
         if not 0 <= self.temporal_layers <= self.vision_config.num_hidden_layers:
             raise ValueError(
@@ -135,8 +150,25 @@ class OvmlvConfig(PretrainedConfig):
             )
         if self.score_temperature <= 0:
             raise ValueError(f"OvmlvConfig.score_temperature must be positive, got {self.score_temperature}.")
+        if self.temporal_positions < 1:
+            raise ValueError(f"OvmlvConfig.temporal_positions must be at least 1, got {self.temporal_positions}.")
+        if not 0 <= self.weight_interpolation_max <= 1:
+            raise ValueError(
+                f"OvmlvConfig.weight_interpolation_max must lie in [0, 1], got {self.weight_interpolation_max}."
+            )
+        if self.weight_interpolation_loss_weight < 0:
+            raise ValueError(
+                "OvmlvConfig.weight_interpolation_loss_weight must be >= 0 (0 turns the regulariser off), got "
+                f"{self.weight_interpolation_loss_weight}."
+            )
         if not 0 <= self.temporal_patch_ratio <= 1:
             raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
+        # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
+        if self.label_encoder in LLM_LABEL_ENCODERS and self.llm_config is None:
+            raise ValueError(
+                f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
+                "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
+            )
 
     @property
     def uses_llm(self) -> bool:

@@ -13,15 +13,20 @@ from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
 
 from .configuration_ovmlv import OvmlvConfig
+from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_bank import LabelBank
 from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
+from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
-from .video_encoder import VideoEncoder
+from .temporal import TemporalBranch
+from .video_encoder import FrameTokens, VideoEncoder
 
 LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
     "class_name": ClassNameLabelEncoder,
     "templates": TemplateEnsembleLabelEncoder,
+    "llm_prompted": LlmPromptedLabelEncoder,
+    "llm_fixed": LlmFixedPromptLabelEncoder,
 }
 
 
@@ -52,6 +57,10 @@ class OvmlvPreTrainedModel(PreTrainedModel):
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
+        if isinstance(module, TemporalBranch):
+            module.init_weights()
+        if isinstance(module, LlmPromptedLabelEncoder):
+            module.init_prefixes()
         if isinstance(module, OvmlvModel):
             module.logit_scale.fill_(math.log(1.0 / self.config.score_temperature))
             module.logit_bias.fill_(self.config.score_bias)
@@ -84,7 +93,22 @@ class OvmlvModel(OvmlvPreTrainedModel):
         self.logit_scale.requires_grad_(self.config.learnable_temperature)
         self.logit_bias.requires_grad_(self.config.learnable_bias)
         self.label_encoder.text_tower.requires_grad_(not self.config.freeze_text_tower)
+        if isinstance(self.label_encoder, LlmLabelEncoder):
+            self.label_encoder.freeze_llm()
         self.video_encoder.vision_tower.requires_grad_(not self.config.freeze_vision_backbone)
+
+    def clip_initialised_parameter_names(self) -> set[str]:
+        """Trainable parameters that start from CLIP weights: the recipe gives them no weight decay (DESIGN §4).
+
+        Any parameter of a module with a `clip_initialised_modules()` method counts when that method lists it
+        (e.g. the temporal branch's attention/MLP copied from CLIP layers), as do the CLIP towers when unfrozen.
+        """
+        modules = [self.label_encoder.text_tower, self.video_encoder.vision_tower]
+        for module in self.modules():
+            if hasattr(module, "clip_initialised_modules") and module is not self:
+                modules += list(module.clip_initialised_modules())
+        ids = {id(p) for module in modules for p in module.parameters()}
+        return {name for name, p in self.named_parameters() if p.requires_grad and id(p) in ids}
 
     @classmethod
     def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **config_overrides):
@@ -115,16 +139,47 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
         Multi-clip embeddings are the re-normalised mean of the clips' embeddings (4 x 8 frames at evaluation).
         """
+        return self._embed_clips(*self._encode_clips(pixel_values_videos))
+
+    def _encode_clips(self, pixel_values_videos: torch.Tensor) -> tuple[FrameTokens, int]:
+        """The backbone pass over every clip of every video (clips flattened into the batch), and the clip count."""
         if pixel_values_videos.dim() == 5:
-            return self.video_encoder(pixel_values_videos)
+            return self.video_encoder.encode_frames(pixel_values_videos), 1
         if pixel_values_videos.dim() != 6:
             raise ValueError(
                 "pixel_values_videos must be (batch, frames, 3, H, W) or (batch, clips, frames, 3, H, W), got shape "
                 f"{tuple(pixel_values_videos.shape)}."
             )
-        batch, clips = pixel_values_videos.shape[:2]
-        clip_embeds = self.video_encoder(pixel_values_videos.flatten(0, 1)).view(batch, clips, -1)
+        return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1)), pixel_values_videos.shape[1]
+
+    def _embed_clips(self, tokens: FrameTokens, clips: int, toward_clip: float = 0.0) -> torch.Tensor:
+        """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings."""
+        clip_embeds = self.video_encoder.embed(tokens, toward_clip).unflatten(0, (-1, clips))  # (B, clips, D)
         return nn.functional.normalize(clip_embeds.mean(dim=1), dim=-1)
+
+    def patch_temporal_branch(self, ratio: float) -> None:
+        """Test-time patching (Open-VCLIP's trade-off knob): move the temporal branch's CLIP-initialised weights
+        toward CLIP's, theta = (1 - ratio) theta_ft + ratio theta_clip, in place. 0 keeps the fine-tuned branch,
+        1 restores CLIP's weights exactly; the temporal attention, Proj_t, positions and TMP gate are kept."""
+        if not 0 <= ratio <= 1:
+            raise ValueError(f"patch_temporal_branch: ratio must lie in [0, 1], got {ratio}.")
+        branch = self.video_encoder.temporal_branch
+        if branch is None:
+            return
+        with torch.no_grad():
+            for name, value in branch.interpolated_weights(ratio).items():
+                branch.get_parameter(name).copy_(value)
+
+    def weight_interpolation_loss(
+        self, tokens: FrameTokens, clips: int, label_embeds: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
+        """The weight regulariser (paper §3.2, DESIGN §2.3): the same loss, scored with the branch's
+        CLIP-initialised weights at alpha theta_ft + (1 - alpha) theta_clip, alpha ~ U(0, lambda) drawn once per
+        step from torch's global generator (`torch.manual_seed` / accelerate's `set_seed` make it repeatable).
+        Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft."""
+        alpha = self.config.weight_interpolation_max * torch.rand(()).item()
+        video_embeds = self._embed_clips(tokens, clips, toward_clip=1.0 - alpha)
+        return weighted_multilabel_bce(self.logits(video_embeds, label_embeds), labels, self.config.negative_weight)
 
     def get_label_features(self, **label_inputs: torch.Tensor) -> torch.Tensor:
         """Processor text outputs -> (C, D) unit-norm label embeddings f_t(l)."""
@@ -154,15 +209,20 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
         label_embeds: precomputed (C, D) label embeddings (e.g. from a `LabelBank`); otherwise they are encoded
             from `label_inputs` (the processor's text outputs).
-        labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE.
+        labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
+            weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`.
         """
-        video_embeds = self.get_video_features(pixel_values_videos)
+        tokens, clips = self._encode_clips(pixel_values_videos)
+        video_embeds = self._embed_clips(tokens, clips)
         if label_embeds is None:
             label_embeds = self.get_label_features(**label_inputs)
         logits_per_video = self.logits(video_embeds, label_embeds)
         loss = None
         if labels is not None:
             loss = weighted_multilabel_bce(logits_per_video, labels, self.config.negative_weight)
+            reg_weight = self.config.weight_interpolation_loss_weight
+            if self.training and reg_weight > 0 and self.video_encoder.temporal_branch is not None:
+                loss = loss + reg_weight * self.weight_interpolation_loss(tokens, clips, label_embeds, labels)
         output = OvmlvOutput(
             loss=loss, logits_per_video=logits_per_video, video_embeds=video_embeds, label_embeds=label_embeds
         )
@@ -186,6 +246,12 @@ class OvmlvModel(OvmlvPreTrainedModel):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs):
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model.video_encoder.refresh_clip_reference()
+        if model.config.temporal_patch_ratio:
+            # Applied once: the config then describes the (patched) weights it sits beside, so a re-save and
+            # re-load does not patch twice.
+            model.patch_temporal_branch(model.config.temporal_patch_ratio)
+            model.config.temporal_patch_ratio = 0.0
         hub_kwargs = {
             key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
         }

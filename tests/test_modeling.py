@@ -105,8 +105,8 @@ def test_towers_are_frozen_by_default(model):
     [
         ({"label_encoder": "nope"}, "label_encoder"),
         ({"label_encoder": "llm_prompted", "llm_config": None}, "needs an LLM"),
-        ({"temporal_layers": 99}, "temporal_layers"),
-        ({"score_temperature": 0.0}, "score_temperature"),
+        ({"label_encoder": "class_name", "temporal_layers": 99}, "temporal_layers"),
+        ({"label_encoder": "class_name", "score_temperature": 0.0}, "score_temperature"),
     ],
 )
 def test_config_errors_name_the_field(overrides, message):

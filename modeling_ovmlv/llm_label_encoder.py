@@ -1,0 +1,236 @@
+"""The paper's label encoder: a frozen T5 prompted with learnable prefixes writes soft attributes for CLIP (§3.1).
+
+f_t(l): for each of N prefixes P_i, the frozen T5 encoder reads [P_i ; template(l)]; the frozen decoder runs K*L
+greedy steps (soft decoding); the K*L states are cut into K soft attributes of L vectors; a connector (the prompt
+transformer) maps each to a CLIP soft prompt; the frozen CLIP text tower reads `[BOS] soft-prompt label [EOS]`;
+the N*K features are averaged into one unit-norm embedding.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers import CLIPModel, T5ForConditionalGeneration
+from transformers import initialization as init
+
+from .configuration_ovmlv import OvmlvConfig
+from .label_encoder import LabelEncoder
+from .prompt_connectors import CONNECTOR_CLASSES
+from .soft_decoding import greedy_soft_decode
+
+# Prefix init samples real token embeddings among T5's first 5000 ids (sentencepiece orders ids by frequency
+# score), skipping 0-2 (pad, eos, unk): Lester et al. 2021's "sampled vocabulary" prompt init.
+PREFIX_INIT_FIRST_TOKEN = 3
+PREFIX_INIT_VOCAB = 5000
+
+
+def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
+    """(C, G, D) features of G prompts per label -> (C, D): mean of the unit-norm features, re-normalised.
+
+    Normalising before the mean (as CLIP's prompt ensembles do) keeps one prompt with a large-norm feature from
+    outweighing the others.
+    """
+    return F.normalize(F.normalize(features, dim=-1).mean(dim=1), dim=-1)
+
+
+def add_lora(llm: nn.Module, rank: int) -> None:
+    """LoRA (rank `rank`) on the T5 attention's query and value maps, in place (Table 10 ablation).
+
+    peft is imported here, not at module level: Hub users of the default prefix model need not install it.
+    peft initialises B = 0, so training starts from the frozen LLM; its layers are flagged as initialised so that
+    transformers' weight-init pass does not overwrite that.
+    """
+    try:
+        from peft import LoraConfig, inject_adapter_in_model
+    except ImportError as error:
+        raise ImportError(
+            "llm_adapter='lora' needs peft (`pip install peft`); the default llm_adapter='prefix' does not."
+        ) from error
+    inject_adapter_in_model(LoraConfig(r=rank, target_modules=["q", "v"], lora_dropout=0.0), llm)
+    for name, module in llm.named_modules():
+        if "lora_" in name:
+            module._is_hf_initialized = True
+
+
+class LlmLabelEncoder(LabelEncoder):
+    """Base of the label encoders that own a T5: loading, freezing, eval-mode LLM, one pass per distinct label.
+
+    The T5 stays in eval mode even when the model trains (`train()` is overridden): its weights are frozen, and
+    dropout inside it would only add noise to the label embeddings (and break their determinism).
+    """
+
+    input_names = ("input_ids", "attention_mask", "llm_input_ids", "llm_attention_mask")
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__(config)
+        self.llm = T5ForConditionalGeneration._from_config(config.llm_config)  # OvmlvConfig checked it is set
+        self.freeze_llm()
+
+    @property
+    def all_tied_weights_keys(self) -> dict[str, str]:
+        """The T5's tied weights (embeddings, tied lm_head), named from here.
+
+        transformers' `post_init` gathers tied weights from a model's direct children only; this plain module sits
+        between `OvmlvModel` and the T5, so without this `from_pretrained` would not re-tie what saving deduplicated.
+        """
+        return {f"llm.{target}": f"llm.{source}" for target, source in self.llm.all_tied_weights_keys.items()}
+
+    def freeze_llm(self) -> None:
+        """Only adapter weights (LoRA) may train inside the LLM."""
+        for name, param in self.llm.named_parameters():
+            param.requires_grad_("lora_" in name)
+
+    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
+        super().load_pretrained(clip)
+        if llm is None:
+            raise ValueError(f"label_encoder={self.config.label_encoder!r} needs llm=<T5 checkpoint>.")
+        pretrained = T5ForConditionalGeneration.from_pretrained(llm).state_dict()
+        own = self.llm.state_dict()
+        # LoRA wraps a linear map `x` as `x.base_layer`; the pretrained weight goes there.
+        renamed = {
+            key if key in own else key.replace(".weight", ".base_layer.weight"): value
+            for key, value in pretrained.items()
+        }
+        missing, unexpected = self.llm.load_state_dict(renamed, strict=False)
+        missing = [key for key in missing if "lora_" not in key]
+        if missing or unexpected:
+            raise ValueError(f"T5 checkpoint {llm} does not fit: missing {missing}, unexpected {unexpected}.")
+
+    def train(self, mode: bool = True) -> LlmLabelEncoder:
+        super().train(mode)
+        self.llm.eval()
+        return self
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        llm_input_ids: torch.Tensor,
+        llm_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """Processor label inputs -> (C, D) unit-norm embeddings; a label repeated in the batch is encoded once."""
+        rows = torch.cat([input_ids, llm_input_ids], dim=1)
+        unique_rows, inverse = torch.unique(rows, dim=0, return_inverse=True)
+        first = torch.empty(len(unique_rows), dtype=torch.long, device=rows.device)
+        first.scatter_(0, inverse, torch.arange(len(rows), device=rows.device))  # one row index per distinct label
+        embeds = self.encode(input_ids[first], attention_mask[first], llm_input_ids[first], llm_attention_mask[first])
+        return embeds[inverse]
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        llm_input_ids: torch.Tensor,
+        llm_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        """(C, D) unit-norm embeddings of C distinct labels."""
+        raise NotImplementedError
+
+
+class LlmPromptedLabelEncoder(LlmLabelEncoder):
+    """The paper's f_t: learnable LLM prompts -> soft attributes -> connector -> soft-prompted frozen CLIP text tower.
+
+    Trainable: the N prefixes and the connector (with `llm_adapter="lora"`: LoRA weights instead of prefixes, and
+    the LLM reads the bare template once per label). Set `gradient_checkpointing` (or call the model's
+    `activation_checkpointing_enable()`) to recompute the T5 encoder and each decoder step in the backward pass.
+    """
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__(config)
+        if config.llm_adapter == "prefix":
+            shape = (config.num_prefixes, config.prefix_length, config.llm_config.d_model)
+            self.prefixes = nn.Parameter(torch.zeros(shape))
+        else:
+            self.prefixes = None
+            add_lora(self.llm, config.lora_rank)
+            self.freeze_llm()
+        self.connector = CONNECTOR_CLASSES[config.connector](config)
+        self.gradient_checkpointing = False
+
+    @property
+    def num_prompts(self) -> int:
+        """LLM prompts per label: N prefixes, or the one bare template under LoRA."""
+        return 1 if self.prefixes is None else self.prefixes.shape[0]
+
+    def init_prefixes(self) -> None:
+        """Start each prefix vector at the embedding of a random frequent token (see PREFIX_INIT_*).
+
+        Real token embeddings sit where the frozen encoder expects its inputs, at the right scale (Flan-T5's
+        embedding norms are far from any fixed std), and prompt tuning trains faster from them than from noise.
+        """
+        if self.prefixes is None:
+            return
+        vocab = self.llm.get_input_embeddings().weight  # (V, d)
+        high = min(PREFIX_INIT_VOCAB, vocab.shape[0])
+        ids = torch.randint(PREFIX_INIT_FIRST_TOKEN, high, (self.prefixes[..., 0].numel(),), device=vocab.device)
+        init.copy_(self.prefixes, vocab[ids].view_as(self.prefixes))
+
+    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
+        super().load_pretrained(clip, llm)
+        with torch.no_grad():
+            self.init_prefixes()  # from the pretrained embeddings, not the random ones of construction
+
+    def prompt_embeddings(
+        self, llm_input_ids: torch.Tensor, llm_attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(C, M) tokenized LLM prompts -> the T5 encoder's (C*prompts, P+M, d) input [P_i ; I] and its mask."""
+        embeds = self.llm.get_input_embeddings()(llm_input_ids)  # (C, M, d)
+        if self.prefixes is None:
+            return embeds, llm_attention_mask
+        num_labels, length, dim = embeds.shape
+        num_prefixes, prefix_length = self.prefixes.shape[:2]
+        embeds = torch.cat(
+            [
+                self.prefixes.expand(num_labels, num_prefixes, prefix_length, dim),
+                embeds[:, None].expand(num_labels, num_prefixes, length, dim),
+            ],
+            dim=2,
+        )  # (C, N, P+M, d)
+        mask = torch.cat(
+            [
+                llm_attention_mask.new_ones(num_labels, num_prefixes, prefix_length),
+                llm_attention_mask[:, None].expand(num_labels, num_prefixes, length),
+            ],
+            dim=2,
+        )  # (C, N, P+M)
+        return embeds.flatten(0, 1), mask.flatten(0, 1)
+
+    def soft_attributes(self, llm_input_ids: torch.Tensor, llm_attention_mask: torch.Tensor) -> torch.Tensor:
+        """(C, M) tokenized LLM prompts -> (C, prompts, K, L, d_model) soft attributes.
+
+        All labels x prefixes go through the T5 encoder as one batch and then through one decode loop.
+        """
+        config = self.config
+        embeds, mask = self.prompt_embeddings(llm_input_ids, llm_attention_mask)
+        checkpointing = self.gradient_checkpointing and torch.is_grad_enabled()
+        if checkpointing:
+            encoder_states = checkpoint(self._encode_prompts, embeds, mask, use_reentrant=False)
+        else:
+            encoder_states = self._encode_prompts(embeds, mask)
+        steps = config.num_attributes * config.attribute_length
+        states, _ = greedy_soft_decode(self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing)
+        return states.view(len(llm_input_ids), self.num_prompts, config.num_attributes, config.attribute_length, -1)
+
+    def _encode_prompts(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.llm.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        llm_input_ids: torch.Tensor,
+        llm_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        attributes = self.soft_attributes(llm_input_ids, llm_attention_mask)  # (C, N, K, L, d)
+        num_labels, prompts_per_label = attributes.shape[0], attributes.shape[1] * attributes.shape[2]
+        soft_prompts = self.connector(attributes.flatten(0, 2))  # (C*N*K, L, width)
+        features = self.text_tower(
+            input_ids.repeat_interleave(prompts_per_label, dim=0),
+            attention_mask.repeat_interleave(prompts_per_label, dim=0),
+            soft_prompt=soft_prompts,
+        )  # (C*N*K, D)
+        return mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))

@@ -1,0 +1,81 @@
+"""LLM -> CLIP connectors: each turns a soft attribute (L decoder states) into a soft prompt (L CLIP token vectors).
+
+`PromptTransformer` is the paper's; `MlpConnector` and `LinearConnector` are the Table 10 ablations. All map
+(..., L, d_model) to (..., L, CLIP text width) and are the only new layers between the two frozen towers.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .configuration_ovmlv import OvmlvConfig
+
+
+class LinearConnector(nn.Module):
+    """One linear map per vector, d_model -> CLIP width (Table 10, "Linear")."""
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__()
+        self.proj = nn.Linear(config.llm_config.d_model, config.text_config.hidden_size)
+
+    def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
+        return self.proj(soft_attributes)
+
+
+class MlpConnector(nn.Module):
+    """Linear, GELU, linear per vector (Table 10, "MLP"); the hidden width is CLIP's text MLP width."""
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__()
+        text = config.text_config
+        self.mlp = nn.Sequential(
+            nn.Linear(config.llm_config.d_model, text.intermediate_size),
+            nn.GELU(),
+            nn.Linear(text.intermediate_size, text.hidden_size),
+        )
+
+    def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
+        return self.mlp(soft_attributes)
+
+
+class PromptTransformer(nn.Module):
+    """Linear d_model -> CLIP width, then a small pre-norm transformer encoder over the L vectors of one attribute.
+
+    Layers have CLIP's text width, heads and MLP width, so the soft prompt is built in the space it is read in.
+    A learned position embedding tells the L vectors apart (the transformer alone is order-blind). No dropout: the
+    paper names none, and it keeps label embeddings deterministic in training mode.
+    """
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__()
+        text = config.text_config
+        self.proj = nn.Linear(config.llm_config.d_model, text.hidden_size)
+        self.position_embedding = nn.Embedding(config.attribute_length, text.hidden_size)
+        layer = nn.TransformerEncoderLayer(
+            d_model=text.hidden_size,
+            nhead=text.num_attention_heads,
+            dim_feedforward=text.intermediate_size,
+            dropout=0.0,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer,
+            num_layers=config.prompt_transformer_layers,
+            norm=nn.LayerNorm(text.hidden_size),
+            enable_nested_tensor=False,
+        )
+
+    def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
+        """(A, L, d_model) soft attributes -> (A, L, width) soft prompts."""
+        hidden = self.proj(soft_attributes) + self.position_embedding.weight[: soft_attributes.shape[-2]]
+        return self.encoder(hidden)
+
+
+CONNECTOR_CLASSES: dict[str, type[nn.Module]] = {
+    "prompt_transformer": PromptTransformer,
+    "mlp": MlpConnector,
+    "linear": LinearConnector,
+}

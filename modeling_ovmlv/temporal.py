@@ -1,0 +1,254 @@
+"""The temporal branch of the video encoder (paper §3.2, DESIGN §2.2): divided space-time blocks beside CLIP.
+
+Notation: B videos of N frames, S = 1 + P tokens per frame (CLS + P patches), D the CLIP vision width, and T
+blocks paired with CLIP's last T layers l_t = L - T + t. The branch holds its tokens as one row matrix
+(B*N*S + B, D): every frame's CLS and patches, then one TMP token per video (`RowLayout`). "CLIP rows" of a layer
+are CLIP's tokens in that layout with the frames' mean CLS in the TMP slot (`clip_rows`).
+
+Decisions beyond the paper's text, each chosen so that a new branch is exactly CLIP until it learns:
+- Block 0 starts from the CLIP rows *entering* layer l_0 (so TMP starts as the mean of the frames' CLS tokens);
+  block t > 0 adds Proj_t(CLIP rows entering l_t), Proj_t zero-initialised (the paper's
+  V^T_t = V^T_{t-1} + Proj(V_s); TMP receives the projected mean CLS, as STAN adds it). Each block's spatial
+  attention + MLP are copies of layer l_t, so with the temporal parts at zero the branch's frame tokens
+  reproduce CLIP's own path.
+- TMP is a read-only video token: it attends, within every frame, to [TMP, CLS, patches] and takes the mean over
+  frames of those per-frame results (STAN's per-frame TMP average); frame tokens do not attend to TMP, so the
+  frames' path stays CLIP's path (what the serial ablation and the identity at initialisation need).
+- The learnable spatial (P, D) and temporal (M, D) positional embeddings are added to the normalised input of
+  every block's temporal attention, whose output projection is zero-initialised: order information reaches every
+  block while the residual stream keeps CLIP's tokens at initialisation. M frames are learnt
+  (`config.temporal_positions`, the training clip length); clips of any other length N get them linearly
+  resampled, so 1, 8 or 32 frames all work.
+- Where TMP enters the output, a learnable gate g (zero-initialised) weighs it; the video encoder's pooling
+  reaches the paper's plain mean over [TMP, CLS_1..CLS_N] at g = 1 (`VideoEncoder` docstring).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import CLIPVisionConfig
+from transformers import initialization as init
+from transformers.models.clip.modeling_clip import CLIPMLP
+
+from .configuration_ovmlv import OvmlvConfig
+
+CLIP_INITIALISED = ("layer_norm1", "qkv", "out_proj", "layer_norm2", "mlp")  # a block's modules copied from CLIP
+QUICK_GELU_SCALE = 1.702  # OpenAI CLIP's activation: quick_gelu(x) = x * sigmoid(1.702 x)
+
+
+def clip_layer_weights(layer: nn.Module) -> dict[str, torch.Tensor]:
+    """A CLIP encoder layer's weights under `TemporalBlock`'s names; q, k and v are stacked into `qkv`.
+
+    The one map between the two layouts: the branch's initialisation, its CLIP reference and the regulariser all
+    read it.
+    """
+    attention = layer.self_attn
+    projections = (attention.q_proj, attention.k_proj, attention.v_proj)
+    weights = {
+        "qkv.weight": torch.cat([projection.weight for projection in projections]),
+        "qkv.bias": torch.cat([projection.bias for projection in projections]),
+    }
+    for prefix, module in (
+        ("layer_norm1", layer.layer_norm1),
+        ("out_proj", attention.out_proj),
+        ("layer_norm2", layer.layer_norm2),
+        ("mlp", layer.mlp),
+    ):
+        weights.update({f"{prefix}.{name}": value for name, value in module.state_dict().items()})
+    return {name: value.detach() for name, value in weights.items()}
+
+
+class RowLayout(NamedTuple):
+    """Where the branch's tokens sit in its (B*N*S + B, D) row matrix: frame tokens in (b, n, s) order, then TMP."""
+
+    batch: int
+    frames: int
+    tokens: int
+    patch_rows: torch.Tensor  # (B*P*N,) the patch tokens' rows in patch-major (b, p, n) order
+
+    @classmethod
+    def of(cls, batch: int, frames: int, tokens: int, device: torch.device) -> RowLayout:
+        rows = torch.arange(batch * frames * tokens, device=device).view(batch, frames, tokens)
+        return cls(batch, frames, tokens, rows[:, :, 1:].transpose(1, 2).flatten())
+
+
+def clip_rows(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, N, S, D) CLIP tokens -> (B*N*S + B, D) branch rows; the TMP slot holds the frames' mean CLS."""
+    return torch.cat([tokens.flatten(0, 2), tokens[:, :, 0].mean(dim=1)])
+
+
+def _reference_name(name: str) -> str:
+    return "clip_" + name.replace(".", "_")
+
+
+class TemporalBlock(nn.Module):
+    """Divided space-time attention (TimeSformer/STAN order): temporal attention, spatial attention, MLP.
+
+    The spatial attention (fused q/k/v), MLP and their norms are CLIP-initialised; the temporal attention is new.
+    A copy of the CLIP values of the CLIP-initialised weights is kept in buffers (`clip_*`) for the weight
+    regulariser and test-time patching; it is saved only when `persistent_reference` is set (an unfrozen
+    backbone no longer holds CLIP's weights to rebuild it from).
+    """
+
+    def __init__(self, config: CLIPVisionConfig, persistent_reference: bool):
+        super().__init__()
+        width, eps = config.hidden_size, config.layer_norm_eps
+        self.num_heads = config.num_attention_heads
+        self.temporal_norm = nn.LayerNorm(width, eps=eps)
+        self.temporal_qkv = nn.Linear(width, 3 * width)
+        self.temporal_out = nn.Linear(width, width)  # zero-initialised
+        self.layer_norm1 = nn.LayerNorm(width, eps=eps)
+        self.qkv = nn.Linear(width, 3 * width)
+        self.out_proj = nn.Linear(width, width)
+        self.layer_norm2 = nn.LayerNorm(width, eps=eps)
+        self.mlp = CLIPMLP(config)
+        self.clip_initialised = tuple(
+            f"{prefix}.{name}"
+            for prefix in CLIP_INITIALISED
+            for name, _ in self.get_submodule(prefix).named_parameters()
+        )
+        for name in self.clip_initialised:
+            parameter = self.get_parameter(name)
+            self.register_buffer(_reference_name(name), torch.zeros_like(parameter), persistent=persistent_reference)
+
+    def clip_initialised_modules(self) -> tuple[nn.Module, ...]:
+        """The modules copied from a CLIP layer (the training recipe gives them no weight decay)."""
+        return tuple(self.get_submodule(prefix) for prefix in CLIP_INITIALISED)
+
+    def init_from_clip(self, layer: nn.Module, copy_weights: bool) -> None:
+        """Set the CLIP reference from `layer` and, with `copy_weights`, the CLIP-initialised weights too."""
+        weights = clip_layer_weights(layer)
+        with torch.no_grad():
+            for name in self.clip_initialised:
+                # Assigned, not copied into: after `from_pretrained` a non-persistent buffer may be uninitialised.
+                setattr(self, _reference_name(name), weights[name].clone())
+                if copy_weights:
+                    self.get_parameter(name).copy_(weights[name])
+
+    def clip_reference(self) -> dict[str, torch.Tensor]:
+        return {name: self.get_buffer(_reference_name(name)) for name in self.clip_initialised}
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        """(R, D) -> (R, D), `CLIPMLP`. For quick_gelu, x * sigmoid(1.702 x) = silu(1.702 x) / 1.702 with both
+        scales folded into the two matmuls: one elementwise pass over the (R, 4D) hidden instead of three."""
+        fc1, fc2 = self.mlp.fc1, self.mlp.fc2
+        if self.mlp.config.hidden_act != "quick_gelu":
+            return self.mlp(x)
+        hidden = F.silu(torch.addmm(fc1.bias * QUICK_GELU_SCALE, x, fc1.weight.T, alpha=QUICK_GELU_SCALE))
+        return torch.addmm(fc2.bias, hidden, fc2.weight.T, alpha=1 / QUICK_GELU_SCALE)
+
+    def _split_heads(self, qkv: torch.Tensor) -> torch.Tensor:
+        """(M, L, 3D) -> (3, M, H, L, D/H) as a view: q, k, v in the 4-D layout SDPA's fused CPU kernel takes."""
+        return qkv.unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
+
+    def forward(self, rows: torch.Tensor, layout: RowLayout, position: torch.Tensor) -> torch.Tensor:
+        """rows (B*N*S + B, D): every frame's tokens, then each video's TMP -> the same rows, updated.
+
+        One row matrix for everything, so each projection is one matmul and every step few large ops: on a
+        small CPU the per-op cost is what separates a branch as efficient as CLIP from one that is not.
+        position: (P, N, D) spatial + temporal positional embeddings.
+        """
+        batch, num_frames, tokens = layout.batch, layout.frames, layout.tokens
+        split = batch * num_frames * tokens
+        # Temporal attention: every patch attends to itself in the other frames, read in patch-major order.
+        x = self.temporal_norm(rows.index_select(0, layout.patch_rows)).unflatten(
+            0, (batch, -1, num_frames)
+        )  # (B, P, N, D)
+        q, k, v = self._split_heads(self.temporal_qkv((x + position).flatten(0, 1)))  # each (B*P, H, N, d)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(-1, rows.shape[-1])  # (B*P*N, D)
+        rows = rows.index_add(0, layout.patch_rows, self.temporal_out(attended))
+
+        # Spatial attention within each frame (CLIP's own attention), and TMP reading every frame.
+        qkv = self.qkv(self.layer_norm1(rows))  # (B*N*S + B, 3D)
+        q, k, v = self._split_heads(qkv[:split].view(batch * num_frames, tokens, -1))  # each (B*N, H, S, d)
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(0, 1)  # (B*N*S, H, d)
+        tmp_q, tmp_k, tmp_v = (part[:, None] for part in self._split_heads(qkv[split:, None]))  # (B, 1, H, 1, d)
+        per_frame = (batch, num_frames, self.num_heads, -1, k.shape[-1])
+        keys = torch.cat([tmp_k.expand(per_frame), k.view(per_frame)], dim=-2).flatten(0, 1)  # (B*N, H, 1+S, d)
+        values = torch.cat([tmp_v.expand(per_frame), v.view(per_frame)], dim=-2).flatten(0, 1)
+        tmp_attended = F.scaled_dot_product_attention(tmp_q.expand(per_frame).flatten(0, 1), keys, values)
+        tmp_attended = tmp_attended.view(per_frame).mean(dim=1).transpose(1, 2)  # (B, 1, H, d): mean over frames
+        attended = torch.cat([attended, tmp_attended.flatten(0, 1)]).flatten(-2)  # (B*N*S + B, D)
+        rows = rows + self.out_proj(attended)
+        return rows + self._mlp(self.layer_norm2(rows))
+
+
+class TemporalBranch(nn.Module):
+    """T temporal blocks beside (parallel) or in place of (serial) CLIP's last T layers -> final frames and TMP.
+
+    Parallel (paper): the frozen backbone runs all its layers; block t reads the branch's previous tokens plus
+    Proj_t(the tokens entering CLIP layer l_t). Serial (Table 11 ablation): the blocks are the backbone's last T
+    layers, made temporal: the backbone stops before l_0 and the blocks run in a chain, without Proj_t (there is
+    no parallel path to fuse); the frame CLS tokens of the output then come from the last block.
+    """
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__()
+        vision = config.vision_config
+        num_patches = (vision.image_size // vision.patch_size) ** 2
+        depth = config.temporal_layers
+        self.parallel = config.temporal_mode == "parallel"
+        self.blocks = nn.ModuleList(
+            TemporalBlock(vision, persistent_reference=not config.freeze_vision_backbone) for _ in range(depth)
+        )
+        fusions = depth - 1 if self.parallel else 0
+        self.fusions = nn.ModuleList(nn.Linear(vision.hidden_size, vision.hidden_size) for _ in range(fusions))
+        self.spatial_position = nn.Parameter(torch.zeros(num_patches, vision.hidden_size))
+        self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
+        self.tmp_gate = nn.Parameter(torch.zeros(1))
+        self.position_init_std = vision.initializer_range  # CLIP's own embedding scale (0.02): "small" (DESIGN §2.2)
+
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """The new weights' initialisation (called from `_init_weights`; a no-op on weights already loaded)."""
+        for block in self.blocks:
+            init.zeros_(block.temporal_out.weight)
+            init.zeros_(block.temporal_out.bias)
+        for fusion in self.fusions:
+            init.zeros_(fusion.weight)
+            init.zeros_(fusion.bias)
+        init.normal_(self.spatial_position, std=self.position_init_std)
+        init.normal_(self.temporal_position, std=self.position_init_std)
+        init.zeros_(self.tmp_gate)
+
+    def init_from_clip(self, layers: Sequence[nn.Module], copy_weights: bool) -> None:
+        """Pair block t with `layers[t]` (CLIP's last T layers): reference, and with `copy_weights` the weights."""
+        for block, layer in zip(self.blocks, layers, strict=True):
+            block.init_from_clip(layer, copy_weights)
+
+    def interpolated_weights(self, toward_clip: float | torch.Tensor) -> dict[str, torch.Tensor]:
+        """theta = (1 - r) theta_ft + r theta_clip for every CLIP-initialised weight, keyed for `functional_call`.
+
+        `torch.lerp` returns its endpoints exactly at r = 0 and r = 1, and is differentiable in theta_ft.
+        """
+        return {
+            f"blocks.{index}.{name}": torch.lerp(block.get_parameter(name), reference, toward_clip)
+            for index, block in enumerate(self.blocks)
+            for name, reference in block.clip_reference().items()
+        }
+
+    def temporal_position_for(self, num_frames: int) -> torch.Tensor:
+        """(M, D) learnt positions -> (N, D), linearly resampled when N != M (the table is used as is when equal)."""
+        table = self.temporal_position
+        if num_frames == table.shape[0]:
+            return table
+        return F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=False)[0].T
+
+    def forward(self, clip_tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """clip_tokens: the tokens entering CLIP layers l_0.. (T of them in parallel mode, 1 in serial), each
+        (B, N, S, D) -> final frames (B, N, S, D) and TMP (B, D)."""
+        batch, num_frames, tokens, width = clip_tokens[0].shape
+        layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device)
+        rows = clip_rows(clip_tokens[0])
+        position = self.spatial_position[:, None] + self.temporal_position_for(num_frames)  # (P, N, D)
+        for index, block in enumerate(self.blocks):
+            if index and self.parallel:
+                rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index]))
+            rows = block(rows, layout, position)
+        split = batch * num_frames * tokens
+        return rows[:split].view(batch, num_frames, tokens, width), rows[split:]

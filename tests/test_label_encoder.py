@@ -1,0 +1,272 @@
+"""LLM label encoders on tiny towers: soft decoding, soft prompts, gradients, freezing, save/load, descriptor parsing."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from modeling_ovmlv import LabelBank, OvmlvModel
+from modeling_ovmlv.fixed_llm_prompts import parse_descriptors
+from modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
+from modeling_ovmlv.soft_decoding import greedy_soft_decode
+
+LABELS = ["dog", "surfing on the beach", "red car"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models are all op overhead: on a busy 2-core machine two threads make them ~20x slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(towers, **overrides) -> OvmlvModel:
+    return OvmlvModel.from_towers(clip=towers.clip, llm=towers.llm, temporal_layers=0, **overrides)
+
+
+@pytest.fixture(scope="module")
+def model(towers):
+    return build(towers).eval()
+
+
+@pytest.fixture(scope="module")
+def inputs(processor):
+    return processor(text=LABELS)
+
+
+def test_default_label_encoder_is_llm_prompted_and_needs_an_llm(model, towers):
+    assert isinstance(model.label_encoder, LlmPromptedLabelEncoder)
+    with pytest.raises(ValueError, match="needs an LLM"):
+        OvmlvModel.from_towers(clip=towers.clip, temporal_layers=0)
+
+
+def test_shapes(model, inputs):
+    config, encoder = model.config, model.label_encoder
+    with torch.no_grad():
+        attributes = encoder.soft_attributes(inputs["llm_input_ids"], inputs["llm_attention_mask"])
+        prompts = encoder.connector(attributes.flatten(0, 2))
+        embeds = model.get_label_features(**inputs)
+    d_model, width = config.llm_config.d_model, config.text_config.hidden_size
+    assert attributes.shape == (3, config.num_prefixes, config.num_attributes, config.attribute_length, d_model)
+    assert prompts.shape == (3 * config.num_prefixes * config.num_attributes, config.attribute_length, width)
+    assert embeds.shape == (3, config.projection_dim)
+    assert torch.allclose(embeds.norm(dim=-1), torch.ones(3))
+
+
+def test_cached_soft_decoding_equals_teacher_forced_pass(model, inputs):
+    """DESIGN §2.1.3: step-by-step decoding with the cache = one teacher-forced T5 pass over the same tokens."""
+    llm, mask = model.label_encoder.llm, inputs["llm_attention_mask"]
+    assert not llm.training  # eval semantics: no dropout
+    assert mask.sum(1).unique().numel() > 1  # padded rows exercise the cross-attention mask
+    with torch.no_grad():
+        encoder_states = llm.encoder(input_ids=inputs["llm_input_ids"], attention_mask=mask).last_hidden_state
+        states, tokens = greedy_soft_decode(llm, encoder_states, mask, steps=25)
+        start = torch.full_like(tokens[:, :1], llm.config.decoder_start_token_id)
+        fed = torch.cat([start, tokens[:, :-1]], dim=1)  # what each step read
+        forced = llm(encoder_outputs=(encoder_states,), attention_mask=mask, decoder_input_ids=fed)
+        forced_states = llm.decoder(
+            input_ids=fed, encoder_hidden_states=encoder_states, encoder_attention_mask=mask
+        ).last_hidden_state
+    assert states.shape == (3, 25, llm.config.d_model) and tokens.shape == (3, 25)
+    assert (states - forced_states).abs().max() <= 1e-5
+    assert torch.equal(forced.logits.argmax(-1), tokens)
+
+
+def test_soft_prompt_is_read_like_tokens_and_pooled_at_the_shifted_eos(model, processor):
+    """A soft prompt made of real token embeddings must give exactly the features of those tokens written in."""
+    tower = model.label_encoder.text_tower
+    bare = processor.tokenizer(["dog", "surfing on the beach"], padding=True, return_tensors="pt")
+    inserted = processor.tokenizer("red car", add_special_tokens=False, return_tensors="pt")["input_ids"][0]
+    ids, mask = bare["input_ids"], bare["attention_mask"]
+    written = torch.cat([ids[:, :1], inserted.expand(2, -1), ids[:, 1:]], dim=1)
+    written_mask = torch.cat([mask[:, :1], torch.ones(2, len(inserted), dtype=mask.dtype), mask[:, 1:]], dim=1)
+    with torch.no_grad():
+        soft_prompt = tower.token_embedding(inserted).expand(2, -1, -1)
+        prompted = tower(ids, mask, soft_prompt=soft_prompt)
+        reference = tower(written, written_mask)
+        plain = tower(ids, mask)
+    assert (prompted - reference).abs().max() <= 1e-5
+    assert not torch.allclose(prompted, plain)
+
+
+def test_deterministic_and_train_mode_changes_nothing(towers, inputs):
+    model = build(towers)
+    with torch.no_grad():
+        model.eval()
+        first, second = model.get_label_features(**inputs), model.get_label_features(**inputs)
+        model.train()
+        assert not model.label_encoder.llm.training  # the frozen LLM stays in eval mode
+        trained = model.get_label_features(**inputs)
+    assert torch.equal(first, second)
+    assert (first - trained).abs().max() <= 1e-5
+
+
+def test_repeated_labels_are_encoded_once(model, processor):
+    rows = []
+    hook = model.label_encoder.llm.encoder.register_forward_hook(
+        lambda m, a, kw, out: rows.append(kw["inputs_embeds"].shape[0]), with_kwargs=True
+    )
+    try:
+        with torch.no_grad():
+            embeds = model.get_label_features(**processor(text=["dog", "red car", "dog", "dog"]))
+    finally:
+        hook.remove()
+    assert rows == [2 * model.config.num_prefixes]
+    assert torch.equal(embeds[0], embeds[2]) and torch.equal(embeds[0], embeds[3])
+    assert not torch.allclose(embeds[0], embeds[1])
+
+
+def test_prefixes_start_at_real_token_embeddings(model):
+    prefixes = model.label_encoder.prefixes.detach().flatten(0, 1)  # (N*P, d)
+    vocab = model.label_encoder.llm.get_input_embeddings().weight
+    assert all((vocab == vector).all(dim=1).any() for vector in prefixes)
+    assert prefixes.unique(dim=0).shape[0] > 1
+
+
+def backward_label_loss(model, inputs) -> None:
+    embeds = model.get_label_features(**inputs)
+    target = torch.linspace(-1, 1, embeds.numel()).view_as(embeds)
+    (embeds * target).sum().backward()
+
+
+@pytest.mark.parametrize("adapter", ["prefix", "lora"])
+def test_gradients_reach_exactly_the_learnable_parameters(towers, inputs, adapter):
+    model = build(towers, llm_adapter=adapter).train()
+    if adapter == "lora":
+        assert model.label_encoder.prefixes is None and model.label_encoder.num_prompts == 1
+        with torch.no_grad():  # peft starts B at 0, which would leave A without gradient
+            for name, param in model.named_parameters():
+                if "lora_B" in name:
+                    param.normal_(std=0.1)
+    backward_label_loss(model, inputs)
+    names = [name for name, _ in model.named_parameters()]
+    learnable = "label_encoder.prefixes" if adapter == "prefix" else ".lora_"
+    expected = {name for name in names if learnable in name or name.startswith("label_encoder.connector.")}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    with_grad = {name for name, p in model.named_parameters() if p.grad is not None}
+    nonzero = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+    assert expected and trainable == with_grad == nonzero == expected
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(towers, inputs):
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        model = build(towers).train()
+        if checkpointing:
+            model.activation_checkpointing_enable()
+            assert model.label_encoder.gradient_checkpointing
+        backward_label_loss(model, inputs)
+        grads.append({name: p.grad for name, p in model.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-6), name
+
+
+def test_frozen_weights_unchanged_after_an_optimizer_step(towers, inputs):
+    model = build(towers).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    frozen = {name: p.detach().clone() for name, p in model.named_parameters() if not p.requires_grad}
+    learnable = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    assert any(name.startswith("label_encoder.llm.") for name in frozen)
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2, weight_decay=0.1)
+    backward_label_loss(model, inputs)
+    optimizer.step()
+    params = dict(model.named_parameters())
+    assert all(torch.equal(params[name], before) for name, before in frozen.items())
+    assert all(not torch.equal(params[name], before) for name, before in learnable.items())
+    assert {id(p) for p in optimizer.state} == {id(p) for p in trainable}
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"label_encoder": "class_name"},
+        {"label_encoder": "templates"},
+        {"label_encoder": "llm_prompted", "llm_adapter": "prefix", "connector": "prompt_transformer"},
+        {"label_encoder": "llm_prompted", "llm_adapter": "lora", "connector": "prompt_transformer"},
+        {"label_encoder": "llm_prompted", "llm_adapter": "prefix", "connector": "mlp"},
+        {"label_encoder": "llm_prompted", "llm_adapter": "prefix", "connector": "linear"},
+        {"label_encoder": "llm_fixed"},
+    ],
+    ids=lambda overrides: "-".join(overrides.values()),
+)
+def test_save_load_round_trip_gives_identical_label_embeddings(towers, processor, tmp_path, overrides):
+    model = build(towers, **overrides).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.requires_grad and name.startswith("label_encoder."):  # as if trained: no init value survives
+                param.add_(torch.randn_like(param) * 0.1)
+    inputs = processor(text=LABELS)
+    with torch.no_grad():
+        before = model.get_label_features(**inputs)
+    model.save_pretrained(tmp_path)
+    for code_file in ("llm_label_encoder.py", "fixed_llm_prompts.py", "soft_decoding.py", "prompt_connectors.py"):
+        assert (tmp_path / code_file).exists(), code_file
+    reloaded = OvmlvModel.from_pretrained(tmp_path).eval()
+    with torch.no_grad():
+        after = reloaded.get_label_features(**inputs)
+    assert torch.equal(before, after)
+
+
+def test_label_bank_builds_from_the_llm_encoder(model, processor):
+    labels = ["dog", "beach", "surfing", "red circle", "moving left"]
+    bank = LabelBank.build(model, processor, labels, batch_size=2, progress=False)
+    with torch.no_grad():
+        direct = model.get_label_features(**processor(text=labels))
+    assert torch.allclose(bank.embeddings, direct, atol=1e-5)  # other batches pad differently
+
+
+def test_lora_without_peft_says_how_to_get_it(towers, monkeypatch):
+    monkeypatch.setitem(sys.modules, "peft", None)
+    with pytest.raises(ImportError, match="pip install peft"):
+        build(towers, llm_adapter="lora")
+
+
+@pytest.mark.parametrize(
+    "text, truncated, expected",
+    [
+        ("fur 2. four legs 3. a tail", False, ["fur", "four legs", "a tail"]),
+        ("fur. 2. Fur 3. fur  4. a  tail 5. A tail.", False, ["fur", "a  tail"]),
+        ("", False, []),
+        (" 2. 3. ... ", False, []),
+        ("tail tail tail tail tail tail", False, []),
+        ("black and white, black and white, black and white", False, []),
+        ("very very soft fur 2. a mane", False, ["very very soft fur", "a mane"]),
+        ("is 1.5 m tall 2) hooves", False, ["is 1.5 m tall", "hooves"]),
+        ("- black stripes\n- a mane\n\n* whiskers", False, ["black stripes", "a mane", "whiskers"]),
+        ("fur 2. whiskers 3. sharp cl", True, ["fur", "whiskers"]),
+        ("a very long answer that never ends and goes on", True, []),
+        ("1. fur 2. tail", False, ["fur", "tail"]),
+    ],
+)
+def test_parse_descriptors_on_messy_llm_output(text, truncated, expected):
+    assert parse_descriptors(text, truncated=truncated) == expected
+
+
+def test_llm_fixed_prompts_clip_with_descriptors_and_falls_back_to_the_class_name(towers, processor, monkeypatch):
+    model = build(towers, label_encoder="llm_fixed").eval()
+    encoder = model.label_encoder
+    monkeypatch.setattr(encoder, "describe", lambda ids, mask: [[], ["fur", "a tail"], ["wheels"]])
+    inputs = processor(text=LABELS)
+    with torch.no_grad():
+        embeds = model.get_label_features(**inputs)
+        bare = F.normalize(encoder.text_tower(inputs["input_ids"][:1], inputs["attention_mask"][:1]), dim=-1)
+        prompts = ["surfing on the beach, which has fur.", "surfing on the beach, which has a tail."]
+        tokens = processor.tokenizer(prompts, padding=True, return_tensors="pt")
+        described = F.normalize(F.normalize(encoder.text_tower(**tokens), dim=-1).mean(0), dim=0)
+    assert encoder.num_fallbacks == 1
+    assert (embeds[0] - bare[0]).abs().max() <= 1e-6
+    assert (embeds[1] - described).abs().max() <= 1e-5
+
+
+def test_llm_fixed_generates_and_parses_real_llm_text(towers, processor):
+    model = build(towers, label_encoder="llm_fixed").eval()
+    inputs = processor(text=LABELS)
+    descriptors = model.label_encoder.describe(inputs["llm_input_ids"], inputs["llm_attention_mask"])
+    assert len(descriptors) == 3 and all(isinstance(item, str) and item for items in descriptors for item in items)

@@ -1,0 +1,226 @@
+"""The temporal branch on tiny towers: shapes, identity at initialisation, order sensitivity, the weight
+regulariser, test-time patching, and save/load."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from transformers import AutoModel, CLIPModel
+
+from modeling_ovmlv import OvmlvConfig, OvmlvModel
+from modeling_ovmlv.loss import weighted_multilabel_bce
+from modeling_ovmlv.temporal import clip_layer_weights
+
+
+@pytest.fixture(scope="module")
+def clip_model(towers):
+    return CLIPModel.from_pretrained(towers.clip).eval()
+
+
+def build(towers, **overrides) -> OvmlvModel:
+    return OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", **overrides).eval()
+
+
+def as_if_trained(model: OvmlvModel, seed: int = 1) -> OvmlvModel:
+    """Move every branch weight off its initial value, as training would (the zero-init parts included)."""
+    generator = torch.Generator().manual_seed(seed)
+    branch = model.video_encoder.temporal_branch
+    clip_initialised = {
+        f"blocks.{i}.{name}" for i, block in enumerate(branch.blocks) for name in block.clip_initialised
+    }
+    with torch.no_grad():
+        for name, parameter in branch.named_parameters():
+            scale = 0.05 if name in clip_initialised else 0.5
+            parameter.add_(scale * torch.randn(parameter.shape, generator=generator))
+    return model
+
+
+def clip_frame_mean(clip_model: CLIPModel, video: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        frames = clip_model.get_image_features(pixel_values=video.flatten(0, 1)).pooler_output
+    return F.normalize(frames.unflatten(0, video.shape[:2]).mean(dim=1), dim=-1)
+
+
+@pytest.mark.parametrize("mode", ["parallel", "serial"])
+def test_shapes_for_any_frame_count_and_clips(towers, mode):
+    model = as_if_trained(build(towers, temporal_layers=2, temporal_mode=mode))
+    with torch.no_grad():
+        for frames in (1, 8, 32):
+            embeds = model.get_video_features(torch.randn(2, frames, 3, 32, 32))
+            assert embeds.shape == (2, 16)
+            assert torch.allclose(embeds.norm(dim=-1), torch.ones(2))
+        assert model.get_video_features(torch.randn(2, 4, 8, 3, 32, 32)).shape == (2, 16)  # 4 clips x 8 frames
+
+
+@pytest.mark.parametrize("mode", ["parallel", "serial"])
+def test_new_model_is_exactly_clip_frame_mean_pooling(towers, clip_model, mode):
+    model = build(towers, temporal_mode=mode)
+    assert model.config.temporal_layers == 4  # the paper's T is the default
+    video = torch.randn(2, 8, 3, 32, 32)
+    with torch.no_grad():
+        ours = model.get_video_features(video)
+        tokens = model.video_encoder.encode_frames(video)
+        frames, _ = model.video_encoder.temporal_branch(tokens.branch_inputs)
+        final = clip_model.vision_model(pixel_values=video.flatten(0, 1)).last_hidden_state
+    assert (ours - clip_frame_mean(clip_model, video)).abs().max() <= 1e-5
+    # Not only through the zero TMP gate: the branch's frame tokens reproduce CLIP's own last layer.
+    assert (frames.flatten(0, 1) - final).abs().max() <= 1e-4
+
+
+def test_branch_layers_start_as_clip_layers_and_new_parts_at_zero(towers):
+    model = build(towers, temporal_layers=3)
+    encoder = model.video_encoder
+    branch = encoder.temporal_branch
+    for block, layer in zip(branch.blocks, encoder.vision_tower.layers[-3:], strict=True):
+        for name, value in clip_layer_weights(layer).items():
+            assert torch.equal(block.get_parameter(name), value), name
+            assert torch.equal(block.clip_reference()[name], value), name
+        assert not block.temporal_out.weight.any() and not block.temporal_out.bias.any()
+    assert len(branch.fusions) == 2 and not any(fusion.weight.any() for fusion in branch.fusions)
+    assert branch.tmp_gate.item() == 0.0
+    assert 0 < branch.temporal_position.std() < 0.05  # small, not N(0, 1)
+    names = model.clip_initialised_parameter_names()
+    assert "video_encoder.temporal_branch.blocks.0.qkv.weight" in names
+    assert "video_encoder.temporal_branch.blocks.0.temporal_qkv.weight" not in names
+
+
+def test_frame_order_matters_only_with_the_branch(towers):
+    video = torch.randn(2, 8, 3, 32, 32)
+    for layers, changes in ((2, True), (0, False)):
+        model = build(towers, temporal_layers=layers)
+        if layers:
+            as_if_trained(model)
+        with torch.no_grad():
+            difference = (model.get_video_features(video) - model.get_video_features(video.flip(1))).abs().max()
+        assert (difference > 1e-3) if changes else (difference < 1e-6)
+
+
+def test_temporal_positions_are_resampled_for_other_clip_lengths(towers):
+    branch = as_if_trained(build(towers, temporal_layers=1)).video_encoder.temporal_branch
+    table = branch.temporal_position
+    assert branch.temporal_position_for(8) is table
+    assert torch.allclose(branch.temporal_position_for(16)[1::2][1:-1], (table[1:-1] * 3 + table[2:]) / 4)
+    assert torch.allclose(branch.temporal_position_for(1)[0], table[3:5].mean(0))
+
+
+def test_backbone_runs_once_without_gradient(towers):
+    model = build(towers, temporal_layers=2).train()
+    calls = []
+    model.video_encoder.vision_tower.layers[0].register_forward_hook(lambda module, args, out: calls.append(out))
+    out = model(
+        pixel_values_videos=torch.randn(2, 4, 3, 32, 32), label_embeds=torch.randn(3, 16), labels=torch.eye(2, 3)
+    )
+    assert len(calls) == 1  # the regulariser re-ran only the branch
+    assert not calls[0].requires_grad  # frozen backbone: no activations kept for backward
+    out.loss.backward()
+    assert model.video_encoder.vision_tower.layers[0].mlp.fc1.weight.grad is None
+
+
+def test_regulariser_is_the_loss_under_interpolated_weights_and_reaches_the_finetuned_ones(towers):
+    model = as_if_trained(build(towers, temporal_layers=2, weight_interpolation_loss_weight=0.7)).train()
+    video, labels = torch.randn(2, 4, 3, 32, 32), torch.tensor([[1, 0, 0], [0, 1, 1]])
+    label_embeds = F.normalize(torch.randn(3, 16), dim=-1)
+
+    torch.manual_seed(5)
+    with_reg = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
+    torch.manual_seed(5)
+    alpha = model.config.weight_interpolation_max * torch.rand(()).item()  # the draw the step made
+    model.config.weight_interpolation_loss_weight = 0.0
+    without = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
+
+    # The same loss, computed by a model whose branch was moved to alpha * theta_ft + (1 - alpha) * theta_clip.
+    interpolated = copy.deepcopy(model)
+    interpolated.patch_temporal_branch(1.0 - alpha)
+    reg = weighted_multilabel_bce(
+        interpolated(pixel_values_videos=video, label_embeds=label_embeds).logits_per_video, labels, 1.0
+    )
+    assert torch.allclose(with_reg.loss, without.loss + 0.7 * reg, atol=1e-5)
+
+    # d reg / d theta_ft = alpha * (d loss / d theta) at the interpolated weights.
+    name = "video_encoder.temporal_branch.blocks.0.qkv.weight"
+    (grad_reg,) = torch.autograd.grad(with_reg.loss - without.loss, model.get_parameter(name))
+    (grad_at_interpolated,) = torch.autograd.grad(reg, interpolated.get_parameter(name))
+    assert torch.allclose(grad_reg, 0.7 * alpha * grad_at_interpolated, atol=1e-6)
+    assert grad_reg.abs().max() > 0
+
+
+def test_regulariser_is_off_in_eval_mode(towers):
+    model = as_if_trained(build(towers, temporal_layers=2))
+    video, labels, label_embeds = torch.randn(1, 4, 3, 32, 32), torch.tensor([[1, 0]]), torch.randn(2, 16)
+    with torch.no_grad():
+        loss = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels).loss
+        logits = model(pixel_values_videos=video, label_embeds=label_embeds).logits_per_video
+    assert torch.allclose(loss, weighted_multilabel_bce(logits, labels, 1.0))
+
+
+def test_patching_at_zero_and_one_gives_finetuned_and_clip_weights_exactly(towers):
+    model = as_if_trained(build(towers, temporal_layers=2))
+    branch = model.video_encoder.temporal_branch
+    finetuned = {name: value.clone() for name, value in branch.state_dict().items()}
+    model.patch_temporal_branch(0.0)
+    assert all(torch.equal(value, finetuned[name]) for name, value in branch.state_dict().items())
+
+    model.patch_temporal_branch(1.0)
+    for block, layer in zip(branch.blocks, model.video_encoder.branch_layers, strict=True):
+        for name, value in clip_layer_weights(layer).items():
+            assert torch.equal(block.get_parameter(name), value), name
+    clip_initialised = {
+        f"blocks.{i}.{name}" for i, block in enumerate(branch.blocks) for name in block.clip_initialised
+    }
+    for name, value in branch.named_parameters():  # the temporal parts have no CLIP value and stay as trained
+        if name not in clip_initialised:
+            assert torch.equal(value, finetuned[name]), name
+    with pytest.raises(ValueError, match="ratio"):
+        model.patch_temporal_branch(1.5)
+
+
+def test_save_load_round_trip_restores_the_clip_reference(towers, tmp_path):
+    model = as_if_trained(build(towers, temporal_layers=2))
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "temporal.py").exists()
+    with safe_open(tmp_path / "model.safetensors", "pt") as saved:
+        assert not any("clip_qkv" in key for key in saved.keys())  # CLIP's weights are saved once: the backbone
+
+    reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    video = torch.randn(1, 8, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(model.get_video_features(video), reloaded.get_video_features(video))
+    for block, layer in zip(
+        reloaded.video_encoder.temporal_branch.blocks, model.video_encoder.branch_layers, strict=True
+    ):
+        reference = block.clip_reference()
+        assert all(torch.equal(reference[name], value) for name, value in clip_layer_weights(layer).items())
+
+    patched = AutoModel.from_pretrained(tmp_path, temporal_patch_ratio=1.0).eval()
+    model.patch_temporal_branch(1.0)
+    with torch.no_grad():
+        assert torch.equal(model.get_video_features(video), patched.get_video_features(video))
+    assert patched.config.temporal_patch_ratio == 0.0  # applied once; a re-save stores the patched weights
+
+
+def test_unfrozen_backbone_saves_the_reference(towers, tmp_path):
+    model = build(towers, temporal_layers=1, freeze_vision_backbone=False)
+    original = clip_layer_weights(model.video_encoder.branch_layers[0])["qkv.weight"].clone()
+    with torch.no_grad():
+        model.video_encoder.branch_layers[0].self_attn.q_proj.weight.add_(1.0)  # the backbone was fine-tuned
+    model.save_pretrained(tmp_path)
+    reloaded = AutoModel.from_pretrained(tmp_path)
+    assert torch.equal(reloaded.video_encoder.temporal_branch.blocks[0].clip_reference()["qkv.weight"], original)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"temporal_positions": 0}, "temporal_positions"),
+        ({"weight_interpolation_max": 1.5}, "weight_interpolation_max"),
+        ({"weight_interpolation_loss_weight": -1.0}, "weight_interpolation_loss_weight"),
+        ({"temporal_mode": "sideways"}, "temporal_mode"),
+    ],
+)
+def test_temporal_config_errors_name_the_field(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        OvmlvConfig(**overrides)

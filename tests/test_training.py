@@ -1,0 +1,300 @@
+"""The training script end to end on tiny towers and synthetic videos: config, parameter groups, outputs that the
+pipeline loads, an interrupted run that resumes to the very same weights, and two real processes (DDP over gloo,
+and DeepSpeed ZeRO-2 where DeepSpeed is installed)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from accelerate.commands.config.config_args import load_config_from_file
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DeepSpeedPlugin
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from modeling_ovmlv import OvmlvModel
+from training import train
+from training.checkpointing import CHECKPOINTS_DIR
+from training.config import load_config
+from training.optimization import parameter_groups
+from training.synthetic import SyntheticConfig, generate_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "training" / "configs"
+# The paper's model at toy sizes: LLM-prompted labels and a temporal branch with its weight regulariser.
+TINY_MODEL = {
+    "label_encoder": "llm_prompted",
+    "num_prefixes": 1,
+    "num_attributes": 1,
+    "attribute_length": 2,
+    "prompt_transformer_layers": 1,
+    "temporal_layers": 1,
+}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic")
+    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """Each in-process run builds its own Accelerator; Accelerate keeps process-wide state between them."""
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+
+
+def tiny_config(path: Path, towers, data: Path, output_dir: Path) -> Path:
+    """A YAML config for 4 steps of batch 2 on 2-frame clips, evaluated every 2 steps."""
+    config = {
+        "towers": {"clip": str(towers.clip), "llm": str(towers.llm)},
+        "model": TINY_MODEL,
+        "data": {
+            "train": [{"manifest": str(data / "train.jsonl"), "vocabulary": str(data / "vocab_train.txt")}],
+            "validation": [
+                {
+                    "manifest": str(data / "val.jsonl"),
+                    "vocabulary": str(data / "vocab_all.txt"),
+                    "kinds": str(data / "labels.json"),
+                    "name": "val",
+                }
+            ],
+            "num_frames": 2,
+            "num_workers": 0,
+        },
+        "optimizer": {"lr": 1e-3, "warmup_steps": 1, "max_steps": 4},
+        "training": {
+            "output_dir": str(output_dir),
+            "per_device_batch_size": 2,
+            "log_every": 1,
+            "checkpoint_every": 2,
+            "keep_checkpoints": None,
+            "report_to": "none",
+            "cpu_threads": 1,
+        },
+        "eval": {"every_steps": 2, "per_device_batch_size": 4, "num_frames": 2, "num_clips": 1},
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_config_file_then_command_line(tmp_path: Path) -> None:
+    config = load_config(
+        CONFIGS / "paper_recipe.yaml",
+        [
+            "--optimizer.lr",
+            "3e-4",
+            "--max_steps=5000",
+            "--model.temporal_layers",
+            "2",
+            "--resume",
+            "--data.train",
+            "x.jsonl",
+        ],
+    )
+    assert config.optimizer.lr == 3e-4 and config.optimizer.max_steps == 5000  # `--field` when the name is unique
+    assert config.optimizer.warmup_steps == 2000 and config.optimizer.weight_decay == 1e-7  # YAML's 1.0e-7 too
+    assert config.model == {"label_encoder": "llm_prompted", "temporal_layers": 2, "temporal_mode": "parallel"}
+    assert config.training.resume is True  # a bare bool flag
+    assert [spec.manifest for spec in config.data.train] == ["x.jsonl"]
+    assert config.towers.llm == "google/flan-t5-xl" and config.training.per_device_batch_size == 12
+
+    (tmp_path / "lr.yaml").write_text("optimizer:\n  lr: 1e-5\n")  # PyYAML reads 1e-5 as a string
+    assert load_config(tmp_path / "lr.yaml").optimizer.lr == 1e-5
+    for argv, message in [
+        (["--per_device_batch_size", "4"], "in several sections"),
+        (["--optimizer.learning_rate", "1"], "unknown field"),
+        (["--model.temporal_layer", "1"], "unknown OvmlvConfig field"),
+        (["--max_steps", "ten"], "expected a number"),
+        (["--max_steps"], "needs a value"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            load_config(None, argv)
+
+
+def test_shipped_configs_parse() -> None:
+    for name in ("paper_recipe.yaml", "synthetic_tiny.yaml"):
+        load_config(CONFIGS / name)
+    launchers = {name: load_config_from_file(str(CONFIGS / name)) for name in CONFIGS.glob("accelerate_*.yaml")}
+    assert {str(config.distributed_type) for config in launchers.values()} == {
+        "DistributedType.NO",
+        "DistributedType.MULTI_GPU",
+        "DistributedType.DEEPSPEED",
+    }
+    for stage in (2, 3):
+        launcher = load_config_from_file(str(CONFIGS / f"accelerate_zero{stage}.yaml"))
+        ds_config = REPO / launcher.deepspeed_config["deepspeed_config_file"]
+        plugin = DeepSpeedPlugin(hf_ds_config=str(ds_config), zero3_init_flag=False)
+        assert plugin.zero_stage == stage and plugin.hf_ds_config.is_zero3() == (stage == 3)
+        # Accelerate fills these from the run; the rest must be numbers (our model config has no hidden_size).
+        autos = {key for key, value in json.loads(ds_config.read_text()).items() if value == "auto"}
+        assert autos == {
+            "gradient_accumulation_steps",
+            "gradient_clipping",
+            "train_micro_batch_size_per_gpu",
+            "train_batch_size",
+        }
+
+
+def test_parameter_groups_follow_the_recipe(towers) -> None:
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL, learnable_temperature=True)
+    groups = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0)}
+    assert groups["new_layers"]["weight_decay"] == 1e-7 and groups["clip_initialised"]["weight_decay"] == 0.0
+    names = {id(p): name for name, p in model.named_parameters()}
+    in_groups = {names[id(p)]: group for group in groups.values() for p in group["params"]}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert set(in_groups) == trainable  # every trainable parameter once, no frozen one
+    clip_initialised = {name for name, group in in_groups.items() if group["name"] == "clip_initialised"}
+    assert clip_initialised == model.clip_initialised_parameter_names() != set()
+    assert "logit_scale" in in_groups and in_groups["logit_scale"]["name"] == "new_layers"
+    assert not any(name.startswith("video_encoder.vision_tower.") for name in in_groups)
+
+    frozen = OvmlvModel.from_towers(towers.clip, label_encoder="class_name", temporal_layers=0)
+    with pytest.raises(ValueError, match="no trainable parameters"):
+        parameter_groups(frozen, 1e-7, 0.0)
+
+
+def test_gradient_checkpointing_changes_memory_not_gradients(towers, processor) -> None:
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL, weight_interpolation_loss_weight=0.0)
+    inputs = processor.label_inputs(["red circle", "moving left", "rotating"])
+    pixels, targets = torch.randn(2, 2, 3, 32, 32), torch.tensor([[1.0, 0, 1], [0, 1, 0]])
+
+    def loss_and_grads() -> tuple[torch.Tensor, list[torch.Tensor]]:
+        model.zero_grad()
+        loss = model(pixel_values_videos=pixels, labels=targets, **inputs).loss
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in model.parameters() if p.requires_grad]
+
+    model.train()
+    loss, grads = loss_and_grads()
+    model.activation_checkpointing_enable()
+    checkpointed_loss, checkpointed_grads = loss_and_grads()
+    assert torch.allclose(loss, checkpointed_loss)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(grads, checkpointed_grads, strict=True))
+
+
+def test_training_run_writes_what_the_pipeline_loads(tmp_path: Path, towers, synthetic: Path) -> None:
+    from transformers import pipeline
+
+    out = tmp_path / "run"
+    config = tiny_config(tmp_path / "config.yaml", towers, synthetic, out)
+    summary = train.main(["--config", str(config), "--report_to", "tensorboard"])
+
+    assert summary["completed_steps"] == 4 and summary["processes"][0]["steps_this_run"] == 4
+    assert sorted(p.name for p in (out / CHECKPOINTS_DIR).iterdir()) == ["step_2", "step_4"]
+    trained = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL)
+    with safe_open(out / CHECKPOINTS_DIR / "step_4" / "model.safetensors", framework="pt") as saved:
+        assert set(saved.keys()) == {name for name, p in trained.named_parameters() if p.requires_grad}  # no towers
+    assert list((out / "logs").rglob("events.out.tfevents.*"))
+
+    report = json.loads((out / "eval_step_4.json").read_text())["datasets"]["val"]
+    assert report["num_videos"] == 4 and 0 <= report["aupr_macro"] <= 1 and 0 <= report["peak_f1"] <= 1
+    assert set(report["per_kind"]) == {"entity", "action", "scene"}
+    assert (out / "eval_step_2.json").exists()
+
+    model = OvmlvModel.from_pretrained(out / "final")
+    training_vocabulary = (synthetic / "vocab_train.txt").read_text().split("\n")
+    assert model.label_bank.labels == [label for label in training_vocabulary if label]
+    assert model.config.threshold != 0.5  # calibrated on validation (max-min peak F1)
+    classifier = pipeline("zero-shot-video-classification", model=str(out / "final"), trust_remote_code=True)
+    first = json.loads((synthetic / "heldout.jsonl").read_text().splitlines()[0])
+    ranked = classifier(str(synthetic / first["video"]), candidate_labels=["blue circle", "rotating"], threshold=0.0)
+    assert {entry["label"] for entry in ranked} == {"blue circle", "rotating"}
+
+
+class Preempted(Exception):
+    """Stands for the job being killed right after a checkpoint."""
+
+
+def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, synthetic: Path, monkeypatch) -> None:
+    # Gradient accumulation 2: 4 micro-batches of 2 videos per epoch = 2 steps, so step 3 resumes mid-epoch.
+    overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
+    reference = tmp_path / "uninterrupted"
+    train.main(["--config", str(tiny_config(tmp_path / "a.yaml", towers, synthetic, reference)), *overrides])
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+    resumed = tmp_path / "interrupted"
+    config = str(tiny_config(tmp_path / "b.yaml", towers, synthetic, resumed))
+    save_checkpoint = train.save_checkpoint
+
+    def save_then_die(accelerator, output_dir, step, keep):
+        save_checkpoint(accelerator, output_dir, step, keep)
+        raise Preempted
+
+    monkeypatch.setattr(train, "save_checkpoint", save_then_die)
+    with pytest.raises(Preempted):
+        train.main(["--config", config, *overrides])
+    monkeypatch.undo()
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    summary = train.main(["--config", config, *overrides, "--resume"])
+
+    assert summary["processes"][0]["steps_this_run"] == 1  # steps 1-3 before the kill, step 4 after
+    expected, actual = (
+        load_file(reference / "final" / "model.safetensors"),
+        load_file(resumed / "final" / "model.safetensors"),
+    )
+    assert expected.keys() == actual.keys()
+    assert all(torch.equal(expected[name], actual[name]) for name in expected)
+    assert json.loads((reference / "eval_step_4.json").read_text()) == json.loads(
+        (resumed / "eval_step_4.json").read_text()
+    )
+
+
+def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[str, str]) -> dict:
+    command = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        str(accelerate_config),
+        str(REPO / "training" / "train.py"),
+        "--config",
+        str(train_config),
+        "--eval.every_steps",
+        "0",
+    ]
+    result = subprocess.run(command, cwd=REPO, env={**os.environ, **env}, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(
+        (Path(yaml.safe_load(train_config.read_text())["training"]["output_dir"]) / "train_summary.json").read_text()
+    )
+
+
+def test_two_processes_train_in_step(tmp_path: Path, towers, synthetic: Path) -> None:
+    out = tmp_path / "ddp"
+    summary = launch_two_processes(
+        CONFIGS / "accelerate_cpu_2proc.yaml",
+        tiny_config(tmp_path / "ddp.yaml", towers, synthetic, out),
+        {"ACCELERATE_USE_CPU": "true"},
+    )
+    assert summary["num_processes"] == 2 and summary["distributed_type"] == "DistributedType.MULTI_CPU"
+    ranks = summary["processes"]
+    assert [rank["rank"] for rank in ranks] == [0, 1] and all(rank["steps_this_run"] == 4 for rank in ranks)
+    assert ranks[0]["trainable_sha256"] == ranks[1]["trainable_sha256"]  # gradients were averaged every step
+    assert {p.name for p in (out / CHECKPOINTS_DIR / "step_4").glob("random_states_*")} == {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    }
+
+
+def test_deepspeed_zero2_on_cpu(tmp_path: Path, towers, synthetic: Path) -> None:
+    pytest.importorskip("deepspeed")
+    launcher = load_config_from_file(str(CONFIGS / "accelerate_zero2.yaml")).to_dict()
+    launcher.update(num_processes=2, deepspeed_config={**launcher["deepspeed_config"]})
+    launcher["deepspeed_config"]["deepspeed_config_file"] = str(CONFIGS / "ds_zero2.json")
+    (tmp_path / "zero2.yaml").write_text(yaml.safe_dump(launcher))
+    out = tmp_path / "zero2"
+    summary = launch_two_processes(
+        tmp_path / "zero2.yaml", tiny_config(tmp_path / "z.yaml", towers, synthetic, out), {"DS_ACCELERATOR": "cpu"}
+    )
+    assert summary["distributed_type"] == "DistributedType.DEEPSPEED" and summary["num_processes"] == 2
+    assert summary["processes"][0]["trainable_sha256"] == summary["processes"][1]["trainable_sha256"]
+    assert OvmlvModel.from_pretrained(out / "final").label_bank is not None

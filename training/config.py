@@ -1,0 +1,306 @@
+"""The training run's configuration: dataclasses, filled from a YAML file, then from command-line overrides.
+
+```
+accelerate launch training/train.py --config training/configs/paper_recipe.yaml --optimizer.lr 1e-4 --max_steps 500
+```
+
+Every field is a knob, named `--section.field` on the command line; a field whose name is unique across sections
+may drop its section (`--lr`, `--max_steps`, `--output_dir`, `--resume`). Values are read as YAML (`--model.
+temporal_layers 4`, `--data.train '[{manifest: a.jsonl, weight: 2}]'`), then checked against the field's type.
+A bool field given without a value means true (`--resume`). The `model` section is free-form: its keys are
+`OvmlvConfig` fields, checked against `OvmlvConfig`'s signature so a typo fails here, not after the towers load.
+Paths in the file are relative to the working directory; video paths in a manifest are relative to the manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modeling_ovmlv import OvmlvConfig
+
+
+@dataclass
+class TowersConfig:
+    """The pretrained towers: Hub ids or local folders."""
+
+    clip: str = "openai/clip-vit-base-patch32"
+    llm: str | None = "google/flan-t5-xl"  # None when the label encoder needs no LLM
+
+
+@dataclass
+class ManifestConfig:
+    """One dataset: a manifest (JSONL or CSV: `video`, `labels`, optional `start`/`end` seconds and `source`).
+
+    vocabulary: one label a line; the training vocabulary is the union over training manifests (negatives N_B are
+        drawn from it). Without one, the labels the manifest uses.
+    kinds: optional JSON `{label: kind}` (e.g. object / action / scene): evaluation also reports each kind.
+    weight: relative sampling weight when several training manifests are mixed.
+    name: how logs call this dataset; default the manifest's file stem.
+    calibrate: a validation set whose scores choose the exported threshold (paper §4.6: the training datasets'
+        validation splits); false for an open-vocabulary test set evaluated alongside.
+    """
+
+    manifest: str
+    vocabulary: str | None = None
+    kinds: str | None = None
+    weight: float = 1.0
+    name: str | None = None
+    calibrate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.weight <= 0:
+            raise ValueError(f"Manifest {self.manifest}: weight must be positive, got {self.weight}.")
+        self.name = self.name or Path(self.manifest).stem
+
+
+@dataclass
+class DataConfig:
+    """Videos and labels. `mixing` is `datasets.interleave_datasets`' stopping strategy: "all_exhausted" sees every
+    video of every manifest each epoch (smaller ones are oversampled to respect the weights), "first_exhausted"
+    stops an epoch when the first manifest runs out."""
+
+    train: list[ManifestConfig] = field(default_factory=list)
+    validation: list[ManifestConfig] = field(default_factory=list)
+    num_frames: int = 8  # frames per training clip, segment-random (paper §4)
+    classes_per_video: int = 4  # a batch of B videos is scored against 4B classes: P_B plus sampled N_B (§3.3)
+    mixing: str = "all_exhausted"
+    num_workers: int = 4  # DataLoader processes decoding videos
+    max_consecutive_bad_videos: int = 16  # a training clip replaces an unreadable video by the next; give up after
+
+
+@dataclass
+class OptimizerConfig:
+    """AdamW with a cosine schedule after a linear warm-up (paper supp.: lr 1e-5, 2k warm-up of 30k steps)."""
+
+    lr: float = 1e-5
+    weight_decay: float = 1e-7  # new layers
+    clip_weight_decay: float = 0.0  # trainable parameters initialised from CLIP
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    warmup_steps: int = 2000
+    max_steps: int = 30000  # optimizer steps
+
+
+@dataclass
+class TrainingConfig:
+    """The loop, its checkpoints and its logs. A step is one optimizer update of
+    per_device_batch_size x gradient_accumulation_steps x processes videos."""
+
+    output_dir: str = "outputs/train"
+    seed: int = 0
+    per_device_batch_size: int = 12
+    gradient_accumulation_steps: int = 1
+    # "auto" = bf16 on a GPU that has it, else fp16 on GPU, else no; or no/fp16/bf16. Wins over accelerate launch's.
+    mixed_precision: str = "auto"
+    gradient_checkpointing: bool = False  # `PreTrainedModel.activation_checkpointing_enable` on the model
+    # Intra-op threads per process (torch.set_num_threads); None keeps torch's default. On a small CPU machine, 1
+    # leaves the other cores to the decoding workers: spinning OpenMP threads on busy cores make steps 10-40x slower.
+    cpu_threads: int | None = None
+    log_every: int = 10
+    checkpoint_every: int = 1000
+    keep_checkpoints: int | None = 3  # newest kept; None keeps all
+    resume: bool = False  # continue from the newest checkpoint in output_dir (start afresh if there is none)
+    report_to: str = "tensorboard"  # an Accelerate tracker name, "all", or "none"
+
+
+@dataclass
+class EvalConfig:
+    """Periodic evaluation on `data.validation`: every video against the whole validation vocabulary."""
+
+    every_steps: int = 10000  # and always after the last step; 0 = only after the last step
+    per_device_batch_size: int = 16
+    num_frames: int = 8
+    num_clips: int = 4  # the paper's 4 x 8 frames, clip embeddings averaged
+    label_batch_size: int = 256  # labels per label-encoder call when embedding the vocabulary
+
+
+@dataclass
+class TrainConfig:
+    towers: TowersConfig = field(default_factory=TowersConfig)
+    model: dict[str, Any] = field(default_factory=dict)  # OvmlvConfig overrides
+    data: DataConfig = field(default_factory=DataConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
+        if unknown := sorted(set(self.model) - allowed):
+            raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(allowed)}.")
+        if self.data.mixing not in ("all_exhausted", "first_exhausted"):
+            raise ValueError(f"data.mixing must be 'all_exhausted' or 'first_exhausted', got {self.data.mixing!r}.")
+        if self.training.mixed_precision not in ("auto", "no", "fp16", "bf16"):
+            raise ValueError(
+                f"training.mixed_precision must be auto/no/fp16/bf16, got {self.training.mixed_precision!r}."
+            )
+        names = [spec.name for spec in self.data.validation]
+        if len(set(names)) != len(names):
+            raise ValueError(f"data.validation: names must be unique (they key the metrics), got {names}.")
+        if self.optimizer.warmup_steps > self.optimizer.max_steps:
+            raise ValueError("optimizer.warmup_steps is larger than optimizer.max_steps.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """`value` as the type `annotation` names; YAML's loose scalars (PyYAML reads `1e-5` as a string) made strict."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _coerce(value, inner, where)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if isinstance(value, str) and annotation is ManifestConfig:
+            return ManifestConfig(manifest=value)  # a bare path is the common case
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}.")
+        return _build(annotation, value, where)
+    if origin is list:
+        values = value if isinstance(value, list) else [value]
+        return [_coerce(item, args[0], f"{where}[{i}]") for i, item in enumerate(values)]
+    if origin is dict or annotation is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: expected a mapping, got {value!r}.")
+        return dict(value)
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false, got {value!r}.")
+        return value
+    if annotation in (int, float):
+        try:
+            number = float(value) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)):
+            raise ValueError(f"{where}: expected a number, got {value!r}.")
+        if annotation is int and number != int(number):
+            raise ValueError(f"{where}: expected an integer, got {value!r}.")
+        return annotation(number)
+    if annotation is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ValueError(f"{where}: expected a string, got {value!r}.")
+        return str(value)
+    raise TypeError(f"{where}: no rule to read a {annotation!r}.")
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    if unknown := sorted(set(values) - names):
+        raise ValueError(f"{where}: unknown field(s) {unknown}; known: {sorted(names)}.")
+    return cls(**{name: _coerce(value, hints[name], f"{where}.{name}") for name, value in values.items()})
+
+
+def _sections() -> dict[str, type | None]:
+    """Section name -> its dataclass (None for the free-form `model` section)."""
+    hints = typing.get_type_hints(TrainConfig)
+    return {
+        f.name: hints[f.name] if dataclasses.is_dataclass(hints[f.name]) else None
+        for f in dataclasses.fields(TrainConfig)
+    }
+
+
+def _qualified_name(key: str) -> str:
+    """`lr` -> `optimizer.lr` when exactly one section has a field `lr`; dotted keys pass through."""
+    if "." in key:
+        return key
+    owners = [
+        section
+        for section, cls in _sections().items()
+        if cls is not None and key in {f.name for f in dataclasses.fields(cls)}
+    ]
+    if len(owners) != 1:
+        found = f"is in several sections: {', '.join(f'--{s}.{key}' for s in owners)}" if owners else "is no field"
+        raise ValueError(f"--{key} {found}; name it as --section.field.")
+    return f"{owners[0]}.{key}"
+
+
+def _is_bool_field(name: str) -> bool:
+    section, _, key = name.partition(".")
+    cls = _sections().get(section)
+    if cls is None:
+        return False
+    hint = typing.get_type_hints(cls).get(key)
+    return hint is bool
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, dict[str, Any]]:
+    """`--section.field value` / `--field=value` / a bare bool flag -> {section: {field: YAML-read value}}."""
+    overrides: dict[str, dict[str, Any]] = {}
+    i = 0
+    while i < len(tokens):
+        token = tokens[i]
+        if not token.startswith("--"):
+            raise ValueError(f"Expected --section.field, got {token!r}.")
+        key, has_value, value = token[2:].partition("=")
+        name = _qualified_name(key)
+        if not has_value:
+            if i + 1 < len(tokens) and not tokens[i + 1].startswith("--"):
+                value, i = tokens[i + 1], i + 1
+            elif _is_bool_field(name):
+                value = "true"
+            else:
+                raise ValueError(f"--{key} needs a value.")
+        section, _, field_name = name.partition(".")
+        if section not in _sections() or not field_name:
+            raise ValueError(f"--{key}: unknown section {section!r}; sections: {sorted(_sections())}.")
+        overrides.setdefault(section, {})[field_name] = yaml.safe_load(value)
+        i += 1
+    return overrides
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """The YAML file (if any), then the command-line overrides on top, validated into a `TrainConfig`."""
+    values: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if unknown := sorted(set(values) - set(_sections())):
+            raise ValueError(f"{path}: unknown section(s) {unknown}; sections: {sorted(_sections())}.")
+    values = {section: fields or {} for section, fields in values.items()}  # an empty YAML section reads as None
+    for section, fields in parse_overrides(overrides or []).items():
+        values[section] = {**values.get(section, {}), **fields}
+    return _build(TrainConfig, values, where=str(path or "config"))
+
+
+def _fields_help() -> str:
+    """Every overridable field with its default, for --help."""
+    lines = ["Any field below overrides the config file: --section.field VALUE, or --field VALUE when unique."]
+    for section, cls in _sections().items():
+        if cls is None:
+            lines.append(f"  --{section}.FIELD VALUE   any OvmlvConfig field (label_encoder, temporal_layers, ...)")
+            continue
+        for spec in dataclasses.fields(cls):
+            default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()
+            lines.append(f"  --{section}.{spec.name} (default: {default!r})")
+    return "\n".join(lines)
+
+
+def parse_args(argv: list[str] | None = None) -> TrainConfig:
+    parser = argparse.ArgumentParser(
+        description="Train an open-vocabulary multi-label video classifier (Gupta et al., ECCV 2024).",
+        epilog=_fields_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config", type=Path, help="YAML file (training/configs/*.yaml)")
+    args, overrides = parser.parse_known_args(argv)
+    return load_config(args.config, overrides)
+
+
+def save_config(config: TrainConfig, path: str | Path) -> None:
+    """The effective configuration, as YAML that `--config` reads back."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

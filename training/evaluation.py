@@ -1,0 +1,159 @@
+"""Periodic evaluation during training: every validation video against its whole vocabulary (DESIGN.md §5).
+
+Label embeddings are computed once per evaluation (model in eval mode), video embeddings per batch (4 x 8 frames
+by default, the clip embeddings averaged), and scores are gathered over processes before the metrics: macro and
+micro AUPR and peak F1 with its threshold, overall and per label kind when the manifest comes with a kinds file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader
+
+from modeling_ovmlv.label_bank import embed_labels
+from processing import OvmlvProcessor
+
+from .batching import Vocabulary, multi_hot
+from .config import EvalConfig, ManifestConfig
+from .data import VideoClips, collate_clips, manifest_vocabulary, read_label_kinds, read_manifest
+from .metrics import multilabel_report
+
+
+@dataclass
+class EvalSet:
+    name: str
+    dataloader: DataLoader
+    vocabulary: Vocabulary
+    kinds: dict[str, str] | None  # label -> kind, for per-kind metrics
+    calibrate: bool  # its scores take part in choosing the exported threshold
+
+
+@dataclass
+class EvalResult:
+    targets: np.ndarray  # (N, C) bool, readable videos only
+    scores: np.ndarray  # (N, C) probabilities
+    report: dict[str, Any]
+
+
+def build_eval_set(spec: ManifestConfig, processor: OvmlvProcessor, config: EvalConfig, num_workers: int) -> EvalSet:
+    records = read_manifest(spec)
+    clips = VideoClips(records, processor, config.num_frames, config.num_clips, sampling="uniform", replace_bad=False)
+    dataloader = DataLoader(
+        clips, batch_size=config.per_device_batch_size, num_workers=num_workers, collate_fn=collate_clips
+    )
+    kinds = read_label_kinds(spec.kinds) if spec.kinds else None
+    return EvalSet(spec.name, dataloader, Vocabulary(manifest_vocabulary(spec, records)), kinds, spec.calibrate)
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    processor: OvmlvProcessor,
+    eval_set: EvalSet,
+    accelerator: Accelerator,
+    label_batch_size: int,
+) -> EvalResult:
+    """Scores of every readable validation video for every vocabulary label, and their report (on every process)."""
+    model = accelerator.unwrap_model(model)
+    was_training = model.training
+    model.eval()
+    label_embeds = embed_labels(eval_set.vocabulary.labels, model, processor, label_batch_size)  # (C, D)
+    label_embeds = label_embeds.to(accelerator.device)
+    all_scores, all_targets, all_valid = [], [], []
+    for batch in eval_set.dataloader:
+        with accelerator.autocast():
+            video_embeds = model.get_video_features(batch["pixel_values_videos"])  # (B, D)
+            scores = model.logits(video_embeds, label_embeds).sigmoid().float()  # (B, C)
+        targets = multi_hot(batch["labels"], eval_set.vocabulary.index).to(accelerator.device)
+        scores, targets, valid = accelerator.gather_for_metrics((scores, targets, batch["valid"]))
+        all_scores.append(scores.cpu())
+        all_targets.append(targets.cpu())
+        all_valid.append(valid.cpu())
+    model.train(was_training)
+    valid = torch.cat(all_valid).numpy()
+    scores = torch.cat(all_scores).numpy()[valid]
+    targets = torch.cat(all_targets).numpy()[valid].astype(bool)
+    report = evaluation_report(targets, scores, eval_set.vocabulary, eval_set.kinds)
+    report["num_unreadable_videos"] = int((~valid).sum())
+    return EvalResult(targets, scores, report)
+
+
+def evaluate_all(
+    model: torch.nn.Module,
+    processor: OvmlvProcessor,
+    eval_sets: list[EvalSet],
+    accelerator: Accelerator,
+    config: EvalConfig,
+    step: int,
+    output_dir: Path,
+) -> dict[str, EvalResult]:
+    """Evaluate every set at `step`: log the metrics to the trackers, write `eval_step_{step}.json`.
+
+    Runs in a forked RNG: evaluation (data loader iterators included) must not shift the training RNG stream, or a
+    resumed run, which does not repeat the evaluation, would train differently from an uninterrupted one.
+    """
+    with torch.random.fork_rng(devices=[]):
+        results = {
+            eval_set.name: evaluate(model, processor, eval_set, accelerator, config.label_batch_size)
+            for eval_set in eval_sets
+        }
+    reports = {name: result.report for name, result in results.items()}
+    accelerator.log(loggable_metrics(reports), step=step)
+    if accelerator.is_main_process:
+        write_json(output_dir / f"eval_step_{step}.json", {"step": step, "datasets": reports})
+    return results
+
+
+def evaluation_report(
+    targets: np.ndarray, scores: np.ndarray, vocabulary: Vocabulary, kinds: dict[str, str] | None
+) -> dict[str, Any]:
+    """multilabel_report overall, plus one per label kind (its columns only) when kinds are known."""
+    report: dict[str, Any] = {"num_videos": int(targets.shape[0]), **multilabel_report(targets, scores)}
+    if kinds:
+        columns: dict[str, list[int]] = {}
+        for i, label in enumerate(vocabulary.labels):
+            if label in kinds:
+                columns.setdefault(kinds[label], []).append(i)
+        report["per_kind"] = {
+            kind: multilabel_report(targets[:, cols], scores[:, cols]) for kind, cols in sorted(columns.items())
+        }
+    return report
+
+
+def loggable_metrics(reports: dict[str, dict[str, Any]], prefix: str = "eval") -> dict[str, float]:
+    """Flat `eval/{dataset}/{metric}` (and `.../{kind}/{metric}`) scalars for the trackers; NaN left out."""
+    flat: dict[str, float] = {}
+
+    def add(path: str, report: dict[str, Any]) -> None:
+        for key, value in report.items():
+            if isinstance(value, dict):
+                add(f"{path}/{key}", value)
+            elif isinstance(value, (int, float)) and math.isfinite(value):
+                flat[f"{path}/{key}"] = float(value)
+
+    for name, report in reports.items():
+        add(f"{prefix}/{name}", report)
+    return flat
+
+
+def write_json(path: Path, payload: dict) -> None:
+    """JSON with NaN (e.g. a class without positives) written as null, so any JSON reader takes it."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        return value
+
+    path.write_text(json.dumps(clean(payload), indent=1), encoding="utf-8")

@@ -1,0 +1,331 @@
+"""Train an open-vocabulary multi-label video classifier (Gupta et al., ECCV 2024) with Accelerate.
+
+    accelerate launch training/train.py --config training/configs/paper_recipe.yaml [--section.field VALUE ...]
+    accelerate launch --config_file training/configs/accelerate_zero2.yaml training/train.py --config ...
+
+Reads top to bottom: config -> Accelerator -> data -> model -> optimizer and schedule -> prepare -> (resume) ->
+loop (accumulate, clip, step, log, checkpoint, evaluate) -> export. Each step scores B videos per process against
+P_B ∪ N_B (paper §3.3, `training/batching.py`) with the weighted BCE of the model. Outputs in `training.output_dir`:
+checkpoints/step_N/ (accelerate state, trainable weights only), logs/ (tensorboard), eval_step_N.json,
+final/ (`save_pretrained` model + processor + the training vocabulary's label bank; the pipeline loads it),
+train_config.yaml (the effective config) and train_summary.json.
+
+Exact resume: the data order depends on (seed, epoch) only (Accelerate's seedable sampler), the frames of a clip on
+(seed, epoch, index), negatives on (seed, process, micro-batch); torch/numpy/python RNG states travel in the
+checkpoint, and evaluation runs in a forked RNG, so an interrupted and resumed run ends with the same weights as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script (`accelerate launch training/train.py`): the repo root is the root
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import datasets
+import torch
+import transformers
+from accelerate import Accelerator
+from accelerate.logging import get_logger
+from accelerate.utils import (
+    DataLoaderConfiguration,
+    InitProcessGroupKwargs,
+    ProjectConfiguration,
+    gather_object,
+    set_seed,
+)
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_cosine_schedule_with_warmup
+
+from modeling_ovmlv import LabelBank, OvmlvModel
+from processing import OvmlvProcessor
+from training.batching import negative_label_rng, sample_label_batch
+from training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint, save_trainable_weights_only
+from training.config import TrainConfig, parse_args, save_config
+from training.data import VideoClips, collate_clips, load_training_data
+from training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
+from training.metrics import deployment_threshold
+from training.optimization import parameter_groups
+
+logger = get_logger(__name__)
+
+
+def resolve_mixed_precision(choice: str) -> str:
+    """ "auto": bf16 where the GPU has it, fp16 on other GPUs, none on CPU. The train config is the one source of
+    truth: its choice is passed to the Accelerator, which takes it over `accelerate launch --mixed_precision`."""
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"
+
+
+def deepspeed_on_cpu() -> bool:
+    return os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true" and not torch.cuda.is_available()
+
+
+def main(argv: list[str] | None = None) -> dict:
+    config: TrainConfig = parse_args(argv)
+    train_cfg, optim_cfg, data_cfg, eval_cfg = config.training, config.optimizer, config.data, config.eval
+    output_dir = Path(train_cfg.output_dir)
+    set_seed(train_cfg.seed)
+    if train_cfg.cpu_threads is not None:
+        torch.set_num_threads(train_cfg.cpu_threads)
+
+    # 1. Model: pretrained towers, new layers initialised as the method says (same seed, same weights everywhere).
+    # Built before the Accelerator: under DeepSpeed ZeRO-3 an Accelerator makes transformers build every model
+    # partitioned (zero.Init), while `from_towers` copies whole CLIP weights into ours; `prepare` partitions later.
+    model = OvmlvModel.from_towers(config.towers.clip, config.towers.llm, **config.model)
+    if train_cfg.gradient_checkpointing:
+        model.activation_checkpointing_enable()
+    processor = OvmlvProcessor.from_towers(config.towers.clip, config.towers.llm)
+
+    # 2. Accelerator: processes, mixed precision, accumulation, trackers; one data order for every process.
+    accelerator = Accelerator(
+        gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
+        mixed_precision=resolve_mixed_precision(train_cfg.mixed_precision),
+        log_with=None if train_cfg.report_to == "none" else train_cfg.report_to,
+        project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train_cfg.seed),
+        # DeepSpeed without GPUs (DS_ACCELERATOR=cpu) needs gloo named; Accelerate would pick NCCL.
+        kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if deepspeed_on_cpu() else [],
+    )
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logger.info(accelerator.state, main_process_only=False)
+    if not accelerator.is_local_main_process:
+        datasets.utils.logging.set_verbosity_error()
+        datasets.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, output_dir / "train_config.yaml")
+
+    # 3. Data: mixed training manifests decoded in workers; validation sets scored against their whole vocabulary.
+    with accelerator.main_process_first():  # the first process fills the datasets cache, the others read it
+        train_data = load_training_data(data_cfg, seed=train_cfg.seed)
+        eval_sets = [build_eval_set(spec, processor, eval_cfg, data_cfg.num_workers) for spec in data_cfg.validation]
+    train_clips = VideoClips(
+        train_data.records,
+        processor,
+        data_cfg.num_frames,
+        sampling="segment_random",
+        seed=train_cfg.seed,
+        max_consecutive_bad=data_cfg.max_consecutive_bad_videos,
+    )
+    train_dataloader = DataLoader(
+        train_clips,
+        batch_size=train_cfg.per_device_batch_size,
+        shuffle=True,
+        drop_last=True,  # every step has B videos per process, hence 4B classes
+        num_workers=data_cfg.num_workers,
+        collate_fn=collate_clips,
+        generator=torch.Generator().manual_seed(train_cfg.seed),  # iterators never draw from the global RNG
+    )
+    vocabulary = train_data.vocabulary
+    logger.info(f"{len(train_clips)} training videos, vocabulary of {len(vocabulary)} labels")
+
+    # 4. Optimizer and schedule. Accelerate steps a prepared scheduler once per process, hence the scaling.
+    optimizer = torch.optim.AdamW(
+        parameter_groups(model, optim_cfg.weight_decay, optim_cfg.clip_weight_decay),
+        lr=optim_cfg.lr,
+        betas=(optim_cfg.adam_beta1, optim_cfg.adam_beta2),
+        eps=optim_cfg.adam_epsilon,
+    )
+    scheduler = get_cosine_schedule_with_warmup(
+        optimizer,
+        num_warmup_steps=optim_cfg.warmup_steps * accelerator.num_processes,
+        num_training_steps=optim_cfg.max_steps * accelerator.num_processes,
+    )
+
+    # 5. Prepare: wrap for DDP/DeepSpeed, shard the data, move to the device.
+    if accelerator.state.deepspeed_plugin is not None:  # DeepSpeed clips inside its engine: "auto" takes our norm
+        accelerator.state.deepspeed_plugin.fill_match(
+            "gradient_clipping", must_match=False, gradient_clipping=optim_cfg.max_grad_norm
+        )
+    model, optimizer, train_dataloader, scheduler = accelerator.prepare(model, optimizer, train_dataloader, scheduler)
+    for eval_set in eval_sets:
+        eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
+    save_trainable_weights_only(accelerator)
+
+    completed_steps = 0
+    checkpoint = latest_checkpoint(output_dir) if train_cfg.resume else None
+    if checkpoint is not None:
+        completed_steps = load_checkpoint(accelerator, model, checkpoint)
+        logger.info(f"Resumed from {checkpoint} at step {completed_steps}")
+    elif train_cfg.resume:
+        logger.info(f"No checkpoint in {output_dir}; starting from scratch")
+
+    accelerator.init_trackers("ovmlv", config=tracker_hparams(config))
+    micro_batches_per_epoch = len(train_dataloader)
+    if micro_batches_per_epoch == 0:
+        raise ValueError(
+            f"Not one full batch of {train_cfg.per_device_batch_size} videos per process in {len(train_clips)} "
+            "training videos: lower training.per_device_batch_size."
+        )
+    steps_per_epoch = math.ceil(micro_batches_per_epoch / train_cfg.gradient_accumulation_steps)
+    epoch, step_in_epoch = divmod(completed_steps, steps_per_epoch)
+    steps_this_run = 0
+    running = new_running_totals()
+    skipped_videos = 0
+    last_eval: dict[str, EvalResult] = {}
+    last_eval_step = None
+    progress = tqdm(
+        total=optim_cfg.max_steps, initial=completed_steps, desc="train", disable=not accelerator.is_local_main_process
+    )
+
+    # 6. The loop: accumulate micro-batches, clip, step; log, checkpoint and evaluate on optimizer steps.
+    model.train()
+    while completed_steps < optim_cfg.max_steps:
+        train_dataloader.set_epoch(epoch)
+        train_clips.set_epoch(epoch)
+        skip = step_in_epoch * train_cfg.gradient_accumulation_steps
+        batches = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
+        step_in_epoch = 0
+        for micro_batch, batch in enumerate(batches, start=skip):
+            micro_step = epoch * micro_batches_per_epoch + micro_batch
+            with accelerator.accumulate(model):
+                label_batch = sample_label_batch(
+                    batch["labels"],
+                    vocabulary,
+                    data_cfg.classes_per_video,
+                    rng=negative_label_rng(train_cfg.seed, accelerator.process_index, micro_step),
+                )
+                label_inputs = processor.label_inputs(label_batch.labels)  # each class once: P_B ∪ N_B
+                outputs = model(
+                    pixel_values_videos=batch["pixel_values_videos"],
+                    labels=label_batch.targets.to(accelerator.device),
+                    **{name: tensor.to(accelerator.device) for name, tensor in label_inputs.items()},
+                )
+                accelerator.backward(outputs.loss)
+                if accelerator.sync_gradients and optim_cfg.max_grad_norm > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), optim_cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            running["loss"] += outputs.loss.item()
+            running["micro_batches"] += 1
+            running["classes"] += len(label_batch.labels)
+            running["skipped"] += int(batch["num_skipped_videos"])
+            if not accelerator.sync_gradients:
+                continue
+
+            completed_steps += 1
+            steps_this_run += 1
+            running["steps"] += 1
+            progress.update(1)
+            last_step = completed_steps == optim_cfg.max_steps
+            if completed_steps % train_cfg.log_every == 0 or last_step:
+                metrics, skipped = summarise(running, accelerator, scheduler.get_last_lr()[0])
+                skipped_videos += skipped
+                progress.set_postfix(loss=f"{metrics['train/loss']:.4f}")
+                metrics.update({"train/skipped_videos": skipped_videos, "train/epoch": epoch})
+                accelerator.log(metrics, step=completed_steps)
+            if completed_steps % train_cfg.checkpoint_every == 0 or last_step:
+                save_checkpoint(accelerator, output_dir, completed_steps, train_cfg.keep_checkpoints)
+            if eval_sets and eval_cfg.every_steps > 0 and completed_steps % eval_cfg.every_steps == 0:
+                last_eval = evaluate_all(
+                    model, processor, eval_sets, accelerator, eval_cfg, completed_steps, output_dir
+                )
+                last_eval_step = completed_steps
+            if last_step:
+                break
+        epoch += 1
+    progress.close()
+    if eval_sets and last_eval_step != completed_steps:
+        last_eval = evaluate_all(model, processor, eval_sets, accelerator, eval_cfg, completed_steps, output_dir)
+        last_eval_step = completed_steps
+
+    # 7. Export: save_pretrained model (+ label bank of the training vocabulary, calibrated threshold) and processor.
+    final_dir = output_dir / "final"
+    unwrapped = accelerator.unwrap_model(model)
+    calibration = [(last_eval[s.name].targets, last_eval[s.name].scores) for s in eval_sets if s.calibrate]
+    if calibration:  # the threshold that maximises the minimum peak F1 over those sets (paper §4.6)
+        threshold, min_f1 = deployment_threshold(calibration)
+        unwrapped.config.threshold = threshold
+        logger.info(f"Calibrated threshold {threshold:.4f} (min peak F1 over validation sets {min_f1:.4f})")
+    state_dict = accelerator.get_state_dict(model)  # collective under ZeRO-3
+    unwrapped.eval()
+    bank = LabelBank.build(unwrapped, processor, vocabulary.labels, eval_cfg.label_batch_size, progress=False)
+    if accelerator.is_main_process:
+        unwrapped.label_bank = bank
+        unwrapped.save_pretrained(final_dir, state_dict=state_dict, safe_serialization=True)
+        processor.save_pretrained(final_dir)
+
+    summary = run_summary(accelerator, unwrapped, completed_steps, steps_this_run, skipped_videos, last_eval_step)
+    if accelerator.is_main_process:
+        write_json(output_dir / "train_summary.json", summary)
+    accelerator.end_training()
+    return summary
+
+
+def new_running_totals() -> dict[str, float]:
+    """What each process adds up between two log lines."""
+    return {"loss": 0.0, "micro_batches": 0, "classes": 0, "skipped": 0, "steps": 0, "since": time.perf_counter()}
+
+
+def summarise(running: dict[str, float], accelerator: Accelerator, lr: float) -> tuple[dict[str, float], int]:
+    """Mean loss and classes per micro-batch since the last log, over processes, and the bad videos met; resets
+    `running`."""
+    totals = torch.tensor(
+        [running["loss"], running["micro_batches"], running["classes"], running["skipped"]],
+        dtype=torch.float64,
+        device=accelerator.device,
+    )
+    loss, micro_batches, classes, skipped = accelerator.reduce(totals, "sum").tolist()
+    metrics = {
+        "train/loss": loss / micro_batches,
+        "train/classes_per_batch": classes / micro_batches,
+        "train/lr": lr,
+        "train/seconds_per_step": (time.perf_counter() - running["since"]) / running["steps"],
+    }
+    running.update(new_running_totals())
+    return metrics, int(skipped)
+
+
+def run_summary(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    completed_steps: int,
+    steps_this_run: int,
+    skipped_videos: int,
+    last_eval_step: int | None,
+) -> dict:
+    """What the run did, per process: steps taken and a hash of its trainable weights (equal when in sync)."""
+    digest = hashlib.sha256()
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            digest.update(name.encode())
+            digest.update(parameter.detach().float().cpu().numpy().tobytes())
+    processes = gather_object(
+        [{"rank": accelerator.process_index, "steps_this_run": steps_this_run, "trainable_sha256": digest.hexdigest()}]
+    )
+    return {
+        "completed_steps": completed_steps,
+        "num_processes": accelerator.num_processes,
+        "distributed_type": str(accelerator.distributed_type),
+        "skipped_videos": skipped_videos,
+        "last_eval_step": last_eval_step,
+        "processes": processes,
+    }
+
+
+def tracker_hparams(config: TrainConfig) -> dict[str, float | int | str | bool]:
+    """The config as flat `section/field` scalars (tensorboard's hparams accept nothing else)."""
+    flat = {}
+    for section, fields in config.to_dict().items():
+        for name, value in fields.items():
+            flat[f"{section}/{name}"] = value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+    return flat
+
+
+if __name__ == "__main__":
+    main()
