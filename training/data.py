@@ -159,7 +159,7 @@ class VideoClips(Dataset):
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Accelerate's `DataLoader.set_epoch` hands the epoch over; workers are re-created per epoch and copy it."""
+        """Called before each epoch; DataLoader workers are re-created per epoch (not persistent) and copy it."""
         self.epoch = epoch
 
     def __len__(self) -> int:
@@ -169,9 +169,10 @@ class VideoClips(Dataset):
         skipped: list[str] = []
         attempts = self.max_consecutive_bad if self.replace_bad else 1
         for offset in range(attempts):
-            record = self.records[(index + offset) % len(self)]
+            position = (index + offset) % len(self)
+            record = self.records[position]
             try:
-                pixels = self.pixel_values(record, (self.seed, self.epoch, (index + offset) % len(self)))
+                pixels = self.pixel_values(record, (self.seed, self.epoch, position))
             except VideoDecodeError as error:
                 logger.warning("Skipping an unreadable video: %s", error)
                 skipped.append(record["video"])
