@@ -118,7 +118,10 @@ def greedy_soft_decode(
         else:
             state, new_keys_values = _decoder_step(*args)
         # New tuples, never appended in place: a checkpointed step must see the same cache when recomputed.
-        cache = [(keys + (key,), values + (value,)) for (keys, values), (key, value) in zip(cache, new_keys_values, strict=True)]
+        cache = [
+            (keys + (key,), values + (value,))
+            for (keys, values), (key, value) in zip(cache, new_keys_values, strict=True)
+        ]
         with torch.no_grad():
             # T5 may scale states before a tied lm_head; a positive scale does not move the argmax.
             token = llm.lm_head(state).argmax(dim=-1)
