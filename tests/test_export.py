@@ -4,10 +4,7 @@ the card's usage snippets run in a fresh process that has transformers/torch/av 
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -29,6 +26,7 @@ from hub_cards.export import (
 )
 from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
 from processing import OvmlvProcessor
+from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 
 REPO_ID = "test-org/tiny-ovmlv"
@@ -189,14 +187,8 @@ def test_push_creates_the_repo_and_uploads_the_folder(trained_folder, tmp_path, 
 
 FRESH_PROCESS_SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, json, re, sys
+    import json, re, sys
 
-    class BlockOvmlv(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"modeling_ovmlv", "processing", "training", "hub_cards"}:
-                raise ImportError(f"{name} must not be importable here")
-
-    sys.meta_path.insert(0, BlockOvmlv())
     readme, folder, video, repo_id = sys.argv[1:]
     card = open(readme, encoding="utf-8").read()
     namespace = {}
@@ -213,33 +205,10 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_card_snippets_run_in_a_fresh_process_without_ovmlv(exported, video_path, tmp_path):
-    """A second interpreter stands in for a fresh virtual environment: a real one would need torch reinstalled.
-
-    `python -I` drops PYTHONPATH, the user site and the working directory from sys.path, the cwd is a temp folder,
-    and a meta-path finder refuses this repo's packages, so even an editable install (`make setup`) cannot leak
-    in: everything the snippets run comes from the exported folder through `trust_remote_code`.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    completed = subprocess.run(
-        [
-            sys.executable,
-            "-I",
-            "-c",
-            FRESH_PROCESS_SCRIPT,
-            str(exported / "README.md"),
-            str(exported),
-            str(video_path),
-            REPO_ID,
-        ],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    """The card's snippets in a process that cannot import this package (see tests/fresh_process.py)."""
+    fresh = run_without_ovmlv(
+        FRESH_PROCESS_SCRIPT, [str(exported / "README.md"), str(exported), str(video_path), REPO_ID], tmp_path
     )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    fresh = json.loads(completed.stdout.strip().splitlines()[-1])
     assert fresh["module"].startswith("transformers_modules.")
 
     model, processor = OvmlvModel.from_pretrained(exported), OvmlvProcessor.from_pretrained(exported)

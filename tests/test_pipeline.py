@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
@@ -13,6 +10,7 @@ import torch
 from transformers import pipeline
 
 from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from tests.fresh_process import run_without_ovmlv
 
 
 @pytest.fixture(scope="module")
@@ -109,14 +107,8 @@ def test_in_process_class_and_saved_pipeline_entry(model_folder, classifier):
 
 FRESH_PROCESS_SCRIPT = textwrap.dedent(
     """
-    import importlib.abc, json, sys
+    import json, sys
 
-    class BlockOvmlv(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in {"modeling_ovmlv", "processing", "training"}:
-                raise ImportError(f"{name} must not be importable here")
-
-    sys.meta_path.insert(0, BlockOvmlv())
     from transformers import AutoModel, AutoProcessor, pipeline
 
     folder, video = sys.argv[1], sys.argv[2]
@@ -131,18 +123,7 @@ FRESH_PROCESS_SCRIPT = textwrap.dedent(
 
 
 def test_saved_folder_works_in_a_fresh_process_without_ovmlv(model_folder, video_path, tmp_path, classifier):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(HF_HUB_OFFLINE="1", HF_MODULES_CACHE=str(tmp_path / "modules"))
-    completed = subprocess.run(
-        [sys.executable, "-I", "-c", FRESH_PROCESS_SCRIPT, str(model_folder), str(video_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    out = run_without_ovmlv(FRESH_PROCESS_SCRIPT, [str(model_folder), str(video_path)], tmp_path)
     assert out["module"].startswith("transformers_modules.")
     here = classifier(str(video_path), candidate_labels=["dog", "surfing"])
     assert {i["label"]: i["score"] for i in out["pipeline"]} == pytest.approx(
