@@ -19,7 +19,7 @@ from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
 from .label_encoder import LabelEncoder
-from .prompt_connectors import CONNECTOR_CLASSES
+from .prompt_connectors import CONNECTOR_CLASSES, PromptTransformer
 from .soft_decoding import greedy_soft_decode
 
 # Prefix init samples real token embeddings among T5's first 5000 ids (sentencepiece orders ids by frequency
@@ -173,6 +173,8 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         super().load_pretrained(clip, llm)
         with torch.no_grad():
             self.init_prefixes()  # from the pretrained embeddings, not the random ones of construction
+        if isinstance(self.connector, PromptTransformer):
+            self.connector.match_token_scale(self.text_tower.text_model.embeddings.token_embedding.weight)
 
     def prompt_embeddings(
         self, llm_input_ids: torch.Tensor, llm_attention_mask: torch.Tensor

@@ -68,6 +68,16 @@ class PromptTransformer(nn.Module):
             enable_nested_tensor=False,
         )
 
+    @torch.no_grad()
+    def match_token_scale(self, token_embeddings: torch.Tensor) -> None:
+        """Start the output norm's gain at the RMS of CLIP's token embeddings (V, width).
+
+        A LayerNorm output has unit RMS per element, tens of times CLIP's word vectors (about 0.01-0.02): prompts
+        at that scale drown the label's own tokens in CLIP's attention, every label gets nearly the same feature,
+        and training only learns the label prior. At the words' scale the label stays readable from the start.
+        """
+        self.encoder.norm.weight.fill_(token_embeddings.float().pow(2).mean().sqrt().item())
+
     def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
         """(A, L, d_model) soft attributes -> (A, L, width) soft prompts."""
         hidden = self.proj(soft_attributes) + self.position_embedding.weight[: soft_attributes.shape[-2]]

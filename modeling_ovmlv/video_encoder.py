@@ -19,7 +19,7 @@ from .temporal import TemporalBranch
 class FrameTokens:
     """What the backbone pass leaves for the head; kept so the regulariser re-runs only the branch.
 
-    cls: (B, N, D) every frame's final CLS token from the backbone; None in serial mode (the branch makes them).
+    cls: (B, N, D) every frame's final CLS token from the backbone; None with a branch (the branch makes them).
     branch_inputs: the tokens entering the CLIP layers the branch reads, each (B, N, 1+P, D); empty when T = 0.
     """
 
@@ -38,6 +38,9 @@ class VideoEncoder(nn.Module):
 
     g = 1 is exactly the plain mean over the N + 1 tokens; g starts at 0, so a new model's embedding is exactly
     CLIP's frame mean pooling (the identity at initialisation), and g learns how much the branch should speak.
+    CLS_n are the branch's final frame tokens, not the backbone's: they equal CLIP's at initialisation, and they let
+    every branch weight shape the embedding. (Pooling the frozen backbone's CLS would leave the branch a voice of
+    g / (N + 1) through TMP alone; it then barely learns.)
     """
 
     def __init__(self, config: OvmlvConfig):
@@ -70,23 +73,26 @@ class VideoEncoder(nn.Module):
 
     def encode_frames(self, pixel_values_videos: torch.Tensor) -> FrameTokens:
         """The backbone pass: (B, N, 3, H, W) -> FrameTokens. Without gradient when the backbone is frozen, so no
-        activations are stored for it."""
+        activations are stored for it. With a parallel branch CLIP's last layer is not run: the branch's own copy
+        of it makes the frames' final tokens, so CLIP's output would go unused."""
         batch, num_frames = pixel_values_videos.shape[:2]
         layers = self.vision_tower.layers
         first = len(layers) - self.config.temporal_layers
-        serial = self.config.temporal_mode == "serial" and self.temporal_branch is not None
+        branch, serial = self.temporal_branch is not None, self.config.temporal_mode == "serial"
         trainable = any(parameter.requires_grad for parameter in self.vision_tower.parameters())
         branch_inputs = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, 1+P, D)
-            for index, layer in enumerate(layers[:first] if serial else layers):
+            for index, layer in enumerate(layers[: first if serial else len(layers) - 1] if branch else layers):
                 if index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
                 hidden = layer(hidden, None)
         hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, 1+P, D)
+        if not branch:
+            return FrameTokens(cls=hidden[:, :, 0], branch_inputs=())
         if serial:
             return FrameTokens(cls=None, branch_inputs=(hidden,))
-        return FrameTokens(cls=hidden[:, :, 0], branch_inputs=tuple(branch_inputs))
+        return FrameTokens(cls=None, branch_inputs=(*branch_inputs, hidden))  # + the tokens entering the last layer
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised
@@ -100,7 +106,7 @@ class VideoEncoder(nn.Module):
                 frames, tmp = functional_call(branch, weights, (tokens.branch_inputs,))
             else:
                 frames, tmp = branch(tokens.branch_inputs)  # (B, N, 1+P, D), (B, D)
-            cls = frames[:, :, 0] if cls is None else cls
+            cls = frames[:, :, 0]
         pooled = tower.post_layernorm(cls).mean(dim=1)  # (B, D)
         if tmp is not None:
             pooled = pooled + branch.tmp_gate * (tower.post_layernorm(tmp) - pooled) / (cls.shape[1] + 1)
