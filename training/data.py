@@ -72,7 +72,7 @@ def read_manifest(spec: ManifestConfig) -> datasets.Dataset:
         raise ValueError(f"Manifest {path} lacks column(s) {sorted(missing)}; it has {raw.column_names}.")
 
     def normalise(row: dict[str, Any], index: int) -> dict[str, Any]:
-        labels = row["labels"]
+        labels = row["labels"] or []  # an empty CSV cell reads as None: a video without labels
         if isinstance(labels, str):
             labels = labels.split(CSV_LABEL_SEPARATOR) if is_csv else [labels]
         start, end = row.get("start"), row.get("end")
@@ -83,7 +83,7 @@ def read_manifest(spec: ManifestConfig) -> datasets.Dataset:
         video = row["video"]
         return {
             "video": video if "://" in video else str(path.parent / video),  # absolute paths and URLs stay
-            "labels": [label.strip() for label in labels],
+            "labels": [label for label in map(str.strip, labels) if label],  # "" is no label
             "start": start,
             "end": end,
             "source": row.get("source") or spec.name,
@@ -98,6 +98,8 @@ def manifest_vocabulary(spec: ManifestConfig, records: datasets.Dataset) -> list
     if spec.vocabulary is None:
         return sorted(used)
     vocabulary = read_lines(spec.vocabulary)
+    if not vocabulary:
+        raise ValueError(f"Vocabulary {spec.vocabulary} of manifest {spec.manifest} is empty; write one label a line.")
     if unknown := sorted(used - set(vocabulary)):
         raise ValueError(
             f"Manifest {spec.manifest} uses {len(unknown)} label(s) missing from its vocabulary {spec.vocabulary}, "

@@ -1,8 +1,10 @@
-"""Periodic evaluation during training: every validation video against its whole vocabulary (DESIGN.md §5).
+"""Evaluation of every validation video against its whole vocabulary (DESIGN.md §5), during training and after.
 
-Label embeddings are computed once per evaluation (model in eval mode), video embeddings per batch (4 x 8 frames
-by default, the clip embeddings averaged), and scores are gathered over processes before the metrics: macro and
-micro AUPR and peak F1 with its threshold, overall and per label kind when the manifest comes with a kinds file.
+Label embeddings are computed once per evaluation (model in eval mode) or taken from a saved model's label bank,
+video embeddings per batch (4 x 8 frames by default, the clip embeddings averaged), and scores are gathered over
+processes before the metrics: macro and micro AUPR and peak F1 with its threshold (and F1/precision/recall at a
+given threshold), overall and per label kind when the manifest comes with a kinds file. Training calls
+`evaluate_all`; `python -m training.evaluate` calls `evaluate` on a saved model, so both report the same numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from modeling_ovmlv.label_bank import embed_labels
 from processing import OvmlvProcessor
@@ -41,10 +44,16 @@ class EvalResult:
     targets: np.ndarray  # (N, C) bool, readable videos only
     scores: np.ndarray  # (N, C) probabilities
     report: dict[str, Any]
+    labels: list[str]  # the vocabulary, one label per column
+    videos: list[str]  # the readable videos, one per row
 
 
 def build_eval_set(spec: ManifestConfig, processor: OvmlvProcessor, config: EvalConfig, num_workers: int) -> EvalSet:
     records = read_manifest(spec)
+    if not any(records["labels"]):
+        raise ValueError(
+            f"Manifest {spec.manifest} has no labels: every row's `labels` is empty, so there is nothing to evaluate."
+        )
     clips = VideoClips(records, processor, config.num_frames, config.num_clips, sampling="uniform", replace_bad=False)
     dataloader = DataLoader(
         clips, batch_size=config.per_device_batch_size, num_workers=num_workers, collate_fn=collate_clips
@@ -60,15 +69,30 @@ def evaluate(
     eval_set: EvalSet,
     accelerator: Accelerator,
     label_batch_size: int,
+    label_embeds: torch.Tensor | None = None,
+    threshold: float | None = None,
+    progress: bool = False,
 ) -> EvalResult:
-    """Scores of every readable validation video for every vocabulary label, and their report (on every process)."""
+    """Scores of every readable validation video for every vocabulary label, and their report (on every process).
+
+    label_embeds: (C, D) embeddings of the vocabulary, e.g. from a saved model's label bank; encoded here when
+    None, as training needs (its label encoder changes between evaluations). threshold: also report
+    F1/precision/recall at it.
+    """
     model = accelerator.unwrap_model(model)
     was_training = model.training
     model.eval()
-    label_embeds = embed_labels(eval_set.vocabulary.labels, model, processor, label_batch_size)  # (C, D)
+    if label_embeds is None:
+        label_embeds = embed_labels(eval_set.vocabulary.labels, model, processor, label_batch_size)  # (C, D)
     label_embeds = label_embeds.to(accelerator.device)
     all_scores, all_targets, all_valid = [], [], []
-    for batch in eval_set.dataloader:
+    batches = tqdm(
+        eval_set.dataloader,
+        desc=f"Evaluating {eval_set.name}",
+        unit="batch",
+        disable=not progress or not accelerator.is_local_main_process,
+    )
+    for batch in batches:
         with accelerator.autocast():
             video_embeds = model.get_video_features(batch["pixel_values_videos"])  # (B, D)
             scores = model.logits(video_embeds, label_embeds).sigmoid().float()  # (B, C)
@@ -79,11 +103,16 @@ def evaluate(
         all_valid.append(valid.cpu())
     model.train(was_training)
     valid = torch.cat(all_valid).numpy()
+    if not valid.any():
+        raise ValueError(
+            f"None of the {valid.size} videos of {eval_set.name} could be read; check its manifest's paths."
+        )
     scores = torch.cat(all_scores).numpy()[valid]
     targets = torch.cat(all_targets).numpy()[valid].astype(bool)
-    report = evaluation_report(targets, scores, eval_set.vocabulary, eval_set.kinds)
+    report = evaluation_report(targets, scores, eval_set.vocabulary, eval_set.kinds, threshold)
     report["num_unreadable_videos"] = int((~valid).sum())
-    return EvalResult(targets, scores, report)
+    videos = [video for video, ok in zip(eval_set.dataloader.dataset.records["video"], valid, strict=True) if ok]
+    return EvalResult(targets, scores, report, eval_set.vocabulary.labels, videos)
 
 
 def evaluate_all(
@@ -113,17 +142,22 @@ def evaluate_all(
 
 
 def evaluation_report(
-    targets: np.ndarray, scores: np.ndarray, vocabulary: Vocabulary, kinds: dict[str, str] | None
+    targets: np.ndarray,
+    scores: np.ndarray,
+    vocabulary: Vocabulary,
+    kinds: dict[str, str] | None,
+    threshold: float | None = None,
 ) -> dict[str, Any]:
     """multilabel_report overall, plus one per label kind (its columns only) when kinds are known."""
-    report: dict[str, Any] = {"num_videos": int(targets.shape[0]), **multilabel_report(targets, scores)}
+    report: dict[str, Any] = {"num_videos": int(targets.shape[0]), **multilabel_report(targets, scores, threshold)}
     if kinds:
         columns: dict[str, list[int]] = {}
         for i, label in enumerate(vocabulary.labels):
             if label in kinds:
                 columns.setdefault(kinds[label], []).append(i)
         report["per_kind"] = {
-            kind: multilabel_report(targets[:, cols], scores[:, cols]) for kind, cols in sorted(columns.items())
+            kind: multilabel_report(targets[:, cols], scores[:, cols], threshold)
+            for kind, cols in sorted(columns.items())
         }
     return report
 

@@ -1,0 +1,249 @@
+"""Evaluate a saved model on labelled manifests (DESIGN.md §5): `python -m training.evaluate` or `ovmlv evaluate`.
+
+    python -m training.evaluate --model outputs/run/final --out outputs/eval \\
+        --manifest data/k400_val.jsonl --name K400 \\
+        --manifest data/tao_val.jsonl --kinds data/tao_kinds.json --name TAO --dataset-id tao --no-calibrate
+
+Options after a `--manifest` belong to it (vocabulary, kinds, name, dataset id, split, calibration). Reads top to
+bottom: arguments -> model and processor -> every manifest read and checked (before any video is decoded) -> per
+set, its vocabulary embedded (labels already in the model's label bank are reused, only the others encoded) and
+every video scored with the training's own `evaluate` (4 clips x 8 frames, clip embeddings averaged;
+unreadable videos skipped and counted) -> the deployment threshold over the calibrating sets -> the files of
+`evaluation_files` in `--out`, and the Markdown table on stdout (messages go to stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+
+from hub_cards.cli import int_at_least
+from modeling_ovmlv import LabelBank, OvmlvModel
+from modeling_ovmlv.label_bank import embed_labels
+from processing import OvmlvProcessor
+from training.config import DataConfig, EvalConfig, ManifestConfig
+from training.evaluation import build_eval_set, evaluate
+from training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
+
+EXIT_OK, EXIT_ERROR = 0, 1
+DEFAULT_SPLIT = "test"  # the model card's default split (hub_cards/README.md)
+
+
+class StartManifest(argparse.Action):
+    """`--manifest M` opens a new manifest; the per-manifest options that follow are stored on it."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        namespace.manifests = [*(namespace.manifests or []), {"manifest": values}]
+
+
+class ManifestOption(argparse.Action):
+    """A per-manifest option: belongs to the last `--manifest` given, at most once each."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if not namespace.manifests:
+            parser.error(f"{option_string} must follow the --manifest it belongs to.")
+        current = namespace.manifests[-1]
+        if self.dest in current:
+            parser.error(f"{option_string} is given twice for --manifest {current['manifest']}.")
+        current[self.dest] = self.const if self.nargs == 0 else values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    defaults = EvalConfig()  # the training's evaluation defaults: 4 clips x 8 frames
+    parser = argparse.ArgumentParser(
+        prog="python -m training.evaluate",
+        description="Evaluate a saved ovmlv model on labelled video manifests: AUPR, peak F1, F1 at a threshold, "
+        "the deployment threshold (max-min F1 over the calibrating sets) and F1-threshold curves.",
+        epilog="Options after a --manifest apply to that manifest. Exit codes: 0 done, 1 failed, 2 bad command line.",
+    )
+    parser.add_argument(
+        "--model", required=True, help="a model folder saved by training (with its processor), or a Hub id"
+    )
+    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder for the result files")
+    parser.add_argument(
+        "--manifest",
+        dest="manifests",
+        action=StartManifest,
+        required=True,
+        metavar="M",
+        help="a manifest (JSONL or CSV: video, labels, optional start/end); repeatable",
+    )
+    per_manifest = parser.add_argument_group("per manifest (after its --manifest)")
+    for flag, metavar, help_text in [
+        ("--vocabulary", "FILE", "vocabulary, one label a line (default: the labels the manifest uses)"),
+        ("--kinds", "FILE", "JSON {label: kind}: also report each label kind"),
+        ("--name", "NAME", "the set's name in the results (default: the manifest's file stem)"),
+        ("--dataset-id", "HUB_ID", "Hub dataset id for the model card's model-index"),
+        ("--split", "SPLIT", f"the split shown on the model card (default: {DEFAULT_SPLIT})"),
+    ]:
+        per_manifest.add_argument(
+            flag, action=ManifestOption, default=argparse.SUPPRESS, metavar=metavar, help=help_text
+        )
+    per_manifest.add_argument(
+        "--no-calibrate",
+        dest="calibrate",
+        action=ManifestOption,
+        nargs=0,
+        const=False,
+        default=argparse.SUPPRESS,
+        help="leave this set out of choosing the deployment threshold (e.g. an open-vocabulary test set)",
+    )
+    parser.add_argument("--threshold", type=float, help="report F1/precision/recall at it (default: the model's)")
+    parser.add_argument(
+        "--num-frames",
+        type=int_at_least(1),
+        default=defaults.num_frames,
+        help="frames per clip (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--num-clips",
+        type=int_at_least(1),
+        default=defaults.num_clips,
+        help="clips averaged per video (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int_at_least(1),
+        default=defaults.per_device_batch_size,
+        help="videos per batch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--label-batch-size",
+        type=int_at_least(1),
+        default=defaults.label_batch_size,
+        help="labels per label-encoder call (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int_at_least(0),
+        default=DataConfig().num_workers,
+        help="DataLoader processes decoding videos (default: %(default)s)",
+    )
+    parser.add_argument("--model-name", help="the model card's name for these results (default: the repo name)")
+    parser.add_argument("--plot", action="store_true", help="also draw the F1-threshold curves (needs matplotlib)")
+    parser.add_argument(
+        "--save-scores", action="store_true", help="also write every set's scores to DIR/scores/{name}.npz"
+    )
+    return parser
+
+
+def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | None, str]]:
+    """(ManifestConfig, dataset id, split) per `--manifest`; set names must be unique (they key every output)."""
+    specs = [
+        (
+            ManifestConfig(
+                manifest=options["manifest"],
+                vocabulary=options.get("vocabulary"),
+                kinds=options.get("kinds"),
+                name=options.get("name"),
+                calibrate=options.get("calibrate", True),
+            ),
+            options.get("dataset_id"),
+            options.get("split", DEFAULT_SPLIT),
+        )
+        for options in manifests
+    ]
+    names = [spec.name for spec, _, _ in specs]
+    if duplicates := sorted({name for name in names if names.count(name) > 1}):
+        raise ValueError(f"Two manifests are named {duplicates}; give each its own --name.")
+    return specs
+
+
+def load_model(name_or_path: str) -> tuple[OvmlvModel, OvmlvProcessor]:
+    """The saved model and processor, with errors that say which of folder or Hub id went wrong."""
+    path = Path(name_or_path)
+    looks_like_folder = path.is_absolute() or name_or_path.startswith(".") or name_or_path.count("/") > 1
+    if path.exists() and not (path / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{path} holds no config.json: give a folder saved by training (e.g. outputs/run/final)."
+        )
+    if not path.exists() and looks_like_folder:
+        raise FileNotFoundError(f"Model folder not found: {path}")
+    try:
+        return OvmlvModel.from_pretrained(name_or_path), OvmlvProcessor.from_pretrained(name_or_path)
+    except OSError as err:
+        raise OSError(
+            f"Cannot load the model {name_or_path!r}: no such folder, nor a Hub model to fetch ({err})"
+        ) from err
+
+
+def vocabulary_embeddings(
+    model: OvmlvModel, processor: OvmlvProcessor, labels: list[str], batch_size: int
+) -> tuple[torch.Tensor, int]:
+    """(C, D) embeddings of `labels` and how many had to be encoded: the label bank's rows are reused.
+
+    The bank grows in memory with what is encoded (never saved), so sets sharing labels encode them once.
+    """
+
+    def encode(missing: list[str]) -> torch.Tensor:
+        return embed_labels(missing, model, processor, batch_size, progress=True)
+
+    if model.label_bank is None:
+        model.label_bank = LabelBank(labels, encode(labels))
+        return model.label_bank.embeddings, len(labels)
+    num_missing = sum(label not in model.label_bank for label in labels)
+    return model.label_bank.embeddings_for(labels, encode), num_missing
+
+
+def run(args: argparse.Namespace) -> str:
+    """Evaluate and write the files; returns the Markdown report."""
+    specs = manifest_specs(args.manifests)
+    if args.plot:
+        import_pyplot()  # fail now, not after the inference
+    model, processor = load_model(args.model)
+    threshold = model.config.threshold if args.threshold is None else args.threshold
+    config = EvalConfig(
+        per_device_batch_size=args.batch_size,
+        num_frames=args.num_frames,
+        num_clips=args.num_clips,
+        label_batch_size=args.label_batch_size,
+    )
+    eval_sets = [build_eval_set(spec, processor, config, args.num_workers) for spec, _, _ in specs]
+    accelerator = Accelerator()
+    model.to(accelerator.device)
+
+    evaluated = []
+    for (spec, dataset_id, split), eval_set in zip(specs, eval_sets, strict=True):
+        eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
+        labels = eval_set.vocabulary.labels
+        label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, args.label_batch_size)
+        if accelerator.is_main_process:
+            print(
+                f"{spec.name}: {len(labels)} labels, {num_encoded} encoded, the others already embedded",
+                file=sys.stderr,
+            )
+        result = evaluate(
+            model, processor, eval_set, accelerator, args.label_batch_size, label_embeds, threshold, progress=True
+        )
+        if accelerator.is_main_process and result.report["num_unreadable_videos"]:
+            print(
+                f"{spec.name}: skipped {result.report['num_unreadable_videos']} unreadable video(s)", file=sys.stderr
+            )
+        evaluated.append(EvaluatedSet(spec, result, dataset_id, split))
+
+    summary = summarise(args.model, threshold, evaluated, args.num_frames, args.num_clips)
+    if not accelerator.is_main_process:
+        return ""
+    markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)
+    print(f"Wrote the results to {args.out}", file=sys.stderr)
+    return markdown
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit code 0 when done, 1 on a user-facing error (one line on stderr); argparse exits 2 on a bad command line."""
+    args = build_parser().parse_args(argv)
+    try:
+        markdown = run(args)
+    except (ImportError, OSError, ValueError) as err:
+        print(f"evaluate: error: {err}", file=sys.stderr)
+        return EXIT_ERROR
+    print(markdown)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
