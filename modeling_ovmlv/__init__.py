@@ -9,6 +9,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_ovmlv import OvmlvConfig
 from .label_bank import LabelBank
+from .method_presets import METHOD_PRESETS, METHODS
 from .modeling_ovmlv import OvmlvModel, OvmlvOutput, OvmlvPreTrainedModel
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 
@@ -29,6 +30,8 @@ else:
 
 __all__ = [
     "LabelBank",
+    "METHODS",
+    "METHOD_PRESETS",
     "OvmlvConfig",
     "OvmlvModel",
     "OvmlvOutput",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig, T5Config
 
-LABEL_ENCODERS = ("class_name", "templates", "llm_prompted", "llm_fixed")
+from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
+
+LABEL_ENCODERS = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop")
 LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
+# Label encoders whose f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference.
+PAIRED_LABEL_ENCODERS = ("dualcoop",)
 LLM_ADAPTERS = ("prefix", "lora")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
@@ -25,9 +31,18 @@ class OvmlvConfig(PretrainedConfig):
         text_config / vision_config: the CLIP towers ([`CLIPTextConfig`], [`CLIPVisionConfig`]).
         llm_config: the T5 tower ([`T5Config`]); `None` while `label_encoder` needs no LLM.
         projection_dim: D, the joint embedding size (512 for CLIP B/32).
+        method: the named method this config was built from (`method_presets.METHOD_PRESETS`: "ovmlv",
+            "coop", "vifi_clip", ...), recorded so a saved model says what it is; `None` for a hand-made config.
+            Build from a name with `OvmlvConfig.from_method` or `OvmlvModel.from_towers(..., method=...)`.
         label_encoder: how a label becomes an embedding f_t(l): `"class_name"` (CLIP text of the bare label),
             `"templates"` (mean over a prompt-template ensemble), `"llm_prompted"` (the paper's learnable LLM
-            prompts, the default), `"llm_fixed"` (the fixed-LLM-prompt baseline).
+            prompts, the default), `"llm_fixed"` (the fixed-LLM-prompt baseline), `"coop"` (learnable context
+            vectors shared by all labels), `"dualcoop"` (a positive and a negative learnable context; f_t(l) is then
+            the pair [f_pos(l); f_neg(l)], 2D wide, see `label_embedding_dim`).
+        context_length: `"coop"` / `"dualcoop"`: M learnable context vectors read as `[BOS] ctx label [EOS]`.
+        context_init: optional phrase ("a video of a") whose token embeddings start the last context vectors (the
+            rest start at N(0, 0.02), CoOp's random init); needs `clip_name_or_path` for its tokenizer.
+        negative_context_init: the same for DualCoOp's negative context.
         num_prefixes: N learnable LLM prefixes. prefix_length: vectors per prefix.
         num_attributes: K soft attributes decoded per prefix. attribute_length: L decoder states per attribute.
         prompt_transformer_layers: depth of the prompt transformer that maps soft attributes to CLIP soft prompts.
@@ -62,6 +77,7 @@ class OvmlvConfig(PretrainedConfig):
         vision_config: CLIPVisionConfig | dict | None = None,
         llm_config: T5Config | dict | None = None,
         projection_dim: int = 512,
+        method: str | None = None,
         label_encoder: str = "llm_prompted",
         num_prefixes: int = 4,
         prefix_length: int = 1,
@@ -71,6 +87,9 @@ class OvmlvConfig(PretrainedConfig):
         llm_adapter: str = "prefix",
         lora_rank: int = 2,
         connector: str = "prompt_transformer",
+        context_length: int = 16,
+        context_init: str | None = None,
+        negative_context_init: str | None = None,
         descriptor_template: str = "{label}, which has {descriptor}.",
         descriptor_max_new_tokens: int = 64,
         temporal_layers: int = 4,
@@ -95,6 +114,7 @@ class OvmlvConfig(PretrainedConfig):
         self.vision_config = _sub_config(vision_config, CLIPVisionConfig)
         self.llm_config = None if llm_config is None else _sub_config(llm_config, T5Config)
         self.projection_dim = projection_dim
+        self.method = method
         self.label_encoder = label_encoder
         self.num_prefixes = num_prefixes
         self.prefix_length = prefix_length
@@ -106,6 +126,9 @@ class OvmlvConfig(PretrainedConfig):
         self.descriptor_template = descriptor_template
         self.descriptor_max_new_tokens = descriptor_max_new_tokens
         self.connector = connector
+        self.context_length = context_length
+        self.context_init = context_init
+        self.negative_context_init = negative_context_init
         self.temporal_layers = temporal_layers
         self.temporal_mode = temporal_mode
         self.temporal_positions = temporal_positions
@@ -136,7 +159,24 @@ class OvmlvConfig(PretrainedConfig):
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"OvmlvConfig.{field}={getattr(self, field)!r} is not one of {allowed}.")
-        for field in ("num_prefixes", "prefix_length", "num_attributes", "attribute_length", "lora_rank"):
+        if self.method is not None:
+            if self.method not in METHOD_PRESETS:
+                raise ValueError(f"OvmlvConfig.method={self.method!r} is not one of {METHODS}.")
+            allowed = allowed_label_encoders(self.method)
+            if self.label_encoder not in allowed:
+                raise ValueError(
+                    f"OvmlvConfig.method={self.method!r} uses label_encoder in {allowed}, not "
+                    f"{self.label_encoder!r}: build it with OvmlvConfig.from_method / from_towers(method=...), or "
+                    "drop `method` for a hand-made combination."
+                )
+        for field in (
+            "num_prefixes",
+            "prefix_length",
+            "num_attributes",
+            "attribute_length",
+            "lora_rank",
+            "context_length",
+        ):
             if getattr(self, field) < 1:
                 raise ValueError(f"OvmlvConfig.{field} must be at least 1, got {getattr(self, field)}.")
         if "{label}" not in self.descriptor_template or "{descriptor}" not in self.descriptor_template:
@@ -170,6 +210,16 @@ class OvmlvConfig(PretrainedConfig):
                 "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
             )
 
+    @classmethod
+    def from_method(cls, method: str, **kwargs: Any) -> OvmlvConfig:
+        """The config of a named method (`method_presets.METHOD_PRESETS`), with `kwargs` fields on top."""
+        return cls(**method_overrides(method, **kwargs))
+
     @property
     def uses_llm(self) -> bool:
         return self.label_encoder in LLM_LABEL_ENCODERS
+
+    @property
+    def label_embedding_dim(self) -> int:
+        """Width of f_t(l): D, or 2D for the paired (positive; negative) embeddings of DualCoOp."""
+        return self.projection_dim * (2 if self.label_encoder in PAIRED_LABEL_ENCODERS else 1)

@@ -41,7 +41,7 @@ def clean_labels(labels: str | Iterable[str], what: str = "candidate_labels") ->
 def embed_labels(
     labels: Sequence[str], model: torch.nn.Module, processor, batch_size: int = 256, progress: bool = False
 ) -> torch.Tensor:
-    """(C, D) unit-norm embeddings of `labels`, `batch_size` labels per label-encoder call."""
+    """(C, D) unit-norm embeddings of `labels` (C, 2D for DualCoOp), `batch_size` labels per label-encoder call."""
     device = next(model.parameters()).device
     chunks = []
     starts = range(0, len(labels), batch_size)
@@ -49,11 +49,14 @@ def embed_labels(
         inputs = processor(text=list(labels[start : start + batch_size]), return_tensors="pt")
         with torch.inference_mode():
             chunks.append(model.get_label_features(**{k: v.to(device) for k, v in inputs.items()}).float().cpu())
-    return torch.cat(chunks) if chunks else torch.empty(0, model.config.projection_dim)
+    return torch.cat(chunks) if chunks else torch.empty(0, model.config.label_embedding_dim)
 
 
 class LabelBank:
-    """Unit-norm label embeddings (C, D) with their label strings; saved as safetensors + JSON, never pickle."""
+    """Unit-norm label embeddings (C, D) with their label strings; saved as safetensors + JSON, never pickle.
+
+    D is the model's `config.label_embedding_dim`: DualCoOp stores (positive; negative) pairs, 2x the joint size.
+    """
 
     def __init__(self, labels: Sequence[str], embeddings: torch.Tensor):
         labels = list(labels)

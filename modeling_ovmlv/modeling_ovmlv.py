@@ -12,13 +12,15 @@ from transformers import CLIPConfig, CLIPModel, PreTrainedModel, T5Config
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
 
-from .configuration_ovmlv import OvmlvConfig
+from .configuration_ovmlv import PAIRED_LABEL_ENCODERS, OvmlvConfig
 from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_bank import LabelBank
 from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
 from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
+from .method_presets import method_overrides
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
+from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder, PromptLearningLabelEncoder
 from .temporal import TemporalBranch
 from .video_encoder import FrameTokens, VideoEncoder
 
@@ -27,6 +29,8 @@ LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
     "templates": TemplateEnsembleLabelEncoder,
     "llm_prompted": LlmPromptedLabelEncoder,
     "llm_fixed": LlmFixedPromptLabelEncoder,
+    "coop": CoOpLabelEncoder,
+    "dualcoop": DualCoOpLabelEncoder,
 }
 
 
@@ -37,7 +41,7 @@ class OvmlvOutput(ModelOutput):
         loss: the weighted multi-label BCE, when `labels` (B, C) targets were given.
         logits_per_video: (B, C) = s / tau + b; `sigmoid` gives each label's probability.
         video_embeds: (B, D) unit-norm f_v(v).
-        label_embeds: (C, D) unit-norm f_t(l).
+        label_embeds: (C, D) unit-norm f_t(l); (C, 2D) [f_pos; f_neg] pairs for DualCoOp.
     """
 
     loss: torch.FloatTensor | None = None
@@ -61,6 +65,8 @@ class OvmlvPreTrainedModel(PreTrainedModel):
             module.init_weights()
         if isinstance(module, LlmPromptedLabelEncoder):
             module.init_prefixes()
+        if isinstance(module, PromptLearningLabelEncoder):
+            module.init_contexts()
         if isinstance(module, OvmlvModel):
             module.logit_scale.fill_(math.log(1.0 / self.config.score_temperature))
             module.logit_bias.fill_(self.config.score_bias)
@@ -111,12 +117,21 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return {name for name, p in self.named_parameters() if p.requires_grad and id(p) in ids}
 
     @classmethod
-    def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **config_overrides):
+    def from_towers(
+        cls,
+        clip: str | os.PathLike,
+        llm: str | os.PathLike | None = None,
+        method: str | None = None,
+        **config_overrides,
+    ):
         """A new model on pretrained CLIP (+ T5) towers: Hub ids or local folders.
 
-        `config_overrides` are `OvmlvConfig` fields (label_encoder, temporal_layers, ...). New layers are
-        initialised as the method prescribes; the towers keep their pretrained weights.
+        method: a named method ("ovmlv", "coop", "dualcoop", "vifi_clip", ...; see `method_presets`), whose
+            preset `config_overrides` then refine. `config_overrides` are `OvmlvConfig` fields (label_encoder,
+            temporal_layers, ...). New layers are initialised as the method prescribes; the towers keep their
+            pretrained weights.
         """
+        config_overrides = method_overrides(method, **config_overrides)
         clip_config = CLIPConfig.from_pretrained(clip)
         llm_config = T5Config.from_pretrained(llm) if llm is not None else None
         config = OvmlvConfig(
@@ -182,7 +197,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return weighted_multilabel_bce(self.logits(video_embeds, label_embeds), labels, self.config.negative_weight)
 
     def get_label_features(self, **label_inputs: torch.Tensor) -> torch.Tensor:
-        """Processor text outputs -> (C, D) unit-norm label embeddings f_t(l)."""
+        """Processor text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp)."""
         encoder = self.label_encoder
         missing = [name for name in encoder.input_names if label_inputs.get(name) is None]
         if missing:
@@ -193,8 +208,21 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return encoder(**{name: label_inputs[name] for name in encoder.input_names})
 
     def logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
-        """(B, D) x (C, D) -> (B, C) logits s / tau + b; the one place scores are made."""
-        similarity = video_embeds @ label_embeds.to(video_embeds.dtype).T
+        """(B, D) x (C, D) -> (B, C) logits s / tau + b; the one place scores are made.
+
+        DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
+        sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
+        """
+        if label_embeds.shape[-1] != self.config.label_embedding_dim:
+            raise ValueError(
+                f"label_encoder={self.config.label_encoder!r} scores {self.config.label_embedding_dim}-wide label "
+                f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
+            )
+        label_embeds = label_embeds.to(video_embeds.dtype)
+        if self.config.label_encoder in PAIRED_LABEL_ENCODERS:
+            positive, negative = label_embeds.chunk(2, dim=-1)
+            label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg
+        similarity = video_embeds @ label_embeds.T
         return similarity * self.logit_scale.exp() + self.logit_bias
 
     def forward(
@@ -207,7 +235,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     ) -> OvmlvOutput | tuple:
         """Score every video against every label.
 
-        label_embeds: precomputed (C, D) label embeddings (e.g. from a `LabelBank`); otherwise they are encoded
+        label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`); otherwise they are encoded
             from `label_inputs` (the processor's text outputs).
         labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
             weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`.
@@ -246,6 +274,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs):
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        # Loading puts fresh (trainable) parameters in place: freeze again what the config keeps frozen.
+        model.freeze_pretrained_towers()
         model.video_encoder.refresh_clip_reference()
         if model.config.temporal_patch_ratio:
             # Applied once: the config then describes the (patched) weights it sits beside, so a re-save and

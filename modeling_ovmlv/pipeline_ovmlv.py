@@ -43,7 +43,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         self.label_bank = (
             LabelBank(bank.labels, bank.embeddings)
             if bank is not None
-            else LabelBank([], torch.empty(0, self.model.config.projection_dim))
+            else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
 
     def _sanitize_parameters(

@@ -8,7 +8,9 @@ Every field is a knob, named `--section.field` on the command line; a field whos
 may drop its section (`--lr`, `--max_steps`, `--output_dir`, `--resume`). Values are read as YAML (`--model.
 temporal_layers 4`, `--data.train '[{manifest: a.jsonl, weight: 2}]'`), then checked against the field's type.
 A bool field given without a value means true (`--resume`). The `model` section is free-form: its keys are
-`OvmlvConfig` fields, checked against `OvmlvConfig`'s signature so a typo fails here, not after the towers load.
+`OvmlvConfig` fields, checked against `OvmlvConfig`'s signature so a typo fails here, not after the towers load;
+`method: coop` (or `--model.method coop`) starts from a named method's preset (`modeling_ovmlv/method_presets.py`),
+which the other keys refine.
 Paths in the file are relative to the working directory; video paths in a manifest are relative to the manifest.
 """
 
@@ -25,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from modeling_ovmlv import OvmlvConfig
+from modeling_ovmlv import METHODS, OvmlvConfig
 
 
 @dataclass
@@ -138,6 +140,8 @@ class TrainConfig:
         allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
         if unknown := sorted(set(self.model) - allowed):
             raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(allowed)}.")
+        if self.model.get("method") not in (None, *METHODS):
+            raise ValueError(f"model.method={self.model['method']!r} is not one of {METHODS}.")
         if self.data.mixing not in ("all_exhausted", "first_exhausted"):
             raise ValueError(f"data.mixing must be 'all_exhausted' or 'first_exhausted', got {self.data.mixing!r}.")
         if self.training.mixed_precision not in ("auto", "no", "fp16", "bf16"):
@@ -282,7 +286,9 @@ def _fields_help() -> str:
     lines = ["Any field below overrides the config file: --section.field VALUE, or --field VALUE when unique."]
     for section, cls in _sections().items():
         if cls is None:
-            lines.append(f"  --{section}.FIELD VALUE   any OvmlvConfig field (label_encoder, temporal_layers, ...)")
+            lines.append(
+                f"  --{section}.FIELD VALUE   any OvmlvConfig field (method, label_encoder, temporal_layers, ...)"
+            )
             continue
         for spec in dataclasses.fields(cls):
             default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()

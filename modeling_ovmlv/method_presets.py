@@ -1,0 +1,68 @@
+"""Named methods -> `OvmlvConfig` overrides: the paper's model and its baselines (Tables 1-2) in one table.
+
+A method fixes what makes it that method (the label encoder, the temporal branch, which CLIP towers train);
+every other field keeps its `OvmlvConfig` default. Explicit fields given beside a method win over its preset, so
+`method="ovmlv", temporal_layers=2` is the paper's model with a shallower branch; only the label encoder may not
+be overridden (it is what the method is; `allowed_label_encoders`), and `OvmlvConfig` checks that. The chosen name
+is saved in the config (`config.method`), so a saved model says what it is.
+
+ViFi-CLIP's own prompt is "a photo of a {}.": run `method="vifi_clip", label_encoder="templates"` with a processor
+of that one template (`OvmlvProcessor.from_towers(clip, prompt_templates=["a photo of a {label}."])`).
+
+| method            | label_encoder  | temporal_layers | trains                                         |
+|-------------------|----------------|-----------------|------------------------------------------------|
+| ovmlv             | llm_prompted   | 4               | LLM prefixes + prompt transformer + branch     |
+| ovmlv_no_temporal | llm_prompted   | 0               | LLM prefixes + prompt transformer              |
+| class_name        | class_name     | 0               | nothing (zero-shot CLIP)                       |
+| templates         | templates      | 0               | nothing (zero-shot CLIP, template ensemble)    |
+| llm_fixed         | llm_fixed      | 0               | nothing (zero-shot CLIP + fixed LLM prompts)   |
+| coop              | coop           | 0               | M shared context vectors                       |
+| dualcoop          | dualcoop       | 0               | positive and negative context vectors          |
+| vifi_clip         | class_name (*) | 0               | both CLIP towers (all their weights)           |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_FROZEN = {"freeze_text_tower": True, "freeze_vision_backbone": True}
+
+METHOD_PRESETS: dict[str, dict[str, Any]] = {
+    # The paper: learnable LLM prompts + the parallel temporal branch (with its weight regulariser).
+    "ovmlv": {"label_encoder": "llm_prompted", "temporal_layers": 4, **_FROZEN},
+    "ovmlv_no_temporal": {"label_encoder": "llm_prompted", "temporal_layers": 0, **_FROZEN},
+    # Zero-shot CLIP rows: frame mean pooling, nothing to train.
+    "class_name": {"label_encoder": "class_name", "temporal_layers": 0, **_FROZEN},
+    "templates": {"label_encoder": "templates", "temporal_layers": 0, **_FROZEN},
+    "llm_fixed": {"label_encoder": "llm_fixed", "temporal_layers": 0, **_FROZEN},
+    # Prompt learning on frozen CLIP (Zhou et al. 2022; Sun et al. 2022): 16 generic context vectors.
+    "coop": {"label_encoder": "coop", "context_length": 16, "temporal_layers": 0, **_FROZEN},
+    "dualcoop": {"label_encoder": "dualcoop", "context_length": 16, "temporal_layers": 0, **_FROZEN},
+    # ViFi-CLIP (Rasheed et al. 2023): both towers fine-tuned, frames mean-pooled, class-name prompt.
+    "vifi_clip": {
+        "label_encoder": "class_name",
+        "temporal_layers": 0,
+        "freeze_text_tower": False,
+        "freeze_vision_backbone": False,
+    },
+}
+METHODS = tuple(METHOD_PRESETS)
+# Label encoders a method may run with besides its preset's: ViFi-CLIP's "a photo of a {}." is a one-template ensemble.
+ALTERNATIVE_LABEL_ENCODERS: dict[str, tuple[str, ...]] = {"vifi_clip": ("templates",)}
+
+
+def allowed_label_encoders(method: str) -> tuple[str, ...]:
+    """The label encoders that keep `method` what it is: its preset's, then any alternative."""
+    return (METHOD_PRESETS[method]["label_encoder"], *ALTERNATIVE_LABEL_ENCODERS.get(method, ()))
+
+
+def method_overrides(method: str | None, **overrides: Any) -> dict[str, Any]:
+    """`OvmlvConfig` keyword arguments for `method`: its preset, then `overrides` on top, and `method` itself.
+
+    `method=None` returns `overrides` unchanged (a hand-made configuration, recorded as `method=None`).
+    """
+    if method is None:
+        return dict(overrides)
+    if method not in METHOD_PRESETS:
+        raise ValueError(f"method={method!r} is not one of {METHODS}.")
+    return {**METHOD_PRESETS[method], **overrides, "method": method}
