@@ -53,7 +53,9 @@ def _cpu_flash_attention_backward_flops(grad_out_shape, query_shape, key_shape, 
 
 
 def analytic_flops(vision: CLIPVisionConfig, batch: int, frames: int, temporal_layers: int) -> tuple[float, float]:
-    """Matmul + attention FLOPs of (CLIP on every frame, the temporal branch) for one forward pass."""
+    """Matmul + attention FLOPs of (CLIP on every frame, what the temporal branch adds) for one forward pass.
+
+    The branch adds its blocks and fusions and saves CLIP's last layer, whose output it makes unnecessary."""
     width, hidden, patches = (
         vision.hidden_size,
         vision.intermediate_size,
@@ -70,7 +72,8 @@ def analytic_flops(vision: CLIPVisionConfig, batch: int, frames: int, temporal_l
         + 4 * frames * (tokens + 1) * width  # the TMP token
     )
     fusions = (temporal_layers - 1) * 2 * frames * tokens * width**2 if temporal_layers else 0
-    return batch * clip, batch * (temporal_layers * block + fusions)
+    skipped = frames * layer if temporal_layers else 0
+    return batch * clip, batch * (temporal_layers * block + fusions - skipped)
 
 
 def measure(

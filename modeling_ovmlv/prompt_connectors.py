@@ -72,9 +72,10 @@ class PromptTransformer(nn.Module):
     def match_token_scale(self, token_embeddings: torch.Tensor) -> None:
         """Start the output norm's gain at the RMS of CLIP's token embeddings (V, width).
 
-        A LayerNorm output has unit RMS per element, tens of times CLIP's word vectors (about 0.01-0.02): prompts
-        at that scale drown the label's own tokens in CLIP's attention, every label gets nearly the same feature,
-        and training only learns the label prior. At the words' scale the label stays readable from the start.
+        A LayerNorm output has unit RMS per element, tens of times CLIP's word vectors (initialised at std 0.02):
+        prompts at that scale drown the label's own tokens in CLIP's attention, every label gets nearly the same
+        feature (seen on the tiny towers), and training learns only the label prior. At the words' scale the label
+        stays readable from the start.
         """
         self.encoder.norm.weight.fill_(token_embeddings.float().pow(2).mean().sqrt().item())
 

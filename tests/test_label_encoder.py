@@ -128,6 +128,16 @@ def test_prefixes_start_at_real_token_embeddings(model):
     assert prefixes.unique(dim=0).shape[0] > 1
 
 
+def test_soft_prompts_start_at_the_scale_of_clips_word_embeddings(model, inputs):
+    """Prompts far louder than the words beside them would make every label's feature the same."""
+    encoder = model.label_encoder
+    with torch.no_grad():
+        attributes = encoder.soft_attributes(inputs["llm_input_ids"], inputs["llm_attention_mask"])
+        prompts = encoder.connector(attributes.flatten(0, 2))
+    words = encoder.text_tower.text_model.embeddings.token_embedding.weight
+    torch.testing.assert_close(prompts.pow(2).mean().sqrt(), words.pow(2).mean().sqrt(), rtol=1e-3, atol=0)
+
+
 def backward_label_loss(model, inputs) -> None:
     embeds = model.get_label_features(**inputs)
     target = torch.linspace(-1, 1, embeds.numel()).view_as(embeds)

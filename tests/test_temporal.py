@@ -120,6 +120,32 @@ def test_backbone_runs_once_without_gradient(towers):
     assert model.video_encoder.vision_tower.layers[0].mlp.fc1.weight.grad is None
 
 
+@pytest.mark.parametrize("mode", ["parallel", "serial"])
+def test_every_branch_weight_learns_from_the_first_step(towers, mode):
+    """At initialisation the gate is 0 and the zero-init projections carry nothing yet, but the frames' path must
+    reach the loss: the branch's CLIP-initialised weights and the gate get a gradient at the very first step."""
+    model = build(towers, temporal_mode=mode, weight_interpolation_loss_weight=0.0).train()
+    torch.manual_seed(0)
+    out = model(
+        pixel_values_videos=torch.randn(2, 4, 3, 32, 32), label_embeds=torch.randn(3, 16), labels=torch.eye(2, 3)
+    )
+    out.loss.backward()
+    branch = model.video_encoder.temporal_branch
+    for index, block in enumerate(branch.blocks):
+        for name in block.clip_initialised:
+            assert block.get_parameter(name).grad.abs().sum() > 0, f"blocks.{index}.{name}"
+    assert branch.tmp_gate.grad.abs().sum() > 0
+
+
+def test_parallel_branch_skips_clips_last_layer(towers):
+    """The branch's own copy of CLIP's last layer makes the frames' final tokens; CLIP's would go unused."""
+    model = build(towers, temporal_layers=2)
+    calls = []
+    model.video_encoder.vision_tower.layers[-1].register_forward_hook(lambda module, args, out: calls.append(out))
+    model.get_video_features(torch.randn(1, 4, 3, 32, 32))
+    assert calls == []
+
+
 def test_regulariser_is_the_loss_under_interpolated_weights_and_reaches_the_finetuned_ones(towers):
     model = as_if_trained(build(towers, temporal_layers=2, weight_interpolation_loss_weight=0.7)).train()
     video, labels = torch.randn(2, 4, 3, 32, 32), torch.tensor([[1, 0, 0], [0, 1, 1]])

@@ -1,0 +1,188 @@
+"""One method's run on the synthetic benchmark, as the demo and the comparison runner both do it.
+
+Why a module: every method must see the same towers, data and recipe (`configs/synthetic_tiny.yaml`), and the demo
+and `training.compare` must mean the same thing by "train" and "evaluate". Training goes through `accelerate
+launch training/train.py` in a subprocess with only the folders, the method and the step budget overridden;
+evaluation through `training.evaluate` with the recipe's evaluation settings. The tables then read the saved scores
+per label group: each kind of `labels.json`, the four directions (only frame order tells left from right) and the
+held-out labels that training never saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from hub_cards.export import read_labels
+from modeling_ovmlv import OvmlvModel
+from processing import OvmlvProcessor
+
+from . import evaluate
+from .config import ManifestConfig, TrainConfig, load_config
+from .metrics import multilabel_report
+from .synthetic import DIRECTIONS, SyntheticConfig, generate_dataset
+from .tiny_towers import TinyTowers, build_tiny_towers
+
+REPO = Path(__file__).resolve().parents[1]
+TRAIN_SCRIPT = REPO / "training" / "train.py"
+RECIPE = REPO / "training" / "configs" / "synthetic_tiny.yaml"
+# At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
+TOWER_INITIALIZER_FACTOR = 3.0
+# --quick: enough to run every step end to end in seconds, not to learn anything.
+QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
+QUICK_STEPS = 3
+VAL, HELDOUT = "val", "heldout"  # the recipe's validation sets: closed vocabulary, and open (unseen labels)
+GROUPS = ("all", "entity", "action", "scene", "direction", "unseen")
+
+
+@contextlib.contextmanager
+def announce(title: str) -> Iterator[None]:
+    """Print what starts, then how long it took."""
+    print(f"\n{title}", flush=True)
+    start = time.perf_counter()
+    yield
+    print(f"   ({time.perf_counter() - start:.1f} s)", flush=True)
+
+
+def recipe() -> TrainConfig:
+    return load_config(RECIPE)
+
+
+def build_towers(out_dir: Path, seed: int) -> TinyTowers:
+    return build_tiny_towers(out_dir, seed=seed, initializer_factor=TOWER_INITIALIZER_FACTOR)
+
+
+def existing_towers(folder: Path) -> TinyTowers:
+    """Towers written by `build_towers` (clip/ and t5/ in one folder)."""
+    return TinyTowers(clip=folder / "clip", llm=folder / "t5")
+
+
+def default_steps(quick: bool) -> int:
+    return QUICK_STEPS if quick else recipe().optimizer.max_steps
+
+
+def build_data(out_dir: Path, seed: int, quick: bool) -> Path:
+    generate_dataset(out_dir, SyntheticConfig(seed=seed, **(QUICK_DATA if quick else {})), workers=2)
+    return out_dir
+
+
+def _rebased(spec: ManifestConfig, data: Path) -> dict[str, Any]:
+    """The recipe's manifest entry with its files taken from `data` (the recipe names outputs/demo/data)."""
+    values = dataclasses.asdict(spec)
+    for key in ("manifest", "vocabulary", "kinds"):
+        if values[key] is not None:
+            values[key] = str(data.resolve() / Path(values[key]).name)
+    return values
+
+
+def train_run(method: str, towers: TinyTowers, data: Path, output_dir: Path, steps: int, seed: int) -> Path:
+    """Train `method` with the recipe through `accelerate launch` (output streamed); returns its exported folder."""
+    config = recipe()
+    overrides = {
+        "towers.clip": str(towers.clip.resolve()),
+        "towers.llm": str(towers.llm.resolve()),
+        "model.method": method,
+        "data.train": [_rebased(spec, data) for spec in config.data.train],
+        "data.validation": [_rebased(spec, data) for spec in config.data.validation],
+        "training.output_dir": str(output_dir.resolve()),
+        "training.seed": seed,
+        "optimizer.max_steps": steps,
+        "optimizer.warmup_steps": min(config.optimizer.warmup_steps, steps),  # a short budget still warms up
+    }
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
+    launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
+        launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
+    command = [*launch, "--cpu", str(TRAIN_SCRIPT), "--config", str(RECIPE)]
+    for name, value in overrides.items():
+        command += [f"--{name}", json.dumps(value) if isinstance(value, list) else str(value)]  # JSON is YAML
+    subprocess.run(command, cwd=REPO, check=True)
+    return output_dir / "final"
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    method: str
+    folder: Path  # the model to evaluate, saved with its processor
+    steps: int  # optimizer steps trained; 0 for a zero-shot method
+
+
+def save_untrained(method: str, towers: TinyTowers, folder: Path) -> bool:
+    """Save `method` as built on the towers, for zero-shot evaluation; False (nothing saved) if it has parameters
+    to train."""
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method)
+    if any(parameter.requires_grad for parameter in model.parameters()):
+        return False
+    model.save_pretrained(folder)
+    OvmlvProcessor.from_towers(towers.clip, towers.llm).save_pretrained(folder)
+    return True
+
+
+def method_run(method: str, towers: TinyTowers, data: Path, run_dir: Path, steps: int, seed: int) -> MethodRun:
+    """`method` trained with the recipe for `steps`, or saved untrained when it has nothing to train."""
+    if save_untrained(method, towers, run_dir / "untrained"):
+        return MethodRun(method, run_dir / "untrained", steps=0)
+    return MethodRun(method, train_run(method, towers, data, run_dir, steps, seed), steps)
+
+
+def label_groups(data: Path) -> dict[str, set[str]]:
+    """The labels each table row or column reports on; see GROUPS."""
+    kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    train_vocabulary = set(read_labels(data / "vocab_train.txt"))
+    groups = {"all": set(kinds), "direction": set(DIRECTIONS), "unseen": set(kinds) - train_vocabulary}
+    for kind in ("entity", "action", "scene"):
+        groups[kind] = {label for label, label_kind in kinds.items() if label_kind == kind}
+    return {group: groups[group] for group in GROUPS}
+
+
+def group_reports(scores_file: Path, groups: dict[str, set[str]]) -> dict[str, dict[str, float] | None]:
+    """multilabel_report over each group's columns of one set's saved scores; None where the set has none."""
+    saved = np.load(scores_file)
+    labels = saved["labels"].tolist()
+    reports = {}
+    for group, members in groups.items():
+        columns = [i for i, label in enumerate(labels) if label in members]
+        reports[group] = (
+            multilabel_report(saved["targets"][:, columns], saved["scores"][:, columns]) if columns else None
+        )
+    return reports
+
+
+def evaluate_run(model_dir: Path, data: Path, out_dir: Path) -> dict[str, dict[str, dict[str, float] | None]]:
+    """`training.evaluate` on the recipe's validation sets, as training evaluates; {set: {group: report}}."""
+    config = recipe()
+    if config.training.cpu_threads is not None:  # one decoding worker shares the cores, as in training
+        torch.set_num_threads(config.training.cpu_threads)
+    argv = ["--model", str(model_dir), "--out", str(out_dir), "--save-scores"]
+    argv += ["--num-frames", str(config.eval.num_frames), "--num-clips", str(config.eval.num_clips)]
+    argv += ["--batch-size", str(config.eval.per_device_batch_size), "--num-workers", str(config.data.num_workers)]
+    argv += ["--label-batch-size", str(config.eval.label_batch_size)]
+    for spec in config.data.validation:
+        entry = _rebased(spec, data)
+        for flag, key in (("--manifest", "manifest"), ("--vocabulary", "vocabulary"), ("--kinds", "kinds")):
+            argv += [flag, entry[key]] if entry[key] else []
+        argv += ["--name", entry["name"], *([] if entry["calibrate"] else ["--no-calibrate"])]
+    if evaluate.main(argv) != evaluate.EXIT_OK:
+        raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
+    groups = label_groups(data)
+    return {
+        spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in config.data.validation
+    }
+
+
+def cell(report: dict[str, float] | None, metric: str) -> str:
+    """A table cell: the metric as a fraction, or a dash where there is none (no column, or no positive)."""
+    value = None if report is None else report[metric]
+    return "–" if value is None or not math.isfinite(value) else f"{value:.3f}"
