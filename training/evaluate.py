@@ -15,6 +15,7 @@ unreadable videos skipped and counted) -> the deployment threshold over the cali
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -120,8 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--num-workers",
         type=int_at_least(0),
-        default=DataConfig().num_workers,
-        help="DataLoader processes decoding videos (default: %(default)s)",
+        default=min(DataConfig().num_workers, os.cpu_count() or 1),  # more than the cores only adds contention
+        help="DataLoader processes decoding videos (default: %(default)s, at most the CPU count)",
     )
     parser.add_argument("--model-name", help="the model card's name for these results (default: the repo name)")
     parser.add_argument("--plot", action="store_true", help="also draw the F1-threshold curves (needs matplotlib)")
