@@ -28,6 +28,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     Without `candidate_labels`, videos are scored against the whole label bank.
     """
 
+    max_cached_labels = 10_000  # labels first met in this pipeline kept embedded; beyond it the oldest are dropped
     _load_processor = True
     _load_tokenizer = False
     _load_image_processor = False
@@ -45,6 +46,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if bank is not None
             else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
+        self.num_shipped_labels = len(self.label_bank)  # the model's own vocabulary: never dropped
 
     def _sanitize_parameters(
         self,
@@ -81,9 +83,19 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         labels = model_inputs.pop("candidate_labels")
         labels = _first_if_nested(labels)  # batched: one list per video, all the same within a call
         label_embeds = self.label_bank.embeddings_for(labels, embed_missing=self._embed_labels)
+        self._forget_oldest_cached_labels(in_use=labels)
         video_embeds = self.model.get_video_features(model_inputs["pixel_values_videos"])
         scores = self.model.logits(video_embeds, label_embeds.to(video_embeds.device)).sigmoid()
         return {"scores": scores.float().cpu(), "candidate_labels": [labels] * scores.shape[0]}
+
+    def _forget_oldest_cached_labels(self, in_use: list[str]) -> None:
+        """Keep a long-running service's cache bounded: labels are appended in the order first met, so the first
+        ones past the model's vocabulary are the oldest (those of the current call stay)."""
+        cached = self.label_bank.labels[self.num_shipped_labels :]
+        excess = len(cached) - self.max_cached_labels
+        if excess > 0:
+            in_use_set = set(in_use)
+            self.label_bank.remove([label for label in cached[:excess] if label not in in_use_set])
 
     def _embed_labels(self, labels: list[str]) -> torch.Tensor:
         return embed_labels(labels, self.model, self.processor)

@@ -76,6 +76,18 @@ def test_label_bank_is_used_and_missing_labels_cached(classifier):
     assert len(classifier.label_bank) == before + ("a new label" not in classifier.label_bank.labels[:before])
 
 
+def test_label_cache_is_bounded_and_keeps_the_models_vocabulary(model_folder, monkeypatch):
+    classifier = pipeline("zero-shot-video-classification", model=str(model_folder), trust_remote_code=True)
+    monkeypatch.setattr(classifier, "max_cached_labels", 3)
+    frames = torch.zeros(4, 32, 32, 3, dtype=torch.uint8).numpy()
+    for batch in (["a", "b"], ["c", "d"], ["e", "f", "g", "h"]):
+        classifier(frames, candidate_labels=batch)
+    # The bank's own labels stay; of the cached ones the oldest went, and all of the current call's stayed.
+    assert classifier.label_bank.labels == ["dog", "beach", "e", "f", "g", "h"]
+    classifier(frames, candidate_labels=["i"])
+    assert classifier.label_bank.labels == ["dog", "beach", "g", "h", "i"]
+
+
 def test_without_candidate_labels_the_bank_vocabulary_is_scored(classifier, video_path):
     assert sorted(item["label"] for item in classifier(str(video_path))) == ["beach", "dog"]
 
