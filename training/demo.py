@@ -30,6 +30,7 @@ from .runs import (
     build_data,
     build_towers,
     cell,
+    changed_frozen_weights,
     default_steps,
     evaluate_run,
     method_run,
@@ -95,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         data = build_data(out / "data", args.seed, args.quick)
     with announce(f"3/{STEPS} Training the paper's method ({METHOD}, {steps} steps) with accelerate launch"):
         trained = train_run(METHOD, towers, data, out / "train", steps, args.seed)
+        compared, changed = changed_frozen_weights(trained, towers, METHOD)
+        if changed:
+            raise RuntimeError(f"Training changed {len(changed)} frozen tower weights, e.g. {changed[:3]}.")
+        print(f"Frozen tower weights after training: all {compared} tensors bit-identical to the towers'.")
     with announce(f"4/{STEPS} Evaluating the frozen-CLIP frame-mean baseline and the trained model"):
         baseline = method_run(BASELINE, towers, data, out / "baseline", steps, args.seed)
         results = {
