@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.process_state import torch_threads
 from training.tiny_towers import TinyTowers, build_tiny_towers
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models are all op overhead: on a busy 2-core machine two threads make them many times slower."""
+    with torch_threads(1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -18,13 +18,7 @@ TARGETS = torch.tensor([[1, 0, 0], [0, 1, 1]])
 TRAINED = ("coop", "dualcoop", "vifi_clip")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models are all op overhead: on a busy 2-core machine two threads make them much slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
-from accelerate.state import AcceleratorState, GradientState
 
+from tests.process_state import reset_accelerate_state, torch_threads
 from training import compare, demo
 from training.runs import GROUPS, HELDOUT, QUICK_DATA, QUICK_STEPS, VAL
 
@@ -18,11 +17,9 @@ from training.runs import GROUPS, HELDOUT, QUICK_DATA, QUICK_STEPS, VAL
 @pytest.fixture(autouse=True, scope="module")
 def _leave_no_state():
     """Evaluation builds an Accelerator and sets torch's thread count in this process; undo both afterwards."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    with torch_threads():
+        yield
+    reset_accelerate_state()
 
 
 def run(main, *argv) -> str:

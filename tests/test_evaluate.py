@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from accelerate.state import AcceleratorState, GradientState
 
 from hub_cards import cli
 from hub_cards.export import METRIC_NAMES, build_model_card, read_eval_results
@@ -22,6 +21,7 @@ from modeling_ovmlv import OvmlvModel
 from modeling_ovmlv.label_bank import embed_labels
 from processing import OvmlvProcessor
 from tests.hub_model_folder import save_trained_folder
+from tests.process_state import reset_accelerate_state
 from tests.video_files import write_not_video, write_video
 from training.batching import Vocabulary
 from training.config import ManifestConfig
@@ -63,8 +63,7 @@ def data(tmp_path_factory) -> Path:
 def _fresh_accelerate_state():
     """The CLI builds an Accelerator in this process; leave no Accelerate state to the next test module."""
     yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    reset_accelerate_state()
 
 
 def evaluate_cli(*argv) -> tuple[int, str, str]:

@@ -16,13 +16,7 @@ from modeling_ovmlv.soft_decoding import greedy_soft_decode
 LABELS = ["dog", "surfing on the beach", "red car"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models are all op overhead: on a busy 2-core machine two threads make them ~20x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build(towers, **overrides) -> OvmlvModel:

@@ -13,12 +13,12 @@ import pytest
 import torch
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
-from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import DeepSpeedPlugin
 from safetensors import safe_open
 from safetensors.torch import load_file
 
 from modeling_ovmlv import OvmlvModel
+from tests.process_state import reset_accelerate_state
 from training import train
 from training.checkpointing import CHECKPOINTS_DIR
 from training.config import load_config
@@ -49,8 +49,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _fresh_accelerate_state():
     """Each in-process run builds its own Accelerator; Accelerate keeps process-wide state between them."""
     yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    reset_accelerate_state()
 
 
 def tiny_config(path: Path, towers, data: Path, output_dir: Path) -> Path:
@@ -223,7 +222,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
     overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
     reference = tmp_path / "uninterrupted"
     train.main(["--config", str(tiny_config(tmp_path / "a.yaml", towers, synthetic, reference)), *overrides])
-    AcceleratorState._reset_state(reset_partial_state=True)
+    reset_accelerate_state()
 
     resumed = tmp_path / "interrupted"
     config = str(tiny_config(tmp_path / "b.yaml", towers, synthetic, resumed))
@@ -237,8 +236,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
     with pytest.raises(Preempted):
         train.main(["--config", config, *overrides])
     monkeypatch.undo()
-    AcceleratorState._reset_state(reset_partial_state=True)
-    GradientState._reset_state()
+    reset_accelerate_state()
     summary = train.main(["--config", config, *overrides, "--resume"])
 
     assert summary["processes"][0]["steps_this_run"] == 1  # steps 1-3 before the kill, step 4 after
