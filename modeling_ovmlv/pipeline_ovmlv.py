@@ -46,7 +46,6 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if bank is not None
             else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
-        self.num_shipped_labels = len(self.label_bank)  # the model's own vocabulary: never dropped
 
     def _sanitize_parameters(
         self,
@@ -91,7 +90,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     def _forget_oldest_cached_labels(self, in_use: list[str]) -> None:
         """Keep a long-running service's cache bounded: labels are appended in the order first met, so the first
         ones past the model's vocabulary are the oldest (those of the current call stay)."""
-        cached = self.label_bank.labels[self.num_shipped_labels :]
+        cached = self.label_bank.labels[len(self.default_labels or ()) :]  # after the model's own, never dropped
         excess = len(cached) - self.max_cached_labels
         if excess > 0:
             in_use_set = set(in_use)

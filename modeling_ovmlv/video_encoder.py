@@ -83,7 +83,10 @@ class VideoEncoder(nn.Module):
         branch_inputs = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, 1+P, D)
-            for index, layer in enumerate(layers[: first if serial else len(layers) - 1] if branch else layers):
+            # With a branch the backbone stops where the branch takes over its layers: at the first of them
+            # (serial), or before CLIP's last one (parallel: the branch's copy makes the frames' final tokens).
+            stop = (first if serial else len(layers) - 1) if branch else len(layers)
+            for index, layer in enumerate(layers[:stop]):
                 if index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
                 hidden = layer(hidden, None)

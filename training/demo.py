@@ -17,6 +17,7 @@ from transformers import pipeline
 
 from hub_cards import export
 from hub_cards.export import read_labels
+from modeling_ovmlv import OvmlvModel
 
 from .config import ManifestConfig
 from .data import read_manifest
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         data = build_data(out / "data", args.seed, args.quick)
     with announce(f"3/{STEPS} Training the paper's method ({METHOD}, {steps} steps) with accelerate launch"):
         trained = train_run(METHOD, towers, data, out / "train", steps, args.seed)
-        compared, changed = changed_frozen_weights(trained, towers, METHOD)
+        compared, changed = changed_frozen_weights(
+            OvmlvModel.from_pretrained(trained), OvmlvModel.from_towers(towers.clip, towers.llm, method=METHOD)
+        )
         if changed:
             raise RuntimeError(f"Training changed {len(changed)} frozen tower weights, e.g. {changed[:3]}.")
         print(f"Frozen tower weights after training: all {compared} tensors bit-identical to the towers'.")

@@ -112,11 +112,10 @@ def train_run(method: str, towers: TinyTowers, data: Path, output_dir: Path, ste
     return output_dir / "final"
 
 
-def changed_frozen_weights(trained_folder: Path, towers: TinyTowers, method: str) -> tuple[int, list[str]]:
+def changed_frozen_weights(trained: OvmlvModel, untrained: OvmlvModel) -> tuple[int, list[str]]:
     """(how many frozen tensors were compared, the names of those that differ) between a trained model and the
-    same method freshly built on the towers: training must leave every frozen tower weight bit-identical."""
-    trained = OvmlvModel.from_pretrained(trained_folder)
-    fresh = dict(OvmlvModel.from_towers(towers.clip, towers.llm, method=method).named_parameters())
+    same configuration freshly built on the same towers: training must leave every frozen weight bit-identical."""
+    fresh = dict(untrained.named_parameters())
     frozen = {name: p for name, p in trained.named_parameters() if not p.requires_grad}
     return len(frozen), [name for name, p in frozen.items() if not torch.equal(p, fresh[name])]
 
