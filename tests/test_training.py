@@ -2,9 +2,11 @@
 pipeline loads, an interrupted run that resumes to the very same weights, and two real processes (DDP over gloo,
 and DeepSpeed ZeRO-2 where DeepSpeed is installed)."""
 
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -251,35 +253,66 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
     )
 
 
+LAUNCH_TIMEOUT_S = 300  # 15-25 s here; CI machines can be several times slower
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under `pid`. torch's launcher starts each rank in a session of its own, so killing the
+    launcher's process group would leave the ranks running (and holding the log files) after a timeout."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        below = children.get(todo.pop(), [])
+        found += below
+        todo += below
+    return found
+
+
 def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[str, str]) -> dict:
+    """`accelerate launch` two ranks on loopback; a hang fails the test in minutes, with both ranks' logs."""
+    log = train_config.with_suffix(".log")
     command = [
         str(Path(sys.executable).parent / "accelerate"),
         "launch",
         "--config_file",
         str(accelerate_config),
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(free_port()),
         str(REPO / "training" / "train.py"),
         "--config",
         str(train_config),
         "--eval.every_steps",
         "0",
+        "--training.ddp_timeout_s",
+        "120",  # a rank stuck in a collective errors out long before the test's own timeout
     ]
-    # Its own process group: on a timeout the ranks go too, not only the launcher (orphans would load the machine).
-    process = subprocess.Popen(
-        command,
-        cwd=REPO,
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = process.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.communicate()
-        raise
-    assert process.returncode == 0, stderr[-3000:]
+    # gloo binds where the host name resolves; a CI machine's name may not resolve to this machine.
+    env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "PYTHONUNBUFFERED": "1", **env}
+    with log.open("w") as output:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            process.wait(timeout=LAUNCH_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            for pid in [*descendants(process.pid), process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"two-process training did not finish in {LAUNCH_TIMEOUT_S} s; its log ends:\n{log.read_text()[-3000:]}")
+    assert process.returncode == 0, log.read_text()[-3000:]
     return json.loads(
         (Path(yaml.safe_load(train_config.read_text())["training"]["output_dir"]) / "train_summary.json").read_text()
     )

@@ -114,6 +114,9 @@ class TrainingConfig:
     keep_checkpoints: int | None = 3  # newest kept; None keeps all
     resume: bool = False  # continue from the newest checkpoint in output_dir (start afresh if there is none)
     report_to: str = "tensorboard"  # an Accelerate tracker name, "all", or "none"
+    # Seconds a collective (all-reduce, barrier) may wait for another process before the run fails: a rank that died
+    # or never joined then ends the run with an error instead of leaving the others hanging.
+    ddp_timeout_s: int = 1800
 
 
 @dataclass

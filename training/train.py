@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (`accelerate launch training/train.py`): the repo root is the root
@@ -97,7 +98,12 @@ def main(argv: list[str] | None = None) -> dict:
         project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train_cfg.seed),
         # DeepSpeed without GPUs (DS_ACCELERATOR=cpu) needs gloo named; Accelerate would pick NCCL.
-        kwargs_handlers=[InitProcessGroupKwargs(backend="gloo")] if deepspeed_on_cpu() else [],
+        kwargs_handlers=[
+            InitProcessGroupKwargs(
+                **({"backend": "gloo"} if deepspeed_on_cpu() else {}),
+                timeout=timedelta(seconds=train_cfg.ddp_timeout_s),
+            )
+        ],
     )
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     logger.info(accelerator.state, main_process_only=False)
