@@ -103,7 +103,9 @@ class OvmlvProcessor(ProcessorMixin):
             del self.get_attributes
 
     @classmethod
-    def _load_tokenizer_from_pretrained(cls, sub_processor_type, pretrained_model_name_or_path, subfolder="", **kwargs):
+    def _load_tokenizer_from_pretrained(
+        cls, sub_processor_type, pretrained_model_name_or_path, subfolder="", **kwargs
+    ):
         if sub_processor_type != "llm_tokenizer":
             return super()._load_tokenizer_from_pretrained(
                 sub_processor_type, pretrained_model_name_or_path, subfolder=subfolder, **kwargs

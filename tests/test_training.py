@@ -311,7 +311,9 @@ def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             process.wait()
-            pytest.fail(f"two-process training did not finish in {LAUNCH_TIMEOUT_S} s; its log ends:\n{log.read_text()[-3000:]}")
+            pytest.fail(
+                f"two-process training did not finish in {LAUNCH_TIMEOUT_S} s; its log ends:\n{log.read_text()[-3000:]}"
+            )
     assert process.returncode == 0, log.read_text()[-3000:]
     return json.loads(
         (Path(yaml.safe_load(train_config.read_text())["training"]["output_dir"]) / "train_summary.json").read_text()
