@@ -31,6 +31,8 @@ bench: setup
 	$(BIN)/python bench/decode.py
 	$(BIN)/python bench/label_encoder.py
 	$(BIN)/python bench/video_encoder.py
+	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/synthetic_ceiling.py
 
 clean:
 	rm -rf outputs .pytest_cache
