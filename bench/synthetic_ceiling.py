@@ -27,9 +27,13 @@ import torch
 from tqdm import tqdm
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from hub_cards.export import read_labels
 from modeling_ovmlv import OvmlvModel
 from processing import OvmlvProcessor
-from training.metrics import multilabel_report
+from training.batching import Vocabulary, multi_hot
+from training.config import ManifestConfig
+from training.data import read_manifest
+from training.evaluation import evaluation_report
 from training.runs import build_towers, recipe
 from training.synthetic import SyntheticConfig, generate_dataset
 
@@ -39,22 +43,18 @@ CEILING_LR, CEILING_BATCH_FRAMES = 1e-3, 64
 EVAL_EVERY_S = 60.0
 
 
-def decode_split(folder: Path, split: str, processor: OvmlvProcessor) -> tuple[torch.Tensor, list[list[str]]]:
-    """(V, 8, 3, H, W) pixel values of a split's videos, as the demo's processor makes them, and their labels."""
-    rows = [json.loads(line) for line in (folder / f"{split}.jsonl").read_text().splitlines()]
+def decode_split(
+    folder: Path, split: str, processor: OvmlvProcessor, vocabulary: Vocabulary
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(V, 8, 3, H, W) pixel values of a split's videos, as the demo's processor makes them, and (V, C) targets
+    over `vocabulary` (labels outside it, the actions, left out)."""
+    records = read_manifest(ManifestConfig(manifest=str(folder / f"{split}.jsonl")))
     clips = [
-        processor(videos=str(folder / row["video"]), num_frames=NUM_FRAMES, return_tensors="pt")["pixel_values_videos"]
-        for row in tqdm(rows, desc=f"decoding {split}", unit="video")
+        processor(videos=video, num_frames=NUM_FRAMES, return_tensors="pt")["pixel_values_videos"]
+        for video in tqdm(records["video"], desc=f"decoding {split}", unit="video")
     ]
-    return torch.cat(clips), [row["labels"] for row in rows]
-
-
-def multi_hot(labels: list[list[str]], vocabulary: list[str]) -> torch.Tensor:
-    index = {label: column for column, label in enumerate(vocabulary)}
-    targets = torch.zeros(len(labels), len(vocabulary))
-    for row, names in enumerate(labels):
-        targets[row, [index[name] for name in names if name in index]] = 1.0
-    return targets
+    positives = [[label for label in labels if label in vocabulary] for labels in records["labels"]]
+    return torch.cat(clips), multi_hot(positives, vocabulary.index)
 
 
 def train_for(
@@ -75,14 +75,10 @@ def train_for(
 
 
 def per_kind_aupr(
-    scores: torch.Tensor, targets: torch.Tensor, vocabulary: list[str], kinds: dict[str, str]
+    scores: torch.Tensor, targets: torch.Tensor, vocabulary: Vocabulary, kinds: dict[str, str]
 ) -> dict[str, float]:
-    truth, scores = targets.numpy().astype(bool), scores.numpy()
-    columns = {kind: [i for i, label in enumerate(vocabulary) if kinds[label] == kind] for kind in FRAME_KINDS}
-    return {
-        kind: round(multilabel_report(truth[:, cols], scores[:, cols])["aupr_macro"], 3)
-        for kind, cols in columns.items()
-    }
+    per_kind = evaluation_report(targets.numpy(), scores.numpy(), vocabulary, kinds)["per_kind"]
+    return {kind: round(per_kind[kind]["aupr_macro"], 3) for kind in FRAME_KINDS}
 
 
 def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
@@ -110,13 +106,10 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     )
     generate_dataset(data, synthetic, workers=2)
     processor = OvmlvProcessor.from_towers(towers.clip, towers.llm)
-    train_x, train_labels = decode_split(data, "train", processor)
-    val_x, val_labels = decode_split(data, "val", processor)
     kinds = json.loads((data / "labels.json").read_text())
-    vocabulary = [
-        label for label in (data / "vocab_train.txt").read_text().split("\n") if kinds.get(label) in FRAME_KINDS
-    ]
-    train_y, val_y = multi_hot(train_labels, vocabulary), multi_hot(val_labels, vocabulary)
+    vocabulary = Vocabulary([label for label in read_labels(data / "vocab_train.txt") if kinds[label] in FRAME_KINDS])
+    train_x, train_y = decode_split(data, "train", processor, vocabulary)
+    val_x, val_y = decode_split(data, "val", processor, vocabulary)
     generator = torch.Generator().manual_seed(args.seed)
     print(f"{len(train_x)} train / {len(val_x)} val videos, {len(vocabulary)} labels, {args.seconds:.0f} s each\n")
 
@@ -151,7 +144,7 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
     config = recipe()
     model_optimizer = torch.optim.AdamW(trainable, lr=config.optimizer.lr)
-    label_inputs = processor.label_inputs(vocabulary)
+    label_inputs = processor.label_inputs(vocabulary.labels)
     batch_size = config.training.per_device_batch_size
 
     def ovmlv_step() -> float:
@@ -175,7 +168,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     ratios = {kind: round(ours[kind] / ceiling[kind], 3) for kind in FRAME_KINDS}
     print(f"\nAUPR after {args.seconds:.0f} s: ceiling {ceiling}, ovmlv {ours}; ovmlv / ceiling {ratios}")
     chance = {
-        kind: round(val_y[:, [kinds[label] == kind for label in vocabulary]].mean().item(), 3) for kind in FRAME_KINDS
+        kind: round(val_y[:, [kinds[label] == kind for label in vocabulary.labels]].mean().item(), 3)
+        for kind in FRAME_KINDS
     }
     print(f"chance (a random scorer's AUPR, the positive rate): {chance}")
     return {"ceiling": ceiling, "ovmlv": ours, "ovmlv / ceiling": ratios, "chance": chance}

@@ -115,7 +115,8 @@ class TrainingConfig:
     resume: bool = False  # continue from the newest checkpoint in output_dir (start afresh if there is none)
     report_to: str = "tensorboard"  # an Accelerate tracker name, "all", or "none"
     # Seconds a collective (all-reduce, barrier) may wait for another process before the run fails: a rank that died
-    # or never joined then ends the run with an error instead of leaving the others hanging.
+    # or never joined then ends the run with an error instead of leaving the others hanging. Caveat: Accelerate drops
+    # a value equal to its NCCL default, 600, so 600 over gloo (CPU) gets torch's gloo default, 1800; use 599 or 601.
     ddp_timeout_s: int = 1800
 
 
