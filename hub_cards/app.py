@@ -19,6 +19,7 @@ from transformers import Pipeline, pipeline
 
 TASK = "zero-shot-video-classification"
 MODEL_ENV = "OVMLV_MODEL"
+UNCALIBRATED_DEFAULT = 0.5  # the slider's start for a model without a calibrated threshold
 
 
 def load_classifier(model: str) -> Pipeline:
@@ -32,15 +33,16 @@ def bank_labels(classifier: Pipeline) -> list[str]:
 
 
 def score_labels(
-    classifier: Pipeline, video: Any, labels: list[str], threshold: float, **pipeline_kwargs: Any
+    classifier: Pipeline, video: Any, labels: list[str], threshold: float | None, **pipeline_kwargs: Any
 ) -> tuple[list[dict], list[str]]:
-    """Every label's score, best first, and the predicted set: the labels scoring at least `threshold`.
+    """Every label's score, best first, and the predicted set: the labels scoring at least `threshold` (none
+    without a threshold: an uncalibrated model only ranks).
 
     `pipeline_kwargs` go to the pipeline (num_frames, clips). Scores are independent sigmoids, so the set can be
     empty or hold every label.
     """
     ranked = classifier(video, candidate_labels=labels, threshold=0.0, **pipeline_kwargs)
-    return ranked, [item["label"] for item in ranked if item["score"] >= threshold]
+    return ranked, [item["label"] for item in ranked if threshold is not None and item["score"] >= threshold]
 
 
 def classify(classifier: Pipeline, video: str | None, labels_text: str, threshold: float) -> tuple[dict, str]:
@@ -83,7 +85,14 @@ def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label v
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload"])
                 labels = gr.Textbox(label="Labels (comma-separated)", placeholder="dog, beach, surfing")
-                threshold = gr.Slider(0.0, 1.0, value=classifier.model.config.threshold, step=0.01, label="Threshold")
+                calibrated = classifier.model.config.threshold
+                threshold = gr.Slider(
+                    0.0,
+                    1.0,
+                    value=UNCALIBRATED_DEFAULT if calibrated is None else calibrated,
+                    step=0.01,
+                    label="Threshold" if calibrated is not None else "Threshold (this model's was never calibrated)",
+                )
                 button = gr.Button("Classify", variant="primary")
             with gr.Column():
                 scores = gr.Label(label="Scores", num_top_classes=15)

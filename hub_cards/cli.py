@@ -186,6 +186,7 @@ def run_classify(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from modeling_ovmlv import ZeroShotVideoClassificationPipeline
+    from modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING
     from processing import VideoDecodeError
 
     from .app import bank_labels, score_labels
@@ -196,6 +197,8 @@ def run_classify(args: argparse.Namespace) -> int:
     if not labels:
         raise CliError(f"{args.model} has no label bank: pass --labels, or build one with `ovmlv vocab build`.")
     threshold = model.config.threshold if args.threshold is None else args.threshold
+    if threshold is None:
+        print(f"ovmlv classify: {UNCALIBRATED_WARNING}", file=sys.stderr)
     results = []
     for video in tqdm(args.videos, desc="Classifying", unit="video", disable=True if len(args.videos) < 2 else None):
         try:
@@ -230,9 +233,13 @@ def format_result(result: dict) -> str:
     ]
     return (
         f"{result['video']}\n"
-        + format_table(["label", "score", "", f"≥ {result['threshold']:g}"], rows, indent="  ")
+        + format_table(["label", "score", "", threshold_header(result["threshold"])], rows, indent="  ")
         + f"\n  predicted: {', '.join(result['predicted']) or 'none'}"
     )
+
+
+def threshold_header(threshold: float | None) -> str:
+    return "uncalibrated" if threshold is None else f"≥ {threshold:g}"
 
 
 def format_table(headers: list[str], rows: list[list[str]], indent: str = "") -> str:

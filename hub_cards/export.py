@@ -234,6 +234,7 @@ def build_model_card(
         num_frames=processor.num_frames,
         num_clips=processor.num_clips,
         threshold=config.threshold,
+        threshold_calibrated_on=config.threshold_calibrated_on,
         num_labels=len(labels),
         vocabulary_preview=", ".join(labels[:30]) + (", ..." if len(labels) > 30 else ""),
         eval_columns=columns,

@@ -38,6 +38,11 @@ class ClipTextTower(nn.Module):
     def token_embedding(self) -> nn.Embedding:
         return self.text_model.embeddings.token_embedding
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the tower computes in (its weights')."""
+        return self.text_projection.weight.dtype
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -69,7 +74,7 @@ class ClipTextTower(nn.Module):
             )
         hidden = self.text_model.embeddings(inputs_embeds=token_embeds)  # (S, W + L, H)
         mask = create_causal_mask(
-            config=self.text_model.config, inputs_embeds=hidden, attention_mask=attention_mask, past_key_values=None
+            config=self.text_model.config, inputs_embeds=hidden, attention_mask=attention_mask, cache=None
         )
         hidden = self.text_model.encoder(inputs_embeds=hidden, attention_mask=mask, is_causal=True).last_hidden_state
         hidden = self.text_model.final_layer_norm(hidden)

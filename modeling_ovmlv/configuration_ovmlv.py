@@ -23,6 +23,21 @@ def _sub_config(value: PretrainedConfig | dict | None, config_class: type[Pretra
     return config_class(**(value or {}))
 
 
+def _llm_config(value: T5Config | dict | None) -> T5Config | None:
+    """The T5 config, keeping whether the checkpoint's lm_head is its own (`tie_word_embeddings: false`).
+
+    transformers 5's `T5Config` forces `tie_word_embeddings=True` and keeps the given value only as
+    `scale_decoder_outputs`; every Flan-T5 has an lm_head of its own, so the flag is put back for the label encoder
+    to build the T5 as its checkpoint is laid out (`llm_label_encoder.build_llm`), and saved as the Hub saves it.
+    """
+    if value is None:
+        return None
+    tied = value.get("tie_word_embeddings", True) if isinstance(value, dict) else value.tie_word_embeddings
+    config = _sub_config(value, T5Config)
+    config.tie_word_embeddings = tied is not False
+    return config
+
+
 class OvmlvConfig(PretrainedConfig):
     r"""
     Holds the three towers' configs (CLIP text, CLIP vision, T5) and the method's knobs.
@@ -64,8 +79,11 @@ class OvmlvConfig(PretrainedConfig):
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
         negative_weight: w, the weight of negative labels in the BCE loss.
-        threshold: the calibrated decision threshold the pipeline uses by default.
-        clip_name_or_path / llm_name_or_path: where the towers came from, for processors and model cards.
+        threshold: the decision threshold the pipeline uses by default, calibrated on validation sets (training and
+            `training.evaluate` write it); `None` until calibrated: the pipeline then returns every label, ranked.
+        threshold_calibrated_on: the validation sets that chose `threshold`, for the model card.
+        clip_name_or_path / llm_name_or_path: the towers' Hub ids, for model cards; `None` for towers loaded from
+            a local folder (a saved model never depends on the machine it was made on).
     """
 
     model_type = "ovmlv"
@@ -105,14 +123,15 @@ class OvmlvConfig(PretrainedConfig):
         score_bias: float = 0.0,
         learnable_bias: bool = False,
         negative_weight: float = 1.0,
-        threshold: float = 0.5,
+        threshold: float | None = None,
+        threshold_calibrated_on: list[str] | None = None,
         clip_name_or_path: str | None = None,
         llm_name_or_path: str | None = None,
         **kwargs,
     ):
         self.text_config = _sub_config(text_config, CLIPTextConfig)
         self.vision_config = _sub_config(vision_config, CLIPVisionConfig)
-        self.llm_config = None if llm_config is None else _sub_config(llm_config, T5Config)
+        self.llm_config = _llm_config(llm_config)
         self.projection_dim = projection_dim
         self.method = method
         self.label_encoder = label_encoder
@@ -143,6 +162,7 @@ class OvmlvConfig(PretrainedConfig):
         self.learnable_bias = learnable_bias
         self.negative_weight = negative_weight
         self.threshold = threshold
+        self.threshold_calibrated_on = threshold_calibrated_on
         self.clip_name_or_path = clip_name_or_path
         self.llm_name_or_path = llm_name_or_path
         super().__init__(**kwargs)
@@ -201,6 +221,8 @@ class OvmlvConfig(PretrainedConfig):
                 "OvmlvConfig.weight_interpolation_loss_weight must be >= 0 (0 turns the regulariser off), got "
                 f"{self.weight_interpolation_loss_weight}."
             )
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ValueError(f"OvmlvConfig.threshold must lie in [0, 1] (or be None: uncalibrated), got {self.threshold}.")
         if not 0 <= self.temporal_patch_ratio <= 1:
             raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
         # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.

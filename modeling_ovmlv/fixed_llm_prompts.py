@@ -13,7 +13,7 @@ import re
 
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from .configuration_ovmlv import OvmlvConfig
@@ -54,8 +54,8 @@ def parse_descriptors(text: str, truncated: bool = False) -> list[str]:
 class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
     """CLIP + fixed LLM prompts (the paper's "CLIP + fixed LLM prompts" row); `llm_adapter`/`connector` unused.
 
-    Needs both tokenizers to go from T5 text to CLIP tokens: they are loaded on first use from the towers the model
-    was built from (`config.clip_name_or_path`, `config.llm_name_or_path`).
+    Needs both tokenizers to go from T5 text to CLIP tokens: they are loaded on first use from `tokenizer_sources`,
+    the towers' at `from_towers` and the processor's saved beside the model at `from_pretrained`.
     """
 
     def __init__(self, config: OvmlvConfig):
@@ -67,13 +67,20 @@ class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
     def tokenizers(self) -> tuple[PreTrainedTokenizerBase, PreTrainedTokenizerBase]:
         """(CLIP tokenizer, T5 tokenizer)."""
         if self._tokenizers is None:
-            sources = (self.config.clip_name_or_path, self.config.llm_name_or_path)
-            if None in sources:
+            sources = self.tokenizer_sources
+            if sources is None or sources.llm is None:
                 raise ValueError(
-                    "label_encoder='llm_fixed' turns LLM text into CLIP tokens and needs both tokenizers: set "
-                    "config.clip_name_or_path and config.llm_name_or_path (from_towers does)."
+                    "label_encoder='llm_fixed' turns LLM text into CLIP tokens and needs both tokenizers: build the "
+                    "model with OvmlvModel.from_towers, or load a folder saved with its OvmlvProcessor."
                 )
-            self._tokenizers = tuple(AutoTokenizer.from_pretrained(source) for source in sources)
+            try:
+                self._tokenizers = (sources.clip.load(), sources.llm.load())
+            except (OSError, ValueError) as error:
+                raise ValueError(
+                    f"label_encoder='llm_fixed' reads the CLIP and T5 tokenizers from {sources.clip.name_or_path} "
+                    f"and could not ({error}); a saved model needs its OvmlvProcessor saved in the same folder "
+                    "(processor.save_pretrained(folder))."
+                ) from error
         return self._tokenizers
 
     @torch.no_grad()

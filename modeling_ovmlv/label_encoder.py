@@ -2,22 +2,45 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import CLIPModel
+from transformers import AutoTokenizer, CLIPModel, PreTrainedTokenizerBase, T5ForConditionalGeneration
 
 from .clip_towers import ClipTextTower
 from .configuration_ovmlv import OvmlvConfig
+
+
+@dataclass(frozen=True)
+class TokenizerSource:
+    """Where a tokenizer is loaded from: a folder or Hub id, and a subfolder of it."""
+
+    name_or_path: str
+    subfolder: str = ""
+    hub_kwargs: dict[str, Any] = field(default_factory=dict)  # revision, token, cache_dir, ... of a Hub repo
+
+    def load(self) -> PreTrainedTokenizerBase:
+        return AutoTokenizer.from_pretrained(self.name_or_path, subfolder=self.subfolder, **self.hub_kwargs)
+
+
+@dataclass(frozen=True)
+class TokenizerSources:
+    """The CLIP and T5 tokenizers a label encoder may need itself: the towers' at `from_towers`, the saved
+    processor's (in the model's own folder) at `from_pretrained`, so a saved model never reaches for its towers."""
+
+    clip: TokenizerSource
+    llm: TokenizerSource | None = None
 
 
 class LabelEncoder(nn.Module):
     """Base of every f_t: labels in, (C, D) unit-norm embeddings out, through CLIP's text tower.
 
     `input_names` lists the processor outputs a subclass reads, so the model can pass exactly those and name
-    the missing one when a caller forgot it.
+    the missing one when a caller forgot it. `tokenizer_sources` is set by the model for the encoders that
+    tokenize text themselves (the fixed-LLM baseline; CoOp's context phrase).
     """
 
     input_names: tuple[str, ...] = ("input_ids", "attention_mask")
@@ -26,11 +49,19 @@ class LabelEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.text_tower = ClipTextTower(config.text_config, config.projection_dim)
+        self.tokenizer_sources: TokenizerSources | None = None
 
-    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
-        """Take the pretrained tower weights (subclasses with an LLM also load `llm`, a Hub id or folder)."""
-        self.text_tower.text_model.load_state_dict(clip.text_model.state_dict())
-        self.text_tower.text_projection.load_state_dict(clip.text_projection.state_dict())
+    def pretrained_weights(
+        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The weights this encoder takes from the pretrained towers, under its own parameter names."""
+        return {
+            **{f"text_tower.text_model.{key}": value for key, value in clip.text_model.state_dict().items()},
+            **{f"text_tower.text_projection.{key}": value for key, value in clip.text_projection.state_dict().items()},
+        }
+
+    def init_from_towers(self) -> None:
+        """Initialisation that needs the towers' tokenizers (`tokenizer_sources`), run once by `from_towers`."""
 
 
 class ClassNameLabelEncoder(LabelEncoder):

@@ -8,18 +8,19 @@ the N*K features are averaged into one unit-norm embedding.
 
 from __future__ import annotations
 
-import os
+import copy
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import CLIPModel, T5ForConditionalGeneration
+from transformers import CLIPModel, T5Config, T5ForConditionalGeneration
 from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
 from .label_encoder import LabelEncoder
-from .prompt_connectors import CONNECTOR_CLASSES, PromptTransformer
+from .prompt_connectors import CONNECTOR_CLASSES
 from .soft_decoding import greedy_soft_decode
 
 # Prefix init samples real token embeddings among T5's first 5000 ids (sentencepiece orders ids by frequency
@@ -37,12 +38,43 @@ def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(features, dim=-1).mean(dim=1), dim=-1)
 
 
+def build_llm(config: T5Config) -> T5ForConditionalGeneration:
+    """A T5 laid out as its checkpoint: the input embeddings shared by encoder and decoder, and an lm_head of its
+    own where the checkpoint has one (`config.tie_word_embeddings` false, as in every Flan-T5).
+
+    Built tied (transformers 5's T5 ties whatever its config says), then the head is untied: loading a checkpoint's
+    own lm_head into a tied T5 would overwrite the input embeddings with it.
+    """
+    layout = copy.deepcopy(config)
+    layout.tie_word_embeddings = True
+    llm = T5ForConditionalGeneration._from_config(layout)
+    if not config.tie_word_embeddings:
+        untie_lm_head(llm)
+    return llm
+
+
+def untie_lm_head(llm: T5ForConditionalGeneration) -> None:
+    """Give a tied T5 an lm_head parameter of its own (starting as a copy of the input embeddings), and stop
+    transformers from re-tying it on load or saving it as a duplicate."""
+    llm.lm_head.weight = nn.Parameter(llm.lm_head.weight.detach().clone())
+    llm.all_tied_weights_keys.pop("lm_head.weight", None)
+    llm.config.tie_word_embeddings = False
+
+
+def without_fp16_autocast(device: torch.device):
+    """A context that turns off an fp16 autocast around the frozen T5: Flan-T5's activations overflow fp16 (its
+    own code clamps them; our decode loop keeps the T5 in its weights' dtype instead). bf16 autocast is kept."""
+    fp16 = torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == torch.float16
+    return torch.autocast(device.type, enabled=False) if fp16 else nullcontext()
+
+
 def add_lora(llm: nn.Module, rank: int) -> None:
     """LoRA (rank `rank`) on the T5 attention's query and value maps, in place (Table 10 ablation).
 
     peft is imported here, not at module level: Hub users of the default prefix model need not install it.
     peft initialises B = 0, so training starts from the frozen LLM; its layers are flagged as initialised so that
-    transformers' weight-init pass does not overwrite that.
+    transformers' weight-init pass does not overwrite that (`reset_lora` repeats peft's init where the layers were
+    built on the meta device).
     """
     try:
         from peft import LoraConfig, inject_adapter_in_model
@@ -56,6 +88,14 @@ def add_lora(llm: nn.Module, rank: int) -> None:
             module._is_hf_initialized = True
 
 
+def reset_lora(llm: nn.Module) -> None:
+    """peft's own initialisation of every LoRA layer (A as nn.Linear's default, B = 0)."""
+    for module in llm.modules():
+        if hasattr(module, "reset_lora_parameters"):
+            for adapter in module.lora_A:
+                module.reset_lora_parameters(adapter, init_lora_weights=True)
+
+
 class LlmLabelEncoder(LabelEncoder):
     """Base of the label encoders that own a T5: loading, freezing, eval-mode LLM, one pass per distinct label.
 
@@ -67,7 +107,7 @@ class LlmLabelEncoder(LabelEncoder):
 
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
-        self.llm = T5ForConditionalGeneration._from_config(config.llm_config)  # OvmlvConfig checked it is set
+        self.llm = build_llm(config.llm_config)  # OvmlvConfig checked it is set
         self.freeze_llm()
 
     @property
@@ -84,21 +124,18 @@ class LlmLabelEncoder(LabelEncoder):
         for name, param in self.llm.named_parameters():
             param.requires_grad_("lora_" in name)
 
-    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
-        super().load_pretrained(clip)
+    def pretrained_weights(
+        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None = None
+    ) -> dict[str, torch.Tensor]:
         if llm is None:
             raise ValueError(f"label_encoder={self.config.label_encoder!r} needs llm=<T5 checkpoint>.")
-        pretrained = T5ForConditionalGeneration.from_pretrained(llm).state_dict()
-        own = self.llm.state_dict()
+        own = self.llm.state_dict().keys()
         # LoRA wraps a linear map `x` as `x.base_layer`; the pretrained weight goes there.
-        renamed = {
-            key if key in own else key.replace(".weight", ".base_layer.weight"): value
-            for key, value in pretrained.items()
+        weights = {
+            f"llm.{key if key in own else key.replace('.weight', '.base_layer.weight')}": value
+            for key, value in llm.state_dict().items()
         }
-        missing, unexpected = self.llm.load_state_dict(renamed, strict=False)
-        missing = [key for key in missing if "lora_" not in key]
-        if missing or unexpected:
-            raise ValueError(f"T5 checkpoint {llm} does not fit: missing {missing}, unexpected {unexpected}.")
+        return {**super().pretrained_weights(clip), **weights}
 
     def train(self, mode: bool = True) -> LlmLabelEncoder:
         super().train(mode)
@@ -169,12 +206,10 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         ids = torch.randint(PREFIX_INIT_FIRST_TOKEN, high, (self.prefixes[..., 0].numel(),), device=vocab.device)
         init.copy_(self.prefixes, vocab[ids].view_as(self.prefixes))
 
-    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
-        super().load_pretrained(clip, llm)
-        with torch.no_grad():
-            self.init_prefixes()  # from the pretrained embeddings, not the random ones of construction
-        if isinstance(self.connector, PromptTransformer):
-            self.connector.match_token_scale(self.text_tower.text_model.embeddings.token_embedding.weight)
+    def init_from_towers(self) -> None:
+        """LoRA layers, built on the meta device by `from_towers`, get peft's initialisation now."""
+        if self.prefixes is None:
+            reset_lora(self.llm)
 
     def prompt_embeddings(
         self, llm_input_ids: torch.Tensor, llm_attention_mask: torch.Tensor
@@ -187,7 +222,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         num_prefixes, prefix_length = self.prefixes.shape[:2]
         embeds = torch.cat(
             [
-                self.prefixes.expand(num_labels, num_prefixes, prefix_length, dim),
+                self.prefixes.to(embeds.dtype).expand(num_labels, num_prefixes, prefix_length, dim),
                 embeds[:, None].expand(num_labels, num_prefixes, length, dim),
             ],
             dim=2,
@@ -204,18 +239,23 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
     def soft_attributes(self, llm_input_ids: torch.Tensor, llm_attention_mask: torch.Tensor) -> torch.Tensor:
         """(C, M) tokenized LLM prompts -> (C, prompts, K, L, d_model) soft attributes.
 
-        All labels x prefixes go through the T5 encoder as one batch and then through one decode loop.
+        All labels x prefixes go through the T5 encoder as one batch and then through one decode loop, in the T5's
+        own dtype: never under an fp16 autocast (`without_fp16_autocast`).
         """
         config = self.config
-        embeds, mask = self.prompt_embeddings(llm_input_ids, llm_attention_mask)
         checkpointing = self.gradient_checkpointing and torch.is_grad_enabled()
-        if checkpointing:
-            encoder_states = checkpoint(self._encode_prompts, embeds, mask, use_reentrant=False)
-        else:
-            encoder_states = self._encode_prompts(embeds, mask)
-        steps = config.num_attributes * config.attribute_length
-        states, _ = greedy_soft_decode(self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing)
-        return states.view(len(llm_input_ids), self.num_prompts, config.num_attributes, config.attribute_length, -1)
+        with without_fp16_autocast(llm_input_ids.device):
+            embeds, mask = self.prompt_embeddings(llm_input_ids, llm_attention_mask)
+            if checkpointing:
+                encoder_states = checkpoint(self._encode_prompts, embeds, mask, use_reentrant=False)
+            else:
+                encoder_states = self._encode_prompts(embeds, mask)
+            steps = config.num_attributes * config.attribute_length
+            states, _ = greedy_soft_decode(
+                self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing
+            )
+        shape = (len(llm_input_ids), self.num_prompts, config.num_attributes, config.attribute_length, -1)
+        return states.view(shape).to(self.text_tower.dtype)
 
     def _encode_prompts(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.llm.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state

@@ -2,25 +2,36 @@
 
 from __future__ import annotations
 
-import math
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
-from transformers import CLIPConfig, CLIPModel, PreTrainedModel, T5Config
+from transformers import CLIPModel, PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
+from transformers.utils import logging as hf_logging
 
-from .configuration_ovmlv import PAIRED_LABEL_ENCODERS, OvmlvConfig
+from .configuration_ovmlv import OvmlvConfig
 from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_bank import LabelBank
-from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
+from .label_encoder import (
+    ClassNameLabelEncoder,
+    LabelEncoder,
+    TemplateEnsembleLabelEncoder,
+    TokenizerSource,
+    TokenizerSources,
+)
 from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
 from .method_presets import method_overrides
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
+from .prompt_connectors import PromptTransformer
 from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder, PromptLearningLabelEncoder
+from .score_head import ScoreHead
 from .temporal import TemporalBranch
 from .video_encoder import FrameTokens, VideoEncoder
 
@@ -32,6 +43,33 @@ LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
     "coop": CoOpLabelEncoder,
     "dualcoop": DualCoOpLabelEncoder,
 }
+# The pretrained towers inside the model; every one of their weights must come from the checkpoints.
+TOWER_PREFIXES = ("label_encoder.text_tower.", "label_encoder.llm.", "video_encoder.vision_tower.")
+LLM_TOKENIZER_SUBFOLDER = "llm_tokenizer"  # where OvmlvProcessor saves the T5 tokenizer
+
+
+def hub_id(name_or_path: str | os.PathLike | None) -> str | None:
+    """`name_or_path` when it names a Hub repo, None when it is a local folder: a saved config must not carry a path
+    that exists only on the machine that made it."""
+    if name_or_path is None or Path(name_or_path).exists():
+        return None
+    return str(name_or_path)
+
+
+def portable(config: PretrainedConfig) -> dict:
+    """A tower's config as a dict without the path it was loaded from (a local path means nothing elsewhere)."""
+    return {key: value for key, value in config.to_dict().items() if key != "_name_or_path"}
+
+
+@contextmanager
+def quiet_transformers_logs() -> Iterator[None]:
+    """Errors only: building from towers leaves the new layers "missing" from the checkpoint, as they should be."""
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 @dataclass
@@ -56,20 +94,29 @@ class OvmlvPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "text")
     supports_gradient_checkpointing = True
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "T5Block"]
+    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "T5Block", "TemporalBlock"]
+    # Flan-T5 overflows in fp16 (its own code clamps; our decode loop does not): loaded in fp16, the T5 stays fp32.
+    _keep_in_fp32_modules = ["label_encoder.llm."]
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
+        """New layers as the method prescribes; called after the towers' weights are in place (`from_towers`), so
+        inits that read them (prefixes from T5's embeddings, the prompt scale from CLIP's) see the real ones.
+
+        transformers calls this only for modules with parameters of their own that were not loaded, so each
+        module with a custom init holds a parameter directly (`PromptTransformer.positions`, `ScoreHead`).
+        """
         super()._init_weights(module)
         if isinstance(module, TemporalBranch):
             module.init_weights()
         if isinstance(module, LlmPromptedLabelEncoder):
             module.init_prefixes()
+        if isinstance(module, PromptTransformer):
+            module.init_weights(self.label_encoder.text_tower.token_embedding.weight)
         if isinstance(module, PromptLearningLabelEncoder):
             module.init_contexts()
-        if isinstance(module, OvmlvModel):
-            module.logit_scale.fill_(math.log(1.0 / self.config.score_temperature))
-            module.logit_bias.fill_(self.config.score_bias)
+        if isinstance(module, ScoreHead):
+            module.init_weights()
 
 
 class OvmlvModel(OvmlvPreTrainedModel):
@@ -87,24 +134,23 @@ class OvmlvModel(OvmlvPreTrainedModel):
             )
         self.label_encoder = LABEL_ENCODER_CLASSES[config.label_encoder](config)
         self.video_encoder = VideoEncoder(config)
-        # Shape (1,), not 0-dim: DeepSpeed cannot partition 0-dim parameters.
-        self.logit_scale = nn.Parameter(torch.full((1,), math.log(1.0 / config.score_temperature)))
-        self.logit_bias = nn.Parameter(torch.full((1,), float(config.score_bias)))
+        self.score_head = ScoreHead(config)
         self.label_bank: LabelBank | None = None
         self.post_init()
         self.freeze_pretrained_towers()
 
     def freeze_pretrained_towers(self) -> None:
         """Pretrained weights stay frozen unless the config says otherwise (the paper trains only new layers)."""
-        self.logit_scale.requires_grad_(self.config.learnable_temperature)
-        self.logit_bias.requires_grad_(self.config.learnable_bias)
+        self.score_head.logit_scale.requires_grad_(self.config.learnable_temperature)
+        self.score_head.logit_bias.requires_grad_(self.config.learnable_bias)
         self.label_encoder.text_tower.requires_grad_(not self.config.freeze_text_tower)
         if isinstance(self.label_encoder, LlmLabelEncoder):
             self.label_encoder.freeze_llm()
         self.video_encoder.vision_tower.requires_grad_(not self.config.freeze_vision_backbone)
 
     def clip_initialised_parameter_names(self) -> set[str]:
-        """Trainable parameters that start from CLIP weights: the recipe gives them no weight decay (DESIGN §4).
+        """Trainable parameters that start from CLIP weights: the recipe gives them no weight decay
+        (docs/design.md, "Training").
 
         Any parameter of a module with a `clip_initialised_modules()` method counts when that method lists it
         (e.g. the temporal branch's attention/MLP copied from CLIP layers), as do the CLIP towers when unfrozen.
@@ -123,31 +169,63 @@ class OvmlvModel(OvmlvPreTrainedModel):
         llm: str | os.PathLike | None = None,
         method: str | None = None,
         **config_overrides,
-    ):
-        """A new model on pretrained CLIP (+ T5) towers: Hub ids or local folders.
+    ) -> OvmlvModel:
+        """A new model on pretrained CLIP (+ T5) towers: Hub ids or local folders. Returned in eval mode.
 
         method: a named method ("ovmlv", "coop", "dualcoop", "vifi_clip", ...; see `method_presets`), whose
             preset `config_overrides` then refine. `config_overrides` are `OvmlvConfig` fields (label_encoder,
-            temporal_layers, ...). New layers are initialised as the method prescribes; the towers keep their
-            pretrained weights.
+            temporal_layers, ...). The towers keep their checkpoints' weights exactly (an untied Flan-T5 keeps its
+            own lm_head); new layers are initialised as the method prescribes.
+
+        Loaded as transformers loads any checkpoint: the model is built on the meta device and the towers' tensors
+        are put in place, so no time goes into random weights that would be overwritten.
         """
         config_overrides = method_overrides(method, **config_overrides)
-        clip_config = CLIPConfig.from_pretrained(clip)
-        llm_config = T5Config.from_pretrained(llm) if llm is not None else None
+        clip_model = CLIPModel.from_pretrained(clip)
+        llm_model = None
+        if llm is not None:
+            with quiet_transformers_logs():  # an own lm_head (Flan-T5) is "not tied" by its forced config: expected
+                llm_model = T5ForConditionalGeneration.from_pretrained(llm)
+            # What the checkpoint holds decides, not its config: transformers 5 forces T5's tie flag to True.
+            llm_model.config.tie_word_embeddings = llm_model.lm_head.weight is llm_model.shared.weight
         config = OvmlvConfig(
-            text_config=clip_config.text_config.to_dict(),
-            vision_config=clip_config.vision_config.to_dict(),
-            llm_config=None if llm_config is None else llm_config.to_dict(),
-            projection_dim=clip_config.projection_dim,
-            clip_name_or_path=str(clip),
-            llm_name_or_path=None if llm is None else str(llm),
+            text_config=portable(clip_model.config.text_config),
+            vision_config=portable(clip_model.config.vision_config),
+            llm_config=None if llm_model is None else portable(llm_model.config),
+            projection_dim=clip_model.config.projection_dim,
+            clip_name_or_path=hub_id(clip),
+            llm_name_or_path=hub_id(llm),
             **config_overrides,
         )
-        model = cls(config)
-        clip_model = CLIPModel.from_pretrained(clip)
-        model.label_encoder.load_pretrained(clip_model, llm)
-        model.video_encoder.load_pretrained(clip_model)
+        with torch.device("meta"):
+            skeleton = cls(config)
+        weights = skeleton.tower_weights(clip_model, llm_model, f"CLIP {clip}" + (f" and T5 {llm}" if llm else ""))
+        with quiet_transformers_logs():
+            model = cls.from_pretrained(None, config=config, state_dict=weights, dtype=torch.float32)
+        model.label_encoder.tokenizer_sources = TokenizerSources(
+            clip=TokenizerSource(str(clip)), llm=None if llm is None else TokenizerSource(str(llm))
+        )
+        model.label_encoder.init_from_towers()
         return model
+
+    def tower_weights(
+        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None, source: str
+    ) -> dict[str, torch.Tensor]:
+        """Every weight this model takes from the towers, under its own names; a checkpoint that does not fit this
+        configuration (a weight missing, or one this model has no place for) is an error naming `source`."""
+        weights = {
+            **{f"label_encoder.{key}": value for key, value in self.label_encoder.pretrained_weights(clip, llm).items()},
+            **{f"video_encoder.{key}": value for key, value in self.video_encoder.pretrained_weights(clip).items()},
+        }
+        expected = self.state_dict().keys()
+        tower_keys = {key for key in expected if key.startswith(TOWER_PREFIXES) and "lora_" not in key}
+        missing, unexpected = sorted(tower_keys - weights.keys()), sorted(weights.keys() - expected)
+        if missing or unexpected:
+            raise ValueError(
+                f"The towers {source} do not fit this configuration: missing {missing[:5]}, unexpected "
+                f"{unexpected[:5]}. Check that the checkpoints are a CLIP and a T5 of the kind the config describes."
+            )
+        return weights
 
     def get_video_features(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
         """(B, T, 3, H, W) or multi-clip (B, clips, T, 3, H, W) -> (B, D) unit norm.
@@ -178,17 +256,13 @@ class OvmlvModel(OvmlvPreTrainedModel):
         1 restores CLIP's weights exactly; the temporal attention, Proj_t, positions and TMP gate are kept."""
         if not 0 <= ratio <= 1:
             raise ValueError(f"patch_temporal_branch: ratio must lie in [0, 1], got {ratio}.")
-        branch = self.video_encoder.temporal_branch
-        if branch is None:
-            return
-        with torch.no_grad():
-            for name, value in branch.interpolated_weights(ratio).items():
-                branch.get_parameter(name).copy_(value)
+        if self.video_encoder.temporal_branch is not None:
+            self.video_encoder.temporal_branch.patch_toward_clip(ratio)
 
     def weight_interpolation_loss(
         self, tokens: FrameTokens, clips: int, label_embeds: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        """The weight regulariser (paper §3.2, DESIGN §2.3): the same loss, scored with the branch's
+        """The weight regulariser (paper §3.2; docs/design.md): the same loss, scored with the branch's
         CLIP-initialised weights at alpha theta_ft + (1 - alpha) theta_clip, alpha ~ U(0, lambda) drawn once per
         step from torch's global generator (`torch.manual_seed` / accelerate's `set_seed` make it repeatable).
         Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft."""
@@ -196,54 +270,70 @@ class OvmlvModel(OvmlvPreTrainedModel):
         video_embeds = self._embed_clips(tokens, clips, toward_clip=1.0 - alpha)
         return weighted_multilabel_bce(self.logits(video_embeds, label_embeds), labels, self.config.negative_weight)
 
-    def get_label_features(self, **label_inputs: torch.Tensor) -> torch.Tensor:
-        """Processor text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp)."""
+    def get_label_features(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        prompt_input_ids: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        llm_input_ids: torch.Tensor | None = None,
+        llm_attention_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The processor's text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp).
+
+        Each label encoder reads some of them (`label_encoder.input_names`): bare-label tokens, the template
+        ensemble's (C, M, W) tokens, the T5 prompt's tokens.
+        """
+        given = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "prompt_input_ids": prompt_input_ids,
+            "prompt_attention_mask": prompt_attention_mask,
+            "llm_input_ids": llm_input_ids,
+            "llm_attention_mask": llm_attention_mask,
+        }
         encoder = self.label_encoder
-        missing = [name for name in encoder.input_names if label_inputs.get(name) is None]
+        missing = [name for name in encoder.input_names if given[name] is None]
         if missing:
             raise ValueError(
                 f"label_encoder={self.config.label_encoder!r} needs {missing}: build the label inputs with "
                 "OvmlvProcessor(text=[...]) from the same towers."
             )
-        return encoder(**{name: label_inputs[name] for name in encoder.input_names})
+        return encoder(**{name: given[name] for name in encoder.input_names})
 
     def logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
-        """(B, D) x (C, D) -> (B, C) logits s / tau + b; the one place scores are made.
-
-        DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
-        sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
-        """
-        if label_embeds.shape[-1] != self.config.label_embedding_dim:
-            raise ValueError(
-                f"label_encoder={self.config.label_encoder!r} scores {self.config.label_embedding_dim}-wide label "
-                f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
-            )
-        label_embeds = label_embeds.to(video_embeds.dtype)
-        if self.config.label_encoder in PAIRED_LABEL_ENCODERS:
-            positive, negative = label_embeds.chunk(2, dim=-1)
-            label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg
-        similarity = video_embeds @ label_embeds.T
-        return similarity * self.logit_scale.exp() + self.logit_bias
+        """(B, D) x (C, D) -> (B, C) logits s / tau + b (`ScoreHead`); label embeddings may live on another device."""
+        return self.score_head(video_embeds, label_embeds)
 
     def forward(
         self,
         pixel_values_videos: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        prompt_input_ids: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        llm_input_ids: torch.Tensor | None = None,
+        llm_attention_mask: torch.Tensor | None = None,
         label_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
-        **label_inputs: torch.Tensor,
     ) -> OvmlvOutput | tuple:
         """Score every video against every label.
 
-        label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`); otherwise they are encoded
-            from `label_inputs` (the processor's text outputs).
+        pixel_values_videos: (B, T, 3, H, W), or (B, clips, T, 3, H, W) whose clip embeddings are averaged.
+        input_ids ... llm_attention_mask: the processor's text outputs (see `get_label_features`).
+        label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`), used
+            instead of the text inputs.
         labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
             weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`.
+        return_dict: a tuple when False; default `config.return_dict`.
         """
         tokens, clips = self._encode_clips(pixel_values_videos)
         video_embeds = self._embed_clips(tokens, clips)
         if label_embeds is None:
-            label_embeds = self.get_label_features(**label_inputs)
+            label_embeds = self.get_label_features(
+                input_ids, attention_mask, prompt_input_ids, prompt_attention_mask, llm_input_ids, llm_attention_mask
+            )
         logits_per_video = self.logits(video_embeds, label_embeds)
         loss = None
         if labels is not None:
@@ -254,7 +344,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
         output = OvmlvOutput(
             loss=loss, logits_per_video=logits_per_video, video_embeds=video_embeds, label_embeds=label_embeds
         )
-        return output if return_dict is not False else output.to_tuple()
+        return_dict = self.config.return_dict if return_dict is None else return_dict
+        return output if return_dict else output.to_tuple()
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Also writes the label bank and the pipeline code, so the folder works with `trust_remote_code=True`."""
@@ -272,7 +363,9 @@ class OvmlvModel(OvmlvPreTrainedModel):
             self.label_bank.save(save_directory)
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *args, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *args, **kwargs) -> OvmlvModel:
+        """A saved model with its label bank; label encoders that tokenize text themselves read the tokenizers
+        the processor saved beside it (`None` as the path: a `state_dict` given instead, as `from_towers` does)."""
         model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         # Loading puts fresh (trainable) parameters in place: freeze again what the config keeps frozen.
         model.freeze_pretrained_towers()
@@ -282,8 +375,15 @@ class OvmlvModel(OvmlvPreTrainedModel):
             # re-load does not patch twice.
             model.patch_temporal_branch(model.config.temporal_patch_ratio)
             model.config.temporal_patch_ratio = 0.0
+        if pretrained_model_name_or_path is None:
+            return model
         hub_kwargs = {
             key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
         }
+        folder = str(pretrained_model_name_or_path)
+        model.label_encoder.tokenizer_sources = TokenizerSources(
+            clip=TokenizerSource(folder, hub_kwargs=hub_kwargs),
+            llm=TokenizerSource(folder, LLM_TOKENIZER_SUBFOLDER, hub_kwargs) if model.config.uses_llm else None,
+        )
         model.label_bank = LabelBank.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         return model

@@ -6,10 +6,18 @@ from typing import Any
 
 import torch
 from transformers import Pipeline
+from transformers.utils import logging
 
 from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
 
 PIPELINE_TASK = "zero-shot-video-classification"
+UNCALIBRATED_WARNING = (
+    "This model's decision threshold was never calibrated on validation data (config.threshold is None), so every "
+    "label is returned, ranked: sigmoid scores alone do not say which labels are present. Pass threshold=..., or "
+    "calibrate it with `python -m training.evaluate` on a labelled validation set."
+)
+
+logger = logging.get_logger(__name__)
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -22,7 +30,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ```
 
     Arguments per call: `candidate_labels` (list or comma-separated string), `threshold` (keep labels scoring at
-    least this; default: the model's calibrated `config.threshold`), `top_k`, `num_frames`, `clips` (clips
+    least this; default: the model's calibrated `config.threshold`; a model never calibrated returns every label,
+    ranked, as transformers' zero-shot pipelines do, and says so once), `top_k`, `num_frames`, `clips` (clips
     averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
     Label embeddings come from the model's label bank when it has them; other labels are encoded once and reused.
     Without `candidate_labels`, videos are scored against the whole label bank.
@@ -37,6 +46,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.warned_uncalibrated = False  # an uncalibrated model is said once per pipeline, not once per video
         bank = getattr(self.model, "label_bank", None)
         # Without candidate_labels a video is scored against the model's own vocabulary, when it ships one.
         self.default_labels = list(bank.labels) if bank is not None else None
@@ -101,6 +111,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def postprocess(self, model_outputs: dict, threshold: float | None = None, top_k: int | None = None):
         threshold = self.model.config.threshold if threshold is None else threshold
+        if threshold is None and not self.warned_uncalibrated:
+            logger.warning(UNCALIBRATED_WARNING)
+            self.warned_uncalibrated = True
         scores = model_outputs["scores"]  # (1, C), or (C,) when unbatched by the pipeline's iterator
         return rank_labels(_first_if_nested(model_outputs["candidate_labels"]), scores.view(-1), top_k, threshold)
 

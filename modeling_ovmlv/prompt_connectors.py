@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
 
@@ -43,7 +44,7 @@ class PromptTransformer(nn.Module):
     """Linear d_model -> CLIP width, then a small pre-norm transformer encoder over the L vectors of one attribute.
 
     Layers have CLIP's text width, heads and MLP width, so the soft prompt is built in the space it is read in.
-    A learned position embedding tells the L vectors apart (the transformer alone is order-blind). No dropout: the
+    Learned positions (L, width) tell the L vectors apart (the transformer alone is order-blind). No dropout: the
     paper names none, and it keeps label embeddings deterministic in training mode.
     """
 
@@ -51,7 +52,8 @@ class PromptTransformer(nn.Module):
         super().__init__()
         text = config.text_config
         self.proj = nn.Linear(config.llm_config.d_model, text.hidden_size)
-        self.position_embedding = nn.Embedding(config.attribute_length, text.hidden_size)
+        self.positions = nn.Parameter(torch.zeros(config.attribute_length, text.hidden_size))
+        self.position_init_std = text.initializer_range
         layer = nn.TransformerEncoderLayer(
             d_model=text.hidden_size,
             nhead=text.num_attention_heads,
@@ -69,6 +71,12 @@ class PromptTransformer(nn.Module):
         )
 
     @torch.no_grad()
+    def init_weights(self, token_embeddings: torch.Tensor) -> None:
+        """Positions at CLIP's embedding scale, and the output norm's gain at the words' (`match_token_scale`)."""
+        init.normal_(self.positions, std=self.position_init_std)
+        self.match_token_scale(token_embeddings)
+
+    @torch.no_grad()
     def match_token_scale(self, token_embeddings: torch.Tensor) -> None:
         """Start the output norm's gain at the RMS of CLIP's token embeddings (V, width).
 
@@ -77,11 +85,12 @@ class PromptTransformer(nn.Module):
         feature (seen on the tiny towers), and training learns only the label prior. At the words' scale the label
         stays readable from the start.
         """
-        self.encoder.norm.weight.fill_(token_embeddings.float().pow(2).mean().sqrt().item())
+        rms = token_embeddings.float().pow(2).mean().sqrt()
+        init.copy_(self.encoder.norm.weight, rms.expand_as(self.encoder.norm.weight))
 
     def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
         """(A, L, d_model) soft attributes -> (A, L, width) soft prompts."""
-        hidden = self.proj(soft_attributes) + self.position_embedding.weight[: soft_attributes.shape[-2]]
+        hidden = self.proj(soft_attributes) + self.positions[: soft_attributes.shape[-2]]
         return self.encoder(hidden)
 
 

@@ -14,12 +14,9 @@ the same global f_v(v) as in every other method.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoTokenizer, CLIPModel
 from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
@@ -33,7 +30,7 @@ class PromptLearningLabelEncoder(LabelEncoder):
     """Base of CoOp and DualCoOp: learnable contexts (each (M, width)) read before the bare label's tokens.
 
     `contexts()` names each context parameter and its optional init phrase. Random init happens in the model's
-    weight-init pass (`init_contexts`); a phrase's token embeddings are copied in `load_pretrained`, from the
+    weight-init pass (`init_contexts`); a phrase's token embeddings are copied in `init_from_towers`, from the
     pretrained token table, into the context's last positions (nearest the label), the rest staying random.
     """
 
@@ -49,14 +46,11 @@ class PromptLearningLabelEncoder(LabelEncoder):
         for name in self.contexts():
             init.normal_(getattr(self, name), std=CONTEXT_INIT_STD)
 
-    def load_pretrained(self, clip: CLIPModel, llm: str | os.PathLike | None = None) -> None:
-        super().load_pretrained(clip)
+    def init_from_towers(self) -> None:
         phrases = {name: phrase for name, phrase in self.contexts().items() if phrase}
         if not phrases:
             return
-        if self.config.clip_name_or_path is None:
-            raise ValueError("context_init needs CLIP's tokenizer: set config.clip_name_or_path (from_towers does).")
-        tokenizer = AutoTokenizer.from_pretrained(self.config.clip_name_or_path)
+        tokenizer = self.tokenizer_sources.clip.load()
         table = self.text_tower.token_embedding.weight
         with torch.no_grad():
             for name, phrase in phrases.items():

@@ -33,12 +33,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPVisionConfig
 from transformers import initialization as init
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.models.clip.modeling_clip import CLIPMLP
 
 from .configuration_ovmlv import OvmlvConfig
 
 CLIP_INITIALISED = ("layer_norm1", "qkv", "out_proj", "layer_norm2", "mlp")  # a block's modules copied from CLIP
-QUICK_GELU_SCALE = 1.702  # OpenAI CLIP's activation: quick_gelu(x) = x * sigmoid(1.702 x)
 
 
 def clip_layer_weights(layer: nn.Module) -> dict[str, torch.Tensor]:
@@ -86,7 +86,7 @@ def _reference_name(name: str) -> str:
     return "clip_" + name.replace(".", "_")
 
 
-class TemporalBlock(nn.Module):
+class TemporalBlock(GradientCheckpointingLayer):
     """Divided space-time attention (TimeSformer/STAN order): temporal attention, spatial attention, MLP.
 
     The spatial attention (fused q/k/v), MLP and their norms are CLIP-initialised; the temporal attention is new.
@@ -120,38 +120,64 @@ class TemporalBlock(nn.Module):
         """The modules copied from a CLIP layer (the training recipe gives them no weight decay)."""
         return tuple(self.get_submodule(prefix) for prefix in CLIP_INITIALISED)
 
-    def init_from_clip(self, layer: nn.Module, copy_weights: bool) -> None:
-        """Set the CLIP reference from `layer` and, with `copy_weights`, the CLIP-initialised weights too."""
+    def set_clip_reference(self, layer: nn.Module) -> None:
+        """Keep the CLIP values of the CLIP-initialised weights, from `layer` (the matching CLIP encoder layer)."""
         weights = clip_layer_weights(layer)
         with torch.no_grad():
             for name in self.clip_initialised:
                 # Assigned, not copied into: after `from_pretrained` a non-persistent buffer may be uninitialised.
                 setattr(self, _reference_name(name), weights[name].clone())
-                if copy_weights:
-                    self.get_parameter(name).copy_(weights[name])
 
     def clip_reference(self) -> dict[str, torch.Tensor]:
+        """The CLIP values of the CLIP-initialised weights, by parameter name."""
         return {name: self.get_buffer(_reference_name(name)) for name in self.clip_initialised}
 
-    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        """(R, D) -> (R, D), `CLIPMLP`. For quick_gelu, x * sigmoid(1.702 x) = silu(1.702 x) / 1.702 with both
-        scales folded into the two matmuls: one elementwise pass over the (R, 4D) hidden instead of three."""
-        fc1, fc2 = self.mlp.fc1, self.mlp.fc2
-        if self.mlp.config.hidden_act != "quick_gelu":
-            return self.mlp(x)
-        hidden = F.silu(torch.addmm(fc1.bias * QUICK_GELU_SCALE, x, fc1.weight.T, alpha=QUICK_GELU_SCALE))
-        return torch.addmm(fc2.bias, hidden, fc2.weight.T, alpha=1 / QUICK_GELU_SCALE)
+    @torch.no_grad()
+    def patch_toward_clip(self, ratio: float) -> None:
+        """theta = (1 - ratio) theta_ft + ratio theta_clip for every CLIP-initialised weight, in place (test-time
+        patching; `torch.lerp` gives CLIP's exact values at ratio 1)."""
+        for name, reference in self.clip_reference().items():
+            parameter = self.get_parameter(name)
+            parameter.copy_(torch.lerp(parameter, reference, ratio))
+
+    def _clip_initialised_call(self, name: str, x: torch.Tensor, toward_clip: float) -> torch.Tensor:
+        """The CLIP-initialised module `name` on x, its weights interpolated toward CLIP's by `toward_clip` = r.
+
+        Each of these modules (linear map, LayerNorm) is affine in its own weights, so running it with
+        (1 - r) theta + r theta_clip gives exactly (1 - r) module(x) + r module_clip(x): the module is called, never
+        its weights read (offload hooks and DeepSpeed ZeRO-3 gather weights when a module is called), and the
+        gradient reaches theta through the call, scaled by 1 - r as it would through the interpolated weights.
+        """
+        module = self.get_submodule(name)
+        output = module(x)
+        if not toward_clip:
+            return output
+        weight, bias = (self.get_buffer(_reference_name(f"{name}.{part}")) for part in ("weight", "bias"))
+        if isinstance(module, nn.LayerNorm):
+            reference = F.layer_norm(x, module.normalized_shape, weight, bias, module.eps)
+        else:
+            reference = F.linear(x, weight, bias)
+        return torch.lerp(output, reference, toward_clip)
+
+    def _mlp(self, x: torch.Tensor, toward_clip: float) -> torch.Tensor:
+        """(R, D) -> (R, D): CLIP's MLP, fc1 and fc2 each interpolated toward CLIP's (see `_clip_initialised_call`)."""
+        hidden = self.mlp.activation_fn(self._clip_initialised_call("mlp.fc1", x, toward_clip))
+        return self._clip_initialised_call("mlp.fc2", hidden, toward_clip)
 
     def _split_heads(self, qkv: torch.Tensor) -> torch.Tensor:
         """(M, L, 3D) -> (3, M, H, L, D/H) as a view: q, k, v in the 4-D layout SDPA's fused CPU kernel takes."""
         return qkv.unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
 
-    def forward(self, rows: torch.Tensor, layout: RowLayout, position: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, rows: torch.Tensor, layout: RowLayout, position: torch.Tensor, toward_clip: float = 0.0
+    ) -> torch.Tensor:
         """rows (B*N*S + B, D): every frame's tokens, then each video's TMP -> the same rows, updated.
 
         One row matrix for everything, so each projection is one matmul and every step few large ops: on a
         small CPU the per-op cost is what separates a branch as efficient as CLIP from one that is not.
         position: (P, N, D) spatial + temporal positional embeddings.
+        toward_clip: r > 0 runs the CLIP-initialised modules with their weights interpolated toward CLIP's (the weight
+        regulariser); the temporal attention is new and runs as it is.
         """
         batch, num_frames, tokens = layout.batch, layout.frames, layout.tokens
         split = batch * num_frames * tokens
@@ -164,7 +190,8 @@ class TemporalBlock(nn.Module):
         rows = rows.index_add(0, layout.patch_rows, self.temporal_out(attended))
 
         # Spatial attention within each frame (CLIP's own attention), and TMP reading every frame.
-        qkv = self.qkv(self.layer_norm1(rows))  # (B*N*S + B, 3D)
+        normed = self._clip_initialised_call("layer_norm1", rows, toward_clip)
+        qkv = self._clip_initialised_call("qkv", normed, toward_clip)  # (B*N*S + B, 3D)
         q, k, v = self._split_heads(qkv[:split].view(batch * num_frames, tokens, -1))  # each (B*N, H, S, d)
         attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(0, 1)  # (B*N*S, H, d)
         tmp_q, tmp_k, tmp_v = (part[:, None] for part in self._split_heads(qkv[split:, None]))  # (B, 1, H, 1, d)
@@ -174,8 +201,8 @@ class TemporalBlock(nn.Module):
         tmp_attended = F.scaled_dot_product_attention(tmp_q.expand(per_frame).flatten(0, 1), keys, values)
         tmp_attended = tmp_attended.view(per_frame).mean(dim=1).transpose(1, 2)  # (B, 1, H, d): mean over frames
         attended = torch.cat([attended, tmp_attended.flatten(0, 1)]).flatten(-2)  # (B*N*S + B, D)
-        rows = rows + self.out_proj(attended)
-        return rows + self._mlp(self.layer_norm2(rows))
+        rows = rows + self._clip_initialised_call("out_proj", attended, toward_clip)
+        return rows + self._mlp(self._clip_initialised_call("layer_norm2", rows, toward_clip), toward_clip)
 
 
 class TemporalBranch(nn.Module):
@@ -216,21 +243,28 @@ class TemporalBranch(nn.Module):
         init.normal_(self.temporal_position, std=self.position_init_std)
         init.zeros_(self.tmp_gate)
 
-    def init_from_clip(self, layers: Sequence[nn.Module], copy_weights: bool) -> None:
-        """Pair block t with `layers[t]` (CLIP's last T layers): reference, and with `copy_weights` the weights."""
+    @staticmethod
+    def clip_weights(layers: Sequence[nn.Module], persistent_reference: bool) -> dict[str, torch.Tensor]:
+        """What the branch takes from CLIP's last T `layers`, under its own names: block t's CLIP-initialised weights
+        from layer t, and their reference copies when those are saved (`persistent_reference`). Copies, never
+        CLIP's own tensors: the branch trains them while CLIP's stay frozen."""
+        weights = {}
+        for index, layer in enumerate(layers):
+            for name, value in clip_layer_weights(layer).items():
+                weights[f"blocks.{index}.{name}"] = value.clone()
+                if persistent_reference:
+                    weights[f"blocks.{index}.{_reference_name(name)}"] = value.clone()
+        return weights
+
+    def set_clip_reference(self, layers: Sequence[nn.Module]) -> None:
+        """Pair block t with `layers[t]` (CLIP's last T layers) for the reference the regulariser and patching use."""
         for block, layer in zip(self.blocks, layers, strict=True):
-            block.init_from_clip(layer, copy_weights)
+            block.set_clip_reference(layer)
 
-    def interpolated_weights(self, toward_clip: float | torch.Tensor) -> dict[str, torch.Tensor]:
-        """theta = (1 - r) theta_ft + r theta_clip for every CLIP-initialised weight, keyed for `functional_call`.
-
-        `torch.lerp` returns its endpoints exactly at r = 0 and r = 1, and is differentiable in theta_ft.
-        """
-        return {
-            f"blocks.{index}.{name}": torch.lerp(block.get_parameter(name), reference, toward_clip)
-            for index, block in enumerate(self.blocks)
-            for name, reference in block.clip_reference().items()
-        }
+    def patch_toward_clip(self, ratio: float) -> None:
+        """Test-time patching of every block (`TemporalBlock.patch_toward_clip`)."""
+        for block in self.blocks:
+            block.patch_toward_clip(ratio)
 
     def temporal_position_for(self, num_frames: int) -> torch.Tensor:
         """(M, D) learnt positions -> (N, D), linearly resampled when N != M (the table is used as is when equal)."""
@@ -239,9 +273,11 @@ class TemporalBranch(nn.Module):
             return table
         return F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=False)[0].T
 
-    def forward(self, clip_tokens: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, clip_tokens: Sequence[torch.Tensor], toward_clip: float = 0.0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """clip_tokens: the tokens entering CLIP layers l_0.. (T of them in parallel mode, 1 in serial), each
-        (B, N, S, D) -> final frames (B, N, S, D) and TMP (B, D)."""
+        (B, N, S, D) -> final frames (B, N, S, D) and TMP (B, D). toward_clip: see `TemporalBlock.forward`."""
         batch, num_frames, tokens, width = clip_tokens[0].shape
         layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device)
         rows = clip_rows(clip_tokens[0])
@@ -249,6 +285,6 @@ class TemporalBranch(nn.Module):
         for index, block in enumerate(self.blocks):
             if index and self.parallel:
                 rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index]))
-            rows = block(rows, layout, position)
+            rows = block(rows, layout, position, toward_clip)
         split = batch * num_frames * tokens
         return rows[:split].view(batch, num_frames, tokens, width), rows[split:]

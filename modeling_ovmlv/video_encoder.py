@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.func import functional_call
 from transformers import CLIPModel
 
 from .clip_towers import ClipVisionTower
@@ -55,21 +54,33 @@ class VideoEncoder(nn.Module):
         layers = self.vision_tower.layers
         return layers[len(layers) - self.config.temporal_layers :]
 
-    def load_pretrained(self, clip: CLIPModel) -> None:
-        """Take CLIP's vision weights, and initialise the branch's CLIP-initialised layers (and their reference)."""
-        self.vision_tower.vision_model.load_state_dict(clip.vision_model.state_dict())
-        self.vision_tower.visual_projection.load_state_dict(clip.visual_projection.state_dict())
+    def pretrained_weights(self, clip: CLIPModel) -> dict[str, torch.Tensor]:
+        """The weights this encoder takes from CLIP, under its own parameter names: the vision tower, and the branch's
+        CLIP-initialised layers (copies of CLIP's last T layers)."""
+        weights = {
+            **{f"vision_tower.vision_model.{key}": value for key, value in clip.vision_model.state_dict().items()},
+            **{
+                f"vision_tower.visual_projection.{key}": value
+                for key, value in clip.visual_projection.state_dict().items()
+            },
+        }
         if self.temporal_branch is not None:
-            self.temporal_branch.init_from_clip(self.branch_layers, copy_weights=True)
+            layers = clip.vision_model.encoder.layers
+            branch = self.temporal_branch.clip_weights(
+                layers[len(layers) - self.config.temporal_layers :],
+                persistent_reference=not self.config.freeze_vision_backbone,
+            )
+            weights.update({f"temporal_branch.{key}": value for key, value in branch.items()})
+        return weights
 
     def refresh_clip_reference(self) -> None:
-        """Rebuild the branch's unsaved CLIP reference from the frozen backbone (after loading saved weights).
+        """Rebuild the branch's unsaved CLIP reference from the frozen backbone (after loading weights).
 
         With a frozen backbone the matching layers *are* CLIP's weights, so the reference is not saved twice; with
         an unfrozen one the reference is saved and loaded instead, and kept here.
         """
         if self.temporal_branch is not None and self.config.freeze_vision_backbone:
-            self.temporal_branch.init_from_clip(self.branch_layers, copy_weights=False)
+            self.temporal_branch.set_clip_reference(self.branch_layers)
 
     def encode_frames(self, pixel_values_videos: torch.Tensor) -> FrameTokens:
         """The backbone pass: (B, N, 3, H, W) -> FrameTokens. Without gradient when the backbone is frozen, so no
@@ -99,16 +110,12 @@ class VideoEncoder(nn.Module):
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised
-        weights interpolated toward CLIP's, (1 - r) theta_ft + r theta_clip, through `functional_call` (the
-        weight regulariser; gradients reach theta_ft)."""
+        weights interpolated toward CLIP's, (1 - r) theta_ft + r theta_clip (the weight regulariser; gradients reach
+        theta_ft)."""
         tower, branch = self.vision_tower.vision_model, self.temporal_branch
         cls, tmp = tokens.cls, None
         if branch is not None:
-            if toward_clip:
-                weights = branch.interpolated_weights(toward_clip)
-                frames, tmp = functional_call(branch, weights, (tokens.branch_inputs,))
-            else:
-                frames, tmp = branch(tokens.branch_inputs)  # (B, N, 1+P, D), (B, D)
+            frames, tmp = branch(tokens.branch_inputs, toward_clip)  # (B, N, 1+P, D), (B, D)
             cls = frames[:, :, 0]
         pooled = tower.post_layernorm(cls).mean(dim=1)  # (B, D)
         if tmp is not None:

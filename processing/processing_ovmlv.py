@@ -32,6 +32,8 @@ PROMPT_TEMPLATES = (
 SAMPLING_MODES = ("uniform", "segment_random")
 # CLIP's text tower has 77 positions; some tokenizers report a far larger model_max_length.
 CLIP_CONTEXT_LENGTH = 77
+# Loading options transformers records in a tokenizer's saved config; a saved folder must not depend on them.
+LOADING_DETAILS = ("is_local", "local_files_only")
 
 
 def _is_frame(item: Any) -> bool:
@@ -93,6 +95,10 @@ class OvmlvProcessor(ProcessorMixin):
         return super().check_argument_for_proper_class(argument_name, argument)
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs):
+        for tokenizer in (self.tokenizer, self.llm_tokenizer):
+            for loading_detail in LOADING_DETAILS:  # how this machine loaded it, not what the tokenizer is
+                if tokenizer is not None:
+                    tokenizer.init_kwargs.pop(loading_detail, None)
         if self.llm_tokenizer is not None:
             return super().save_pretrained(save_directory, **kwargs)
         # ProcessorMixin saves every tokenizer attribute; shadow the list so the absent T5 tokenizer is skipped.

@@ -244,3 +244,25 @@ def test_per_manifest_option_needs_its_manifest(model_folder, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_cli("--model", model_folder, "--kinds", "k.json", "--manifest", "m.jsonl", "--out", tmp_path)
     assert exit_info.value.code == 2
+
+
+def test_the_deployment_threshold_is_saved_into_an_uncalibrated_model(towers, processor, data, tmp_path):
+    """A new model has no threshold; evaluating it on a calibrating set writes the deployment threshold (and
+    what chose it) into its config.json, which the pipeline and the model card then use."""
+    folder = tmp_path / "model"
+    model = OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=0)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    options = ["--manifest", data / "objects.jsonl", "--name", "objects", "--num-frames", 2, "--num-workers", 0]
+
+    code, stdout, stderr = evaluate_cli("--model", folder, "--out", tmp_path / "a", *options, "--no-save-threshold")
+    assert code == 0, stderr
+    assert "uncalibrated" in stdout  # F1 figures are shown at the deployment threshold only
+    assert OvmlvModel.from_pretrained(folder).config.threshold is None
+
+    code, _, stderr = evaluate_cli("--model", folder, "--out", tmp_path / "b", *options)
+    assert code == 0, stderr
+    deployment = json.loads((tmp_path / "b" / "report.json").read_text())["deployment"]
+    config = OvmlvModel.from_pretrained(folder).config
+    assert config.threshold == deployment["threshold"] and config.threshold_calibrated_on == ["objects"]
+    assert "auto_map" in json.loads((folder / "config.json").read_text())  # still loads with remote code

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from transformers import T5ForConditionalGeneration
 
 from modeling_ovmlv import LabelBank, OvmlvModel
 from modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
 from modeling_ovmlv.soft_decoding import greedy_soft_decode
+from tests.numerics import assert_same_outputs, assert_same_state
 
 LABELS = ["dog", "surfing on the beach", "red car"]
 
@@ -210,12 +214,14 @@ def test_save_load_round_trip_gives_identical_label_embeddings(towers, processor
     with torch.no_grad():
         before = model.get_label_features(**inputs)
     model.save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)  # llm_fixed reads its tokenizers from the model's own folder
     for code_file in ("llm_label_encoder.py", "fixed_llm_prompts.py", "soft_decoding.py", "prompt_connectors.py"):
         assert (tmp_path / code_file).exists(), code_file
     reloaded = OvmlvModel.from_pretrained(tmp_path).eval()
+    assert_same_state(reloaded.state_dict(), model.state_dict())
     with torch.no_grad():
         after = reloaded.get_label_features(**inputs)
-    assert torch.equal(before, after)
+    assert_same_outputs(after, before)
 
 
 def test_label_bank_builds_from_the_llm_encoder(model, processor):
@@ -274,3 +280,57 @@ def test_llm_fixed_generates_and_parses_real_llm_text(towers, processor):
     inputs = processor(text=LABELS)
     descriptors = model.label_encoder.describe(inputs["llm_input_ids"], inputs["llm_attention_mask"])
     assert len(descriptors) == 3 and all(isinstance(item, str) and item for items in descriptors for item in items)
+
+
+def test_an_untied_t5_loads_exactly_as_transformers_loads_it(towers, inputs, tmp_path):
+    """Every Flan-T5 has an lm_head of its own (tie_word_embeddings: false); the tiny towers are laid out so. Our T5
+    must be the checkpoint's T5: same weights, lm_head not shared, same encoder states and greedy tokens, before
+    and after a save/load round trip (a tied build once let the lm_head overwrite the input embeddings)."""
+    reference = T5ForConditionalGeneration.from_pretrained(towers.llm).eval()
+    assert reference.lm_head.weight is not reference.shared.weight  # the fixture has the real layout
+    model = build(towers)
+    model.save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as saved:
+        assert "label_encoder.llm.lm_head.weight" in saved.keys()
+    assert json.loads((tmp_path / "config.json").read_text())["llm_config"]["tie_word_embeddings"] is False
+    reloaded = OvmlvModel.from_pretrained(tmp_path)
+
+    ids, mask = inputs["llm_input_ids"], inputs["llm_attention_mask"]
+    with torch.no_grad():
+        expected_states = reference.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        expected_tokens = reference.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
+    for ours in (model, reloaded):
+        llm = ours.label_encoder.llm
+        assert llm.lm_head.weight is not llm.shared.weight
+        assert llm.encoder.embed_tokens.weight is llm.shared.weight  # input embeddings stay shared
+        assert_same_state(llm.state_dict(), reference.state_dict())
+        with torch.no_grad():
+            states = llm.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+            _, tokens = greedy_soft_decode(llm, states, mask, steps=8)
+        assert_same_outputs(states, expected_states)
+        generated = expected_tokens[:, 1:]  # after the decoder start token; generate stops a row at its EOS
+        before_eos = (generated == reference.config.eos_token_id).cumsum(dim=1) == 0
+        assert torch.equal(tokens[before_eos], generated[before_eos])
+
+
+def test_llm_stays_out_of_fp16(towers, inputs):
+    """Flan-T5 overflows in fp16: under an fp16 autocast (mixed_precision fp16 on a GPU without bf16) and when the
+    model is loaded in fp16, the T5 computes in fp32, so the soft attributes equal the fp32 ones."""
+    model = build(towers)
+    ids, mask = inputs["llm_input_ids"], inputs["llm_attention_mask"]
+    with torch.no_grad():
+        expected = model.label_encoder.soft_attributes(ids, mask)
+        with torch.autocast("cpu", dtype=torch.float16):
+            autocast = model.label_encoder.soft_attributes(ids, mask)
+    assert autocast.dtype == torch.float32
+    assert_same_outputs(autocast, expected)
+
+
+def test_loaded_in_fp16_the_llm_keeps_fp32_weights(towers, processor, tmp_path):
+    build(towers).save_pretrained(tmp_path)
+    half = OvmlvModel.from_pretrained(tmp_path, dtype=torch.float16)
+    assert {p.dtype for p in half.label_encoder.llm.parameters()} == {torch.float32}
+    assert half.label_encoder.text_tower.dtype == torch.float16
+    with torch.no_grad():
+        embeds = half.get_label_features(**processor(text=LABELS))
+    assert embeds.dtype == torch.float16 and torch.isfinite(embeds).all()

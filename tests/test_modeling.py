@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import shutil
+
 import pytest
 import torch
 import torch.nn.functional as F
 from transformers import AutoModel, CLIPModel
 
 from modeling_ovmlv import OvmlvConfig, OvmlvModel
+from modeling_ovmlv.modeling_ovmlv import hub_id
+from processing import OvmlvProcessor
 from modeling_ovmlv.loss import weighted_multilabel_bce
+from tests.numerics import assert_same_outputs, assert_same_state
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +104,7 @@ def test_forward_with_targets_returns_loss_and_missing_inputs_are_named(model, p
 def test_towers_are_frozen_by_default(model):
     assert not any(p.requires_grad for p in model.video_encoder.vision_tower.parameters())
     assert not any(p.requires_grad for p in model.label_encoder.text_tower.parameters())
-    assert model.logit_scale.shape == (1,)  # DeepSpeed cannot partition 0-dim parameters
+    assert model.score_head.logit_scale.shape == (1,)  # DeepSpeed cannot partition 0-dim parameters
 
 
 @pytest.mark.parametrize(
@@ -121,6 +128,51 @@ def test_save_load_round_trip(model, tmp_path):
         assert (tmp_path / code_file).exists(), code_file
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
     assert isinstance(reloaded, OvmlvModel)
+    assert_same_state(reloaded.state_dict(), model.state_dict())
     video = torch.randn(1, 3, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(model.get_video_features(video), reloaded.get_video_features(video))
+        assert_same_outputs(reloaded.get_video_features(video), model.get_video_features(video))
+
+
+def test_tiny_towers_have_the_real_checkpoint_layouts(towers, processor):
+    """OpenAI's legacy CLIP text config (eos_token_id=2: pool at argmax(input_ids), EOS the highest id) and an untied
+    T5, as the Hub's files are: loading code tested only on tidier layouts broke on the real ones."""
+    clip = CLIPModel.from_pretrained(towers.clip)
+    assert clip.config.text_config.eos_token_id == 2
+    assert processor.tokenizer.eos_token_id == len(processor.tokenizer) - 1
+    assert json.loads((towers.llm / "config.json").read_text())["tie_word_embeddings"] is False
+
+
+def test_a_saved_folder_is_self_contained(towers, processor, tmp_path):
+    """No absolute path of the machine that made it, and no reaching for the towers at inference: the towers'
+    folder is deleted and a fixed-LLM-prompt model (which tokenizes text itself) still encodes labels."""
+    moved = tmp_path / "towers"
+    shutil.copytree(towers.clip.parent, moved)
+    model = OvmlvModel.from_towers(clip=moved / "clip", llm=moved / "t5", method="llm_fixed")
+    folder = tmp_path / "saved"
+    model.save_pretrained(folder)
+    OvmlvProcessor.from_towers(clip=moved / "clip", llm=moved / "t5").save_pretrained(folder)
+    shutil.rmtree(moved)
+    for file in folder.rglob("*.json"):
+        text = file.read_text()
+        assert str(moved) not in text and str(tmp_path) not in text, file
+        assert '"is_local"' not in text and '"local_files_only"' not in text, file
+    config = json.loads((folder / "config.json").read_text())
+    assert config["clip_name_or_path"] is None and config["llm_name_or_path"] is None
+    reloaded = OvmlvModel.from_pretrained(folder)
+    with torch.no_grad():
+        embeds = reloaded.get_label_features(**processor(text=["dog", "red circle"]))
+    assert embeds.shape == (2, model.config.projection_dim)
+
+
+def test_hub_ids_are_kept_as_the_towers_names(tmp_path):
+    assert hub_id("openai/clip-vit-base-patch32") == "openai/clip-vit-base-patch32"
+    assert hub_id(tmp_path) is None and hub_id(None) is None
+
+
+def test_label_embeddings_on_another_device_are_moved_to_the_videos(model):
+    """The score head moves label embeddings to the video embeddings' device (a label bank lives on the CPU)."""
+    head = copy.deepcopy(model.score_head).to("meta")  # stands in for a model on a GPU: no GPU on the test machine
+    bank_embeddings = torch.randn(3, 16)
+    logits = head(torch.zeros(2, 16, device="meta"), bank_embeddings)
+    assert logits.device.type == "meta" and logits.shape == (2, 3)

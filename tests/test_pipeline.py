@@ -141,3 +141,19 @@ def test_saved_folder_works_in_a_fresh_process_without_ovmlv(model_folder, video
     assert {i["label"]: i["score"] for i in out["pipeline"]} == pytest.approx(
         {i["label"]: i["score"] for i in here}, abs=1e-5
     )
+
+
+def test_an_uncalibrated_model_returns_every_label_ranked_and_says_so(towers, processor, video_path, caplog):
+    """Zero-shot CLIP cosines (~0.15-0.3) put every sigmoid(cos / 0.07) near 0.9-0.99: a threshold never calibrated
+    on data says nothing. A new model has none; the pipeline then ranks every label and warns once."""
+    model = OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=0)
+    assert model.config.threshold is None
+    classifier = pipeline("zero-shot-video-classification", model=model, processor=processor)
+    labels = ["dog", "beach", "surfing"]
+    with caplog.at_level("WARNING"):
+        first = classifier(str(video_path), candidate_labels=labels)
+        second = classifier(str(video_path), candidate_labels=labels)
+    assert sorted(item["label"] for item in first) == sorted(labels) and first == second
+    assert [item["score"] for item in first] == sorted((item["score"] for item in first), reverse=True)
+    assert sum("never calibrated" in record.message for record in caplog.records) == 1
+    assert len(classifier(str(video_path), candidate_labels=labels, threshold=1.0)) == 0  # an explicit one applies

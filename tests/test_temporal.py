@@ -14,6 +14,7 @@ from transformers import AutoModel, CLIPModel
 from modeling_ovmlv import OvmlvConfig, OvmlvModel
 from modeling_ovmlv.loss import weighted_multilabel_bce
 from modeling_ovmlv.temporal import clip_layer_weights
+from tests.numerics import assert_same_outputs, assert_same_state
 
 
 @pytest.fixture(scope="module")
@@ -212,9 +213,10 @@ def test_save_load_round_trip_restores_the_clip_reference(towers, tmp_path):
         assert not any("clip_qkv" in key for key in saved.keys())  # CLIP's weights are saved once: the backbone
 
     reloaded = AutoModel.from_pretrained(tmp_path).eval()
+    assert_same_state(reloaded.state_dict(), model.state_dict())
     video = torch.randn(1, 8, 3, 32, 32)
     with torch.no_grad():
-        assert torch.equal(model.get_video_features(video), reloaded.get_video_features(video))
+        assert_same_outputs(reloaded.get_video_features(video), model.get_video_features(video))
     for block, layer in zip(
         reloaded.video_encoder.temporal_branch.blocks, model.video_encoder.branch_layers, strict=True
     ):
@@ -223,8 +225,9 @@ def test_save_load_round_trip_restores_the_clip_reference(towers, tmp_path):
 
     patched = AutoModel.from_pretrained(tmp_path, temporal_patch_ratio=1.0).eval()
     model.patch_temporal_branch(1.0)
+    assert_same_state(patched.state_dict(), model.state_dict())
     with torch.no_grad():
-        assert torch.equal(model.get_video_features(video), patched.get_video_features(video))
+        assert_same_outputs(patched.get_video_features(video), model.get_video_features(video))
     assert patched.config.temporal_patch_ratio == 0.0  # applied once; a re-save stores the patched weights
 
 

@@ -20,6 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from modeling_ovmlv import OvmlvModel
+from tests.numerics import assert_same_report, assert_trained_alike
 from tests.process_state import reset_accelerate_state
 from training import train
 from training.checkpointing import CHECKPOINTS_DIR
@@ -157,7 +158,7 @@ def test_parameter_groups_follow_the_recipe(towers) -> None:
     assert set(in_groups) == trainable  # every trainable parameter once, no frozen one
     clip_initialised = {name for name, group in in_groups.items() if group["name"] == "clip_initialised"}
     assert clip_initialised == model.clip_initialised_parameter_names() != set()
-    assert "logit_scale" in in_groups and in_groups["logit_scale"]["name"] == "new_layers"
+    assert "score_head.logit_scale" in in_groups and in_groups["score_head.logit_scale"]["name"] == "new_layers"
     assert not any(name.startswith("video_encoder.vision_tower.") for name in in_groups)
 
     frozen = OvmlvModel.from_towers(towers.clip, label_encoder="class_name", temporal_layers=0)
@@ -246,10 +247,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
         load_file(reference / "final" / "model.safetensors"),
         load_file(resumed / "final" / "model.safetensors"),
     )
-    assert expected.keys() == actual.keys()
-    assert all(torch.equal(expected[name], actual[name]) for name in expected)
-    assert json.loads((reference / "eval_step_4.json").read_text()) == json.loads(
-        (resumed / "eval_step_4.json").read_text()
+    assert_trained_alike(actual, expected)
+    assert_same_report(
+        json.loads((resumed / "eval_step_4.json").read_text()), json.loads((reference / "eval_step_4.json").read_text())
     )
 
 

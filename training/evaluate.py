@@ -23,7 +23,10 @@ import torch
 from accelerate import Accelerator
 
 from hub_cards.cli import int_at_least
-from modeling_ovmlv import LabelBank, OvmlvModel
+from transformers.utils import CONFIG_NAME
+
+from modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
+from modeling_ovmlv.atomic_files import write_text_atomically
 from modeling_ovmlv.label_bank import embed_labels
 from processing import OvmlvProcessor
 from training.config import DataConfig, EvalConfig, ManifestConfig
@@ -94,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave this set out of choosing the deployment threshold (e.g. an open-vocabulary test set)",
     )
     parser.add_argument("--threshold", type=float, help="report F1/precision/recall at it (default: the model's)")
+    parser.add_argument(
+        "--no-save-threshold",
+        dest="save_threshold",
+        action="store_false",
+        help="do not write the deployment threshold into a local model folder's config.json (written by default)",
+    )
     parser.add_argument(
         "--num-frames",
         type=int_at_least(1),
@@ -231,7 +240,22 @@ def run(args: argparse.Namespace) -> str:
         return ""
     markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)
     print(f"Wrote the results to {args.out}", file=sys.stderr)
+    if args.save_threshold and summary["deployment"] and Path(args.model).is_dir():
+        deployment = summary["deployment"]
+        save_calibrated_threshold(Path(args.model), deployment["threshold"], deployment["calibrated_on"])
+        print(
+            f"Saved the deployment threshold {deployment['threshold']:.4f} (calibrated on "
+            f"{', '.join(deployment['calibrated_on'])}) into {Path(args.model) / 'config.json'}",
+            file=sys.stderr,
+        )
     return markdown
+
+
+def save_calibrated_threshold(folder: Path, threshold: float, calibrated_on: list[str]) -> None:
+    """Write the threshold the pipeline should use into the model folder's config.json (atomically)."""
+    config = OvmlvConfig.from_pretrained(folder)
+    config.threshold, config.threshold_calibrated_on = threshold, calibrated_on
+    write_text_atomically(folder / CONFIG_NAME, config.to_json_string())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,7 @@ class EvaluatedSet:
 
 
 def summarise(
-    model: str, threshold: float, sets: list[EvaluatedSet], num_frames: int, num_clips: int
+    model: str, threshold: float | None, sets: list[EvaluatedSet], num_frames: int, num_clips: int
 ) -> dict[str, Any]:
     """The report of every set, plus the deployment threshold: the one maximising the minimum F1 over the
     calibrating sets (paper §4.6), with every set's F1, precision and recall at it."""
@@ -124,11 +124,16 @@ def markdown_report(summary: dict[str, Any], results_path: Path) -> str:
     ]
     set_columns = ["Dataset", "Labels", "Videos", "Unreadable videos", "Calibrates"]
     set_columns += ["F1 at deployment", "Precision at deployment", "Recall at deployment"]
+    threshold = summary["threshold"]
+    at_threshold = (
+        f"F1, precision and recall at threshold {threshold:.4f}."
+        if threshold is not None
+        else "The model's threshold is uncalibrated: F1, precision and recall are shown at the deployment threshold."
+    )
     return "\n\n".join(
         [
             f"# Evaluation of {summary['model']}",
-            f"{summary['num_clips']} clips x {summary['num_frames']} frames per video; F1, precision and recall at "
-            f"threshold {summary['threshold']:.4f}.",
+            f"{summary['num_clips']} clips x {summary['num_frames']} frames per video. {at_threshold}",
             markdown_table(columns, rows),
             calibration,
             markdown_table(set_columns, set_rows),
@@ -169,7 +174,8 @@ def plot_f1_curves(curves: dict[str, Any], path: Path) -> None:
     figure, axes = pyplot.subplots(figsize=(6.4, 4.2))
     for name, curve in curves["datasets"].items():
         axes.plot(curves["thresholds"], curve["f1"], label=name)
-    axes.axvline(curves["threshold"], color="gray", linestyle=":", label=f"threshold {curves['threshold']:.2f}")
+    if curves["threshold"] is not None:
+        axes.axvline(curves["threshold"], color="gray", linestyle=":", label=f"threshold {curves['threshold']:.2f}")
     if curves["deployment_threshold"] is not None:
         deployment = curves["deployment_threshold"]
         axes.axvline(deployment, color="black", linestyle="--", label=f"deployment threshold {deployment:.2f}")

@@ -1,8 +1,15 @@
-"""Tiny random CLIP and T5 towers, with real tokenizers, written to folders exactly as Hub checkpoints are.
+"""Tiny random CLIP and T5 towers, with real tokenizers, written to folders laid out as the Hub checkpoints are.
 
-Tests, benchmarks and the embedded demo build models through `from_towers(clip=folder, llm=folder)`, the
-same path as `openai/clip-vit-base-patch32` + `google/flan-t5-xl`, but offline and in a second. The weights
-are random: scores from these towers mean nothing until trained.
+Tests and benchmarks build models through `from_towers(clip=folder, llm=folder)`, the same path as
+`openai/clip-vit-base-patch32` + `google/flan-t5-xl`, but offline and in a second. The weights are random: scores
+from these towers mean nothing until trained.
+
+The layouts are the real ones, because loading code that only ever met tidier layouts breaks on the real files:
+- CLIP's text config is OpenAI's legacy one (`bos/pad/eos_token_id` 0/1/2, whatever the tokenizer says), under
+  which CLIP pools at `argmax(input_ids)`: its tokenizer puts `<|startoftext|>` and `<|endoftext|>` at the two
+  highest ids, as OpenAI's does (49406, 49407).
+- The T5 is untied, as every Flan-T5 is: `tie_word_embeddings: false` and an `lm_head.weight` of its own next to
+  the shared input embeddings.
 
 `initializer_factor` scales CLIP's init. At the default (1, CLIP's own) a random 32-wide tower pools almost only
 its CLS/EOS token's own embedding: every video gets nearly the same feature (mean pairwise cosine 0.83 on the
@@ -16,6 +23,7 @@ is not deterministic across processes); `python -m training.tiny_towers --retrai
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,11 @@ from pathlib import Path
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, T5Config, T5ForConditionalGeneration, T5Tokenizer
 
+from modeling_ovmlv.llm_label_encoder import untie_lm_head
+
 TOKENIZERS_DIR = Path(__file__).parent / "tiny_tokenizers"
+# openai/clip-vit-base-patch32's text config: ids that predate its tokenizer, kept by every OpenAI CLIP checkpoint.
+LEGACY_CLIP_TEXT_SPECIAL_IDS = {"bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2}
 
 _WORDS = (
     "red green blue yellow purple orange white black cyan magenta circle square triangle star cross diamond "
@@ -50,12 +62,33 @@ def _corpus() -> list[str]:
     return [sentence.format(w=word) for word in words for sentence in _SENTENCES] + [" ".join(words)]
 
 
+def move_special_tokens_last(tokenizer_file: Path) -> None:
+    """Renumber a trained CLIP `tokenizer.json` so that its special tokens take the highest ids, as in OpenAI's.
+
+    A trainer puts them first; CLIP's legacy pooling at `argmax(input_ids)` finds the EOS only when it is last.
+    Merges name tokens, not ids, so only the vocabulary, the added tokens and the post-processor change.
+    """
+    data = json.loads(tokenizer_file.read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    specials = [token["content"] for token in sorted(data["added_tokens"], key=lambda token: token["id"])]
+    ordinary = [token for token, _ in sorted(vocab.items(), key=lambda item: item[1]) if token not in specials]
+    ids = {token: i for i, token in enumerate(ordinary + specials)}
+    data["model"]["vocab"] = ids
+    for token in data["added_tokens"]:
+        token["id"] = ids[token["content"]]
+    for role in ("cls", "sep"):
+        content, _ = data["post_processor"][role]
+        data["post_processor"][role] = [content, ids[content]]
+    tokenizer_file.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
 def train_tokenizers(out_dir: Path = TOKENIZERS_DIR) -> None:
-    """Train a byte-level BPE CLIP tokenizer and a unigram T5 tokenizer on the corpus above."""
+    """Train a byte-level BPE CLIP tokenizer (special tokens last) and a unigram T5 tokenizer on the corpus above."""
     corpus = _corpus()
     clip_tokenizer = CLIPTokenizer().train_new_from_iterator(corpus, vocab_size=1000)
     clip_tokenizer.model_max_length = 77
     clip_tokenizer.save_pretrained(out_dir / "clip")
+    move_special_tokens_last(out_dir / "clip" / "tokenizer.json")
     t5_tokenizer = T5Tokenizer(extra_ids=0).train_new_from_iterator(corpus, vocab_size=400)
     t5_tokenizer.save_pretrained(out_dir / "t5")
 
@@ -92,9 +125,7 @@ def build_tiny_towers(
             num_hidden_layers=2,
             num_attention_heads=4,
             max_position_embeddings=77,
-            bos_token_id=clip_tokenizer.bos_token_id,
-            eos_token_id=clip_tokenizer.eos_token_id,
-            pad_token_id=clip_tokenizer.pad_token_id,
+            **LEGACY_CLIP_TEXT_SPECIAL_IDS,
             initializer_factor=initializer_factor,
         ),
         vision_config=dict(
@@ -121,7 +152,10 @@ def build_tiny_towers(
         eos_token_id=t5_tokenizer.eos_token_id,
         decoder_start_token_id=t5_tokenizer.pad_token_id,
     )
-    T5ForConditionalGeneration(t5_config).save_pretrained(t5_dir)
+    t5 = T5ForConditionalGeneration(t5_config)
+    untie_lm_head(t5)
+    torch.nn.init.normal_(t5.lm_head.weight, std=t5_config.initializer_factor)  # T5's init of an untied head
+    t5.save_pretrained(t5_dir)
     return TinyTowers(clip=clip_dir, llm=t5_dir)
 
 

@@ -1,0 +1,45 @@
+"""The score of a label for a video: s / tau + b, with s = f_t(l) . f_v(v), both unit norm (paper §3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import initialization as init
+
+from .configuration_ovmlv import PAIRED_LABEL_ENCODERS, OvmlvConfig
+
+
+class ScoreHead(nn.Module):
+    """(B, D) video and (C, D) label embeddings -> (B, C) logits s / tau + b; `sigmoid` gives each probability.
+
+    A module rather than a formula in the model, so that its two parameters (tau and b, learnable on request) are
+    read only when it is called, as offload hooks and DeepSpeed ZeRO-3 need. `logit_scale` is log(1 / tau), of
+    shape (1,): DeepSpeed cannot partition 0-dim parameters.
+
+    DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
+    sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
+    """
+
+    def __init__(self, config: OvmlvConfig):
+        super().__init__()
+        self.config = config
+        self.logit_scale = nn.Parameter(torch.zeros(1))
+        self.logit_bias = nn.Parameter(torch.zeros(1))
+
+    def init_weights(self) -> None:
+        init.constant_(self.logit_scale, math.log(1.0 / self.config.score_temperature))
+        init.constant_(self.logit_bias, float(self.config.score_bias))
+
+    def forward(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
+        if label_embeds.shape[-1] != self.config.label_embedding_dim:
+            raise ValueError(
+                f"label_encoder={self.config.label_encoder!r} scores {self.config.label_embedding_dim}-wide label "
+                f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
+            )
+        label_embeds = label_embeds.to(device=video_embeds.device, dtype=video_embeds.dtype)
+        if self.config.label_encoder in PAIRED_LABEL_ENCODERS:
+            positive, negative = label_embeds.chunk(2, dim=-1)
+            label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg
+        return (video_embeds @ label_embeds.T) * self.logit_scale.exp() + self.logit_bias
