@@ -4,7 +4,7 @@ Encodes 1280x720 H.264 clips at 30 fps with a keyframe every 2 s (10 s and 2 min
 temporary folder, then times sampling 8 and 32 uniform frames, best of a few repeats. Both decoders are asked for
 the same frames: our timestamps are turned into frame indices for `load_video` with the rule our decoder applies
 (`timestamps_to_indices`), and the frames are checked to be identical. `load_video` returns full-resolution
-frames, so the ratio compares against ours at full resolution (short_side=None); ours at short side 224, what
+frames, so the ratio compares against ours at full resolution (size=None); ours resized and cropped to 224, what
 training uses, is shown too.
 
     python bench/decode.py [--quick] [--repeats N]
@@ -74,8 +74,8 @@ def encode_clip(path: Path, seconds: int) -> Path:
         )
 
 
-def ours(path: Path, num_frames: int, short_side: int | None) -> np.ndarray:
-    return load_video(path, num_frames, short_side=short_side)[0]  # (num_frames, H, W, 3)
+def ours(path: Path, num_frames: int, size: int | None) -> np.ndarray:
+    return load_video(path, num_frames, size=size)[0]  # (num_frames, H, W, 3)
 
 
 def transformers_load_video(path: Path, indices: np.ndarray) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Towers are built from configs in code (no downloads), fp32: the CLIP B/32 text tower (width 512, 12 layers, 8 heads,
 vocab 49408) and a flan-t5-base-sized T5 (d_model 768, 12+12 layers, 12 heads, d_ff 3072, gated-gelu, vocab 32128).
-LLM prompts are random token ids of the length Flan-T5's tokenizer gives the DESIGN.md template (about 40).
+LLM prompts are random token ids of the length Flan-T5's tokenizer gives the label encoder's instruction (about 40).
 One run measures:
 
 1. The LLM stage on one batch of labels x prefixes (N=4, K*L=25 steps), each variant starting from the same [P_i ; I]
@@ -54,7 +54,7 @@ CLIP_B32_TEXT = dict(
     vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8
 )
 CLIP_BOS, CLIP_EOS = 49406, 49407  # the largest id: legacy configs pool at argmax(input_ids)
-# Flan-T5 tokenizes the DESIGN.md template around a label into ~37 tokens + the label's + </s>.
+# Flan-T5 tokenizes the instruction template around a label into ~37 tokens + the label's + </s>.
 TEMPLATE_TOKENS = 37
 # The first ids of a 32128-entry sentencepiece vocabulary are its most frequent pieces.
 PROMPT_VOCAB = 32000

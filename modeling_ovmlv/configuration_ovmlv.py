@@ -15,6 +15,8 @@ PAIRED_LABEL_ENCODERS = ("dualcoop",)
 LLM_ADAPTERS = ("prefix", "lora")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
+# How the video embedding pools the branch's TMP token with the frames' CLS tokens (`video_encoder.VideoEncoder`).
+TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
 
 
 def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
@@ -69,6 +71,9 @@ class OvmlvConfig(PretrainedConfig):
         temporal_layers: T, blocks of the temporal branch beside CLIP's last T layers (paper: 4); 0 = frame
             mean-pooling.
         temporal_mode: `"parallel"` (paper) or `"serial"` (ablation).
+        temporal_pooling: `"clip_frames"` (paper §3.2: the mean of the branch's final TMP token and the frozen
+            backbone's final CLS token of every frame) or `"branch_frames"` (the branch's own frame CLS tokens, CLIP's
+            last layer skipped, TMP's share under a learnable gate starting at 0); see `VideoEncoder`.
         temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (8); clips of
             any other length get them linearly resampled.
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
@@ -112,6 +117,7 @@ class OvmlvConfig(PretrainedConfig):
         descriptor_max_new_tokens: int = 64,
         temporal_layers: int = 4,
         temporal_mode: str = "parallel",
+        temporal_pooling: str = "clip_frames",
         temporal_positions: int = 8,
         freeze_vision_backbone: bool = True,
         freeze_text_tower: bool = True,
@@ -150,6 +156,7 @@ class OvmlvConfig(PretrainedConfig):
         self.negative_context_init = negative_context_init
         self.temporal_layers = temporal_layers
         self.temporal_mode = temporal_mode
+        self.temporal_pooling = temporal_pooling
         self.temporal_positions = temporal_positions
         self.freeze_vision_backbone = freeze_vision_backbone
         self.freeze_text_tower = freeze_text_tower
@@ -175,6 +182,7 @@ class OvmlvConfig(PretrainedConfig):
             "llm_adapter": LLM_ADAPTERS,
             "connector": CONNECTORS,
             "temporal_mode": TEMPORAL_MODES,
+            "temporal_pooling": TEMPORAL_POOLINGS,
         }
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
@@ -222,7 +230,9 @@ class OvmlvConfig(PretrainedConfig):
                 f"{self.weight_interpolation_loss_weight}."
             )
         if self.threshold is not None and not 0 <= self.threshold <= 1:
-            raise ValueError(f"OvmlvConfig.threshold must lie in [0, 1] (or be None: uncalibrated), got {self.threshold}.")
+            raise ValueError(
+                f"OvmlvConfig.threshold must lie in [0, 1] (or be None: uncalibrated), got {self.threshold}."
+            )
         if not 0 <= self.temporal_patch_ratio <= 1:
             raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
         # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
@@ -240,6 +250,12 @@ class OvmlvConfig(PretrainedConfig):
     @property
     def uses_llm(self) -> bool:
         return self.label_encoder in LLM_LABEL_ENCODERS
+
+    @property
+    def pools_branch_frames(self) -> bool:
+        """The video embedding pools the branch's own frame tokens (serial mode, or `temporal_pooling="branch_frames"`),
+        not the frozen backbone's."""
+        return self.temporal_mode == "serial" or self.temporal_pooling == "branch_frames"
 
     @property
     def label_embedding_dim(self) -> int:

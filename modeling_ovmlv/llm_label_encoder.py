@@ -251,9 +251,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
             else:
                 encoder_states = self._encode_prompts(embeds, mask)
             steps = config.num_attributes * config.attribute_length
-            states, _ = greedy_soft_decode(
-                self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing
-            )
+            states, _ = greedy_soft_decode(self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing)
         shape = (len(llm_input_ids), self.num_prompts, config.num_attributes, config.attribute_length, -1)
         return states.view(shape).to(self.text_tower.dtype)
 

@@ -150,7 +150,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
     def clip_initialised_parameter_names(self) -> set[str]:
         """Trainable parameters that start from CLIP weights: the recipe gives them no weight decay
-        (docs/design.md, "Training").
+        (docs/design.md §7).
 
         Any parameter of a module with a `clip_initialised_modules()` method counts when that method lists it
         (e.g. the temporal branch's attention/MLP copied from CLIP layers), as do the CLIP towers when unfrozen.
@@ -214,7 +214,10 @@ class OvmlvModel(OvmlvPreTrainedModel):
         """Every weight this model takes from the towers, under its own names; a checkpoint that does not fit this
         configuration (a weight missing, or one this model has no place for) is an error naming `source`."""
         weights = {
-            **{f"label_encoder.{key}": value for key, value in self.label_encoder.pretrained_weights(clip, llm).items()},
+            **{
+                f"label_encoder.{key}": value
+                for key, value in self.label_encoder.pretrained_weights(clip, llm).items()
+            },
             **{f"video_encoder.{key}": value for key, value in self.video_encoder.pretrained_weights(clip).items()},
         }
         expected = self.state_dict().keys()
@@ -253,7 +256,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     def patch_temporal_branch(self, ratio: float) -> None:
         """Test-time patching (Open-VCLIP's trade-off knob): move the temporal branch's CLIP-initialised weights
         toward CLIP's, theta = (1 - ratio) theta_ft + ratio theta_clip, in place. 0 keeps the fine-tuned branch,
-        1 restores CLIP's weights exactly; the temporal attention, Proj_t, positions and TMP gate are kept."""
+        1 restores CLIP's weights exactly; the temporal attention, Proj_t, positions (and TMP gate) are kept."""
         if not 0 <= ratio <= 1:
             raise ValueError(f"patch_temporal_branch: ratio must lie in [0, 1], got {ratio}.")
         if self.video_encoder.temporal_branch is not None:
@@ -262,7 +265,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     def weight_interpolation_loss(
         self, tokens: FrameTokens, clips: int, label_embeds: torch.Tensor, labels: torch.Tensor
     ) -> torch.Tensor:
-        """The weight regulariser (paper §3.2; docs/design.md): the same loss, scored with the branch's
+        """The weight regulariser (paper §3.2; docs/design.md §4): the same loss, scored with the branch's
         CLIP-initialised weights at alpha theta_ft + (1 - alpha) theta_clip, alpha ~ U(0, lambda) drawn once per
         step from torch's global generator (`torch.manual_seed` / accelerate's `set_seed` make it repeatable).
         Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft."""

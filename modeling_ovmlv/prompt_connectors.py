@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from transformers import initialization as init
+from transformers.models.clip.modeling_clip import CLIPEncoderLayer
 
 from .configuration_ovmlv import OvmlvConfig
 
@@ -43,7 +44,9 @@ class MlpConnector(nn.Module):
 class PromptTransformer(nn.Module):
     """Linear d_model -> CLIP width, then a small pre-norm transformer encoder over the L vectors of one attribute.
 
-    Layers have CLIP's text width, heads and MLP width, so the soft prompt is built in the space it is read in.
+    The layers are CLIP text encoder layers (`CLIPEncoderLayer`: CLIP's width, heads, MLP and activation, attending
+    both ways here), so the soft prompt is built in the space it is read in, through transformers' attention
+    interface and with modules that are called, never read (offload and ZeRO-3 hooks gather on a call).
     Learned positions (L, width) tell the L vectors apart (the transformer alone is order-blind). No dropout: the
     paper names none, and it keeps label embeddings deterministic in training mode.
     """
@@ -54,21 +57,8 @@ class PromptTransformer(nn.Module):
         self.proj = nn.Linear(config.llm_config.d_model, text.hidden_size)
         self.positions = nn.Parameter(torch.zeros(config.attribute_length, text.hidden_size))
         self.position_init_std = text.initializer_range
-        layer = nn.TransformerEncoderLayer(
-            d_model=text.hidden_size,
-            nhead=text.num_attention_heads,
-            dim_feedforward=text.intermediate_size,
-            dropout=0.0,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
-        self.encoder = nn.TransformerEncoder(
-            layer,
-            num_layers=config.prompt_transformer_layers,
-            norm=nn.LayerNorm(text.hidden_size),
-            enable_nested_tensor=False,
-        )
+        self.layers = nn.ModuleList(CLIPEncoderLayer(text) for _ in range(config.prompt_transformer_layers))
+        self.norm = nn.LayerNorm(text.hidden_size, eps=text.layer_norm_eps)
 
     @torch.no_grad()
     def init_weights(self, token_embeddings: torch.Tensor) -> None:
@@ -86,12 +76,14 @@ class PromptTransformer(nn.Module):
         stays readable from the start.
         """
         rms = token_embeddings.float().pow(2).mean().sqrt()
-        init.copy_(self.encoder.norm.weight, rms.expand_as(self.encoder.norm.weight))
+        init.copy_(self.norm.weight, rms.expand_as(self.norm.weight))
 
     def forward(self, soft_attributes: torch.Tensor) -> torch.Tensor:
         """(A, L, d_model) soft attributes -> (A, L, width) soft prompts."""
         hidden = self.proj(soft_attributes) + self.positions[: soft_attributes.shape[-2]]
-        return self.encoder(hidden)
+        for layer in self.layers:
+            hidden = layer(hidden, None)  # no mask: every vector of the attribute attends to every other
+        return self.norm(hidden)
 
 
 CONNECTOR_CLASSES: dict[str, type[nn.Module]] = {

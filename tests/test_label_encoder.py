@@ -57,7 +57,7 @@ def test_shapes(model, inputs):
 
 
 def test_cached_soft_decoding_equals_teacher_forced_pass(model, inputs):
-    """DESIGN §2.1.3: step-by-step decoding with the cache = one teacher-forced T5 pass over the same tokens."""
+    """docs/design.md §3.3: step-by-step decoding with the cache = one teacher-forced T5 pass over the same tokens."""
     llm, mask = model.label_encoder.llm, inputs["llm_attention_mask"]
     assert not llm.training  # eval semantics: no dropout
     assert mask.sum(1).unique().numel() > 1  # padded rows exercise the cross-attention mask

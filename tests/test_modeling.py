@@ -12,9 +12,9 @@ import torch.nn.functional as F
 from transformers import AutoModel, CLIPModel
 
 from modeling_ovmlv import OvmlvConfig, OvmlvModel
+from modeling_ovmlv.loss import weighted_multilabel_bce
 from modeling_ovmlv.modeling_ovmlv import hub_id
 from processing import OvmlvProcessor
-from modeling_ovmlv.loss import weighted_multilabel_bce
 from tests.numerics import assert_same_outputs, assert_same_state
 
 
@@ -176,3 +176,20 @@ def test_label_embeddings_on_another_device_are_moved_to_the_videos(model):
     bank_embeddings = torch.randn(3, 16)
     logits = head(torch.zeros(2, 16, device="meta"), bank_embeddings)
     assert logits.device.type == "meta" and logits.shape == (2, 3)
+
+
+def test_offloaded_to_disk_it_encodes_labels_and_videos(towers, processor, tmp_path):
+    """accelerate's disk offload (`device_map="auto"` with no memory to spare) keeps every weight on the meta
+    device until its module is called: a weight read without calling its module fails here."""
+    model = OvmlvModel.from_towers(clip=towers.clip, llm=towers.llm, temporal_layers=2)
+    model.save_pretrained(tmp_path / "model")
+    inputs, video = processor(text=["dog", "red circle"]), torch.randn(1, 8, 3, 32, 32)
+    with torch.no_grad():
+        labels, videos = model.get_label_features(**inputs), model.get_video_features(video)
+    offloaded = OvmlvModel.from_pretrained(
+        tmp_path / "model", device_map="auto", max_memory={"cpu": "1KB"}, offload_folder=str(tmp_path / "offload")
+    )
+    assert set(offloaded.hf_device_map.values()) == {"disk"}
+    with torch.no_grad():
+        assert_same_outputs(offloaded.get_label_features(**inputs), labels)
+        assert_same_outputs(offloaded.get_video_features(video), videos)

@@ -58,18 +58,41 @@ def test_shapes_for_any_frame_count_and_clips(towers, mode):
 
 
 @pytest.mark.parametrize("mode", ["parallel", "serial"])
-def test_new_model_is_exactly_clip_frame_mean_pooling(towers, clip_model, mode):
-    model = build(towers, temporal_mode=mode)
+def test_with_branch_frame_pooling_a_new_model_is_exactly_clip_frame_mean_pooling(towers, clip_model, mode):
+    model = build(towers, temporal_mode=mode, temporal_pooling="branch_frames")
     assert model.config.temporal_layers == 4  # the paper's T is the default
     video = torch.randn(2, 8, 3, 32, 32)
     with torch.no_grad():
         ours = model.get_video_features(video)
         tokens = model.video_encoder.encode_frames(video)
-        frames, _ = model.video_encoder.temporal_branch(tokens.branch_inputs)
+        frames, _, gate = model.video_encoder.temporal_branch(tokens.branch_inputs)
         final = clip_model.vision_model(pixel_values=video.flatten(0, 1)).last_hidden_state
+    assert gate.item() == 0.0
     assert (ours - clip_frame_mean(clip_model, video)).abs().max() <= 1e-5
     # Not only through the zero TMP gate: the branch's frame tokens reproduce CLIP's own last layer.
     assert (frames.flatten(0, 1) - final).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("trained", [False, True])
+def test_the_papers_embedding_is_tmp_and_the_frozen_frames_and_starts_near_clip(towers, clip_model, trained):
+    """Paper §3.2: the mean of the branch's final TMP token and the frozen backbone's final CLS token of every
+    frame, each through CLIP's post-layernorm. However the branch is trained, N of the N + 1 pooled tokens are the
+    frozen backbone's; a new model's embedding is close to CLIP's frame mean."""
+    model = build(towers)
+    assert model.config.temporal_pooling == "clip_frames" and model.video_encoder.temporal_branch.tmp_gate is None
+    if trained:
+        as_if_trained(model)
+    video = torch.randn(2, 8, 3, 32, 32)
+    with torch.no_grad():
+        ours = model.get_video_features(video)
+        _, tmp, _ = model.video_encoder.temporal_branch(model.video_encoder.encode_frames(video).branch_inputs)
+        vision = clip_model.vision_model
+        cls = vision(pixel_values=video.flatten(0, 1)).last_hidden_state[:, 0].unflatten(0, (2, 8))  # CLIP's own
+        tokens = torch.cat([tmp[:, None], cls], dim=1)  # (B, 1 + N, D)
+        expected = F.normalize(clip_model.visual_projection(vision.post_layernorm(tokens).mean(dim=1)), dim=-1)
+    assert_same_outputs(ours, expected)
+    if not trained:
+        assert F.cosine_similarity(ours, clip_frame_mean(clip_model, video)).min() > 0.99
 
 
 def test_branch_layers_start_as_clip_layers_and_new_parts_at_zero(towers):
@@ -82,7 +105,7 @@ def test_branch_layers_start_as_clip_layers_and_new_parts_at_zero(towers):
             assert torch.equal(block.clip_reference()[name], value), name
         assert not block.temporal_out.weight.any() and not block.temporal_out.bias.any()
     assert len(branch.fusions) == 2 and not any(fusion.weight.any() for fusion in branch.fusions)
-    assert branch.tmp_gate.item() == 0.0
+    assert branch.tmp_gate is None  # the paper's pooling has no gate
     assert 0 < branch.temporal_position.std() < 0.05  # small, not N(0, 1)
     names = model.clip_initialised_parameter_names()
     assert "video_encoder.temporal_branch.blocks.0.qkv.weight" in names
@@ -121,11 +144,14 @@ def test_backbone_runs_once_without_gradient(towers):
     assert model.video_encoder.vision_tower.layers[0].mlp.fc1.weight.grad is None
 
 
-@pytest.mark.parametrize("mode", ["parallel", "serial"])
-def test_every_branch_weight_learns_from_the_first_step(towers, mode):
-    """At initialisation the gate is 0 and the zero-init projections carry nothing yet, but the frames' path must
-    reach the loss: the branch's CLIP-initialised weights and the gate get a gradient at the very first step."""
-    model = build(towers, temporal_mode=mode, weight_interpolation_loss_weight=0.0).train()
+@pytest.mark.parametrize(
+    ("mode", "pooling"), [("parallel", "clip_frames"), ("serial", "clip_frames"), ("parallel", "branch_frames")]
+)
+def test_the_branch_learns_from_the_first_step(towers, mode, pooling):
+    """The zero-init projections carry nothing yet, but the branch must reach the loss at once: through TMP's
+    1/(N+1) share (the paper's pooling), or through its own frames beside a zero gate. Its CLIP-initialised weights
+    (and the gate) get a gradient at the very first step."""
+    model = build(towers, temporal_mode=mode, temporal_pooling=pooling, weight_interpolation_loss_weight=0.0).train()
     torch.manual_seed(0)
     out = model(
         pixel_values_videos=torch.randn(2, 4, 3, 32, 32), label_embeds=torch.randn(3, 16), labels=torch.eye(2, 3)
@@ -135,16 +161,20 @@ def test_every_branch_weight_learns_from_the_first_step(towers, mode):
     for index, block in enumerate(branch.blocks):
         for name in block.clip_initialised:
             assert block.get_parameter(name).grad.abs().sum() > 0, f"blocks.{index}.{name}"
-    assert branch.tmp_gate.grad.abs().sum() > 0
+        assert block.temporal_out.weight.grad.abs().sum() > 0
+    if pooling == "branch_frames":
+        assert branch.tmp_gate.grad.abs().sum() > 0
 
 
-def test_parallel_branch_skips_clips_last_layer(towers):
-    """The branch's own copy of CLIP's last layer makes the frames' final tokens; CLIP's would go unused."""
-    model = build(towers, temporal_layers=2)
+@pytest.mark.parametrize(("pooling", "runs"), [("clip_frames", 1), ("branch_frames", 0)])
+def test_clips_last_layer_runs_only_when_its_frames_are_pooled(towers, pooling, runs):
+    """With branch-frame pooling the branch's own copy of CLIP's last layer makes the frames' final tokens, so
+    CLIP's would go unused and is skipped; the paper's pooling reads CLIP's own final frames."""
+    model = build(towers, temporal_layers=2, temporal_pooling=pooling)
     calls = []
     model.video_encoder.vision_tower.layers[-1].register_forward_hook(lambda module, args, out: calls.append(out))
     model.get_video_features(torch.randn(1, 4, 3, 32, 32))
-    assert calls == []
+    assert len(calls) == runs
 
 
 def test_regulariser_is_the_loss_under_interpolated_weights_and_reaches_the_finetuned_ones(towers):

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from processing import video_decoding
+from processing.frame_transforms import clip_resize_and_crop
 from processing.video_decoding import (
     VideoDecodeError,
     decode_frames,
@@ -109,7 +110,7 @@ def test_timestamps_to_indices_rounds_to_nearest_and_clamps() -> None:
 
 @pytest.mark.parametrize("name", VIDEO_KINDS)
 def test_uniform_sampling_decodes_the_right_frames(videos: dict[str, Path], name: str) -> None:
-    frames = load_video(videos[name], num_frames=8, short_side=None)
+    frames = load_video(videos[name], num_frames=8, size=None)
     assert frames.shape == (1, 8, 48, 64, 3) and frames.dtype == np.uint8
     assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 8))
 
@@ -119,7 +120,7 @@ def test_seeking_in_any_order_returns_the_nearest_frames(videos: dict[str, Path]
     rng = np.random.default_rng(0)
     positions = rng.permutation(NUM_FRAMES)[:20] + rng.uniform(-0.4, 0.4, 20)  # away from ties between two frames
     times = np.concatenate([positions, positions[:3], [-1.0, 99.0]]) / FPS  # with repeats, before and past the end
-    frames = decode_frames(videos[name], times, short_side=None)
+    frames = decode_frames(videos[name], times, size=None)
     assert frames.shape == (len(times), 48, 64, 3)
     assert indices_of(frames) == expected_indices(times)
 
@@ -135,33 +136,36 @@ def test_sparse_targets_seek_instead_of_decoding_everything(tmp_path: Path, monk
 
     monkeypatch.setattr(video_decoding._StreamDecoder, "_next_frame", counting)
     times = np.array([15.0, 115.0, 215.0]) / FPS
-    assert indices_of(decode_frames(path, times, short_side=None)) == [15, 115, 215]
+    assert indices_of(decode_frames(path, times, size=None)) == [15, 115, 215]
     assert len(decoded) < 60  # sequential decoding would need 216 frames
 
 
 def test_multi_clip_and_segment_random_shapes(videos: dict[str, Path]) -> None:
-    clips = load_video(videos["h264.mp4"], num_frames=4, mode="multi_clip", short_side=None)
+    clips = load_video(videos["h264.mp4"], num_frames=4, mode="multi_clip", size=None)
     assert clips.shape == (4, 4, 48, 64, 3)
     assert indices_of(clips) == expected_indices(sample_timestamps(DURATION, 4, "multi_clip"))
-    first = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, short_side=None, seed=3)
+    first = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, size=None, seed=3)
     assert first.shape == (2, 4, 48, 64, 3)
-    again = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, short_side=None, seed=3)
+    again = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, size=None, seed=3)
     np.testing.assert_array_equal(first, again)
 
 
 def test_more_frames_than_the_video_has_repeat_frames(tmp_path: Path) -> None:
     path = write_video(tmp_path / "short.mp4", num_frames=5)
-    frames = load_video(path, num_frames=16, short_side=None)
+    frames = load_video(path, num_frames=16, size=None)
     assert frames.shape == (1, 16, 48, 64, 3)
     assert indices_of(frames) == timestamps_to_indices(sample_timestamps(5 / FPS, 16), FPS, 5).ravel().tolist()
 
 
-@pytest.mark.parametrize(("width", "height", "expected"), [(1280, 720, (224, 398)), (48, 64, (299, 224))])
-def test_short_side_resizes_keeping_aspect(tmp_path: Path, width: int, height: int, expected: tuple) -> None:
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (48, 64)])
+def test_size_gives_clips_square_crop_of_the_same_frames(tmp_path: Path, width: int, height: int) -> None:
     path = write_video(tmp_path / "size.mp4", num_frames=3, width=width, height=height)
-    frames = decode_frames(path, np.arange(3) / FPS)
-    assert frames.shape == (3, *expected, 3)
-    assert indices_of(frames) == [0, 1, 2]
+    full = decode_frames(path, np.arange(3) / FPS, size=None)
+    assert full.shape == (3, height, width, 3) and indices_of(full) == [0, 1, 2]
+    cropped = decode_frames(path, np.arange(3) / FPS, size=224)
+    assert cropped.shape == (3, 224, 224, 3)
+    expected = np.stack([clip_resize_and_crop(Image.fromarray(frame), 224) for frame in full])
+    np.testing.assert_array_equal(cropped, expected)
 
 
 # --- other sources ------------------------------------------------------------------------------------------------
@@ -169,16 +173,16 @@ def test_short_side_resizes_keeping_aspect(tmp_path: Path, width: int, height: i
 
 def test_bytes_and_file_objects_decode_like_paths(videos: dict[str, Path]) -> None:
     path = videos["libvpx-vp9.webm"]
-    expected = load_video(path, num_frames=4, short_side=None)
-    np.testing.assert_array_equal(load_video(path.read_bytes(), num_frames=4, short_side=None), expected)
-    np.testing.assert_array_equal(load_video(io.BytesIO(path.read_bytes()), num_frames=4, short_side=None), expected)
+    expected = load_video(path, num_frames=4, size=None)
+    np.testing.assert_array_equal(load_video(path.read_bytes(), num_frames=4, size=None), expected)
+    np.testing.assert_array_equal(load_video(io.BytesIO(path.read_bytes()), num_frames=4, size=None), expected)
     with open(path, "rb") as file:
-        np.testing.assert_array_equal(load_video(file, num_frames=4, short_side=None), expected)
+        np.testing.assert_array_equal(load_video(file, num_frames=4, size=None), expected)
 
 
 def test_file_object_without_timestamps_is_read_twice(videos: dict[str, Path]) -> None:
     file = io.BytesIO(videos["h264.h264"].read_bytes())
-    frames = load_video(file, num_frames=4, short_side=None)  # a first pass measures the duration
+    frames = load_video(file, num_frames=4, size=None)  # a first pass measures the duration
     assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
 
 
@@ -206,7 +210,7 @@ def test_url_is_downloaded_with_the_hub_session(videos: dict[str, Path], monkeyp
     session = FakeSession(videos["h264.mp4"].read_bytes())
     monkeypatch.setattr(huggingface_hub, "get_session", lambda: session)
     url = "https://example.com/clip.mp4"
-    frames = load_video(url, num_frames=4, short_side=None)
+    frames = load_video(url, num_frames=4, size=None)
     assert session.urls == [url]
     assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
 
@@ -223,16 +227,16 @@ def test_decoded_frames_are_sampled_by_position() -> None:
     pil_frames = [Image.fromarray(frame) for frame in array]
     expected = timestamps_to_indices(sample_timestamps(10, 4), 1.0, 10).ravel().tolist()
     for frames in (array, pil_frames, list(array)):
-        sampled = load_video(frames, num_frames=4, short_side=None)
+        sampled = load_video(frames, num_frames=4, size=None)
         assert sampled.shape == (1, 4, 48, 64, 3)
         assert indices_of(sampled) == expected
-    assert indices_of(decode_frames(array, [9.0, 0.0, 3.2])) == [9, 0, 3]
-    resized = load_video(pil_frames, num_frames=2, short_side=24)
-    assert resized.shape == (1, 2, 24, 32, 3)
+    assert indices_of(decode_frames(array, [9.0, 0.0, 3.2], size=None)) == [9, 0, 3]
+    resized = load_video(pil_frames, num_frames=2, size=24)
+    assert resized.shape == (1, 2, 24, 24, 3)
 
 
 def test_a_single_image_array_is_a_one_frame_video() -> None:
-    frames = load_video(index_frame(7, 64, 48), num_frames=3, short_side=None)
+    frames = load_video(index_frame(7, 64, 48), num_frames=3, size=None)
     assert indices_of(frames) == [7, 7, 7]
 
 
@@ -277,7 +281,7 @@ def test_unreadable_bytes_raise_video_decode_error() -> None:
 
 def test_truncated_mkv_keeps_the_frames_it_has(tmp_path: Path) -> None:
     path = write_truncated(tmp_path / "cut.mkv", keep=0.5, num_frames=60, gop=10)
-    frames = decode_frames(path, [0.0, 1.9], short_side=None)  # the header still says 2 s
+    frames = decode_frames(path, [0.0, 1.9], size=None)  # the header still says 2 s
     first, last = indices_of(frames)
     assert first == 0 and 0 < last < 59
 

@@ -200,7 +200,7 @@ class VideoClips(Dataset):
             record["end"] - record["start"], self.num_frames, mode, self.num_clips, rng=rng
         )  # (clips, T)
         size = self.processor.image_size
-        frames = decode_frames(record["video"], times, short_side=size)  # (clips * T, H, W, 3)
+        frames = decode_frames(record["video"], times, size=size)  # (clips * T, S, S, 3)
         frames = frames.reshape(*times.shape, *frames.shape[1:])
         pixels = frames_to_pixel_values(frames, size, self.processor.image_mean, self.processor.image_std)
         return pixels if self.num_clips > 1 else pixels[0]

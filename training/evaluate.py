@@ -1,4 +1,4 @@
-"""Evaluate a saved model on labelled manifests (DESIGN.md §5): `python -m training.evaluate` or `ovmlv evaluate`.
+"""Evaluate a saved model on labelled manifests (docs/design.md §8): `python -m training.evaluate` or `ovmlv evaluate`.
 
     python -m training.evaluate --model outputs/run/final --out outputs/eval \\
         --manifest data/k400_val.jsonl --name K400 \\
@@ -21,10 +21,9 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
-
-from hub_cards.cli import int_at_least
 from transformers.utils import CONFIG_NAME
 
+from hub_cards.cli import int_at_least
 from modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from modeling_ovmlv.atomic_files import write_text_atomically
 from modeling_ovmlv.label_bank import embed_labels

@@ -1,4 +1,4 @@
-"""Evaluation of every validation video against its whole vocabulary (DESIGN.md §5), during training and after.
+"""Evaluation of every validation video against its whole vocabulary (docs/design.md §8), during training and after.
 
 Label embeddings are computed once per evaluation (model in eval mode) or taken from a saved model's label bank,
 video embeddings per batch (4 x 8 frames by default, the clip embeddings averaged), and scores are gathered over

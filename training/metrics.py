@@ -1,4 +1,4 @@
-"""Evaluation metrics of the paper (DESIGN.md §5) for training and benchmark code: `from training.metrics import aupr`.
+"""Evaluation metrics of the paper (docs/design.md §8) for training and benchmark code: `from training.metrics import aupr`.
 
 A re-export. The functions live in `training/ovmlv_metrics/functional.py`, next to the `evaluate` script that needs
 them copied alongside it; importing them from here stays pure numpy (no `evaluate`, no sklearn).

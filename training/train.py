@@ -18,6 +18,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -306,15 +307,17 @@ def run_summary(
     skipped_videos: int,
     last_eval_step: int | None,
 ) -> dict:
-    """What the run did, per process: steps taken and a hash of its trainable weights (equal when in sync)."""
-    digest = hashlib.sha256()
-    for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
+    """What the run did, per process: steps taken and a hash of its trainable weights (equal when in sync), and
+    how many values it hashed (the whole count: ZeRO-3 shards are gathered first)."""
+    digest, values = hashlib.sha256(), 0
+    trainable = [(name, parameter) for name, parameter in model.named_parameters() if parameter.requires_grad]
+    with whole_parameters(accelerator, [parameter for _, parameter in trainable]):
+        for name, parameter in trainable:
             digest.update(name.encode())
             digest.update(parameter.detach().float().cpu().numpy().tobytes())
-    processes = gather_object(
-        [{"rank": accelerator.process_index, "steps_this_run": steps_this_run, "trainable_sha256": digest.hexdigest()}]
-    )
+            values += parameter.numel()
+    process = {"rank": accelerator.process_index, "steps_this_run": steps_this_run}
+    processes = gather_object([{**process, "trainable_sha256": digest.hexdigest(), "trainable_values": values}])
     return {
         "completed_steps": completed_steps,
         "num_processes": accelerator.num_processes,
@@ -323,6 +326,17 @@ def run_summary(
         "last_eval_step": last_eval_step,
         "processes": processes,
     }
+
+
+def whole_parameters(accelerator: Accelerator, parameters: list[torch.nn.Parameter]):
+    """A context in which `parameters` hold their whole values on every process: under DeepSpeed ZeRO-3 each
+    process keeps only a shard outside its module's forward (every process must enter it: it is a collective)."""
+    plugin = accelerator.state.deepspeed_plugin
+    if plugin is None or plugin.zero_stage != 3:
+        return contextlib.nullcontext()
+    import deepspeed
+
+    return deepspeed.zero.GatheredParameters(parameters)
 
 
 def tracker_hparams(config: TrainConfig) -> dict[str, float | int | str | bool]:

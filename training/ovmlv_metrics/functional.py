@@ -1,4 +1,4 @@
-"""Ranking and threshold metrics of the paper (§4, DESIGN.md §5) as plain numpy functions.
+"""Ranking and threshold metrics of the paper (§4; docs/design.md §8) as plain numpy functions.
 
 This file is the one home of the math. It sits next to the `evaluate` script because `evaluate.load` copies a
 metric script together with its same-folder relative imports only; the script imports it as `.functional`, library

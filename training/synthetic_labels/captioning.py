@@ -68,7 +68,7 @@ class ImageCaptioner:
 
 def sample_frames(video: str | Path, num_frames: int) -> list[Image.Image]:
     """Frames at the centres of `num_frames` equal segments, full resolution (the captioner's processor resizes)."""
-    return [Image.fromarray(frame) for frame in load_video(video, num_frames, mode="uniform", short_side=None)[0]]
+    return [Image.fromarray(frame) for frame in load_video(video, num_frames, mode="uniform", size=None)[0]]
 
 
 def caption_videos(
