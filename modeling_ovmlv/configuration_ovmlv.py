@@ -17,6 +17,8 @@ CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
 # How the video embedding pools the branch's TMP token with the frames' CLS tokens (`video_encoder.VideoEncoder`).
 TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
+# What the weight regulariser compares under the interpolated weights (`OvmlvModel.weight_interpolation_loss`).
+WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
 
 
 def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
@@ -78,8 +80,11 @@ class OvmlvConfig(PretrainedConfig):
             any other length get them linearly resampled.
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
         weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
-        weight_interpolation_loss_weight: weight of the regulariser's loss (Open-VCLIP's 0.5; the paper gives
-            none); 0 turns it off.
+        weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off. Open-VCLIP uses 0.5
+            (the default here); the paper's supplement (K.2) gives 1e-6 (`configs/paper_recipe.yaml`).
+        weight_interpolation_form: `"task_loss"` (the training loss scored with the interpolated weights, as
+            Open-VCLIP's regulariser) or `"consistency"` (paper §3.2, "matches predictions": the binary KL divergence
+            from the fine-tuned model's predictions to the interpolated one's).
         temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
@@ -123,6 +128,7 @@ class OvmlvConfig(PretrainedConfig):
         freeze_text_tower: bool = True,
         weight_interpolation_max: float = 0.5,
         weight_interpolation_loss_weight: float = 0.5,
+        weight_interpolation_form: str = "task_loss",
         temporal_patch_ratio: float = 0.0,
         score_temperature: float = 0.07,
         learnable_temperature: bool = False,
@@ -162,6 +168,7 @@ class OvmlvConfig(PretrainedConfig):
         self.freeze_text_tower = freeze_text_tower
         self.weight_interpolation_max = weight_interpolation_max
         self.weight_interpolation_loss_weight = weight_interpolation_loss_weight
+        self.weight_interpolation_form = weight_interpolation_form
         self.temporal_patch_ratio = temporal_patch_ratio
         self.score_temperature = score_temperature
         self.learnable_temperature = learnable_temperature
@@ -183,6 +190,7 @@ class OvmlvConfig(PretrainedConfig):
             "connector": CONNECTORS,
             "temporal_mode": TEMPORAL_MODES,
             "temporal_pooling": TEMPORAL_POOLINGS,
+            "weight_interpolation_form": WEIGHT_INTERPOLATION_FORMS,
         }
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:

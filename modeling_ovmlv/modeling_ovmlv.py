@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import CLIPModel, PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
 from transformers.dynamic_module_utils import custom_object_save
@@ -251,7 +252,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     def _embed_clips(self, tokens: FrameTokens, clips: int, toward_clip: float = 0.0) -> torch.Tensor:
         """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings."""
         clip_embeds = self.video_encoder.embed(tokens, toward_clip).unflatten(0, (-1, clips))  # (B, clips, D)
-        return nn.functional.normalize(clip_embeds.mean(dim=1), dim=-1)
+        return F.normalize(clip_embeds.mean(dim=1), dim=-1)
 
     def patch_temporal_branch(self, ratio: float) -> None:
         """Test-time patching (Open-VCLIP's trade-off knob): move the temporal branch's CLIP-initialised weights
@@ -263,15 +264,35 @@ class OvmlvModel(OvmlvPreTrainedModel):
             self.video_encoder.temporal_branch.patch_toward_clip(ratio)
 
     def weight_interpolation_loss(
-        self, tokens: FrameTokens, clips: int, label_embeds: torch.Tensor, labels: torch.Tensor
+        self,
+        tokens: FrameTokens,
+        clips: int,
+        label_embeds: torch.Tensor,
+        labels: torch.Tensor,
+        logits_per_video: torch.Tensor,
     ) -> torch.Tensor:
-        """The weight regulariser (paper §3.2; docs/design.md §4): the same loss, scored with the branch's
+        """The weight regulariser (paper §3.2; docs/design.md §4): the batch scored again with the branch's
         CLIP-initialised weights at alpha theta_ft + (1 - alpha) theta_clip, alpha ~ U(0, lambda) drawn once per
         step from torch's global generator (`torch.manual_seed` / accelerate's `set_seed` make it repeatable).
-        Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft."""
+        Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft.
+
+        `config.weight_interpolation_form`: "task_loss" is the training loss of those scores; "consistency" is the
+        binary KL divergence from the fine-tuned predictions (`logits_per_video`) to them, summed over labels and
+        averaged over videos like the loss.
+        """
         alpha = self.config.weight_interpolation_max * torch.rand(()).item()
-        video_embeds = self._embed_clips(tokens, clips, toward_clip=1.0 - alpha)
-        return weighted_multilabel_bce(self.logits(video_embeds, label_embeds), labels, self.config.negative_weight)
+        interpolated = self.logits(self._embed_clips(tokens, clips, toward_clip=1.0 - alpha), label_embeds)
+        if self.config.weight_interpolation_form == "task_loss":
+            return weighted_multilabel_bce(interpolated, labels, self.config.negative_weight)
+        finetuned = logits_per_video.sigmoid()
+        return (
+            (
+                F.binary_cross_entropy_with_logits(interpolated, finetuned, reduction="none")
+                - F.binary_cross_entropy_with_logits(logits_per_video, finetuned, reduction="none")
+            )
+            .sum(dim=-1)
+            .mean()
+        )
 
     def get_label_features(
         self,
@@ -343,7 +364,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
             loss = weighted_multilabel_bce(logits_per_video, labels, self.config.negative_weight)
             reg_weight = self.config.weight_interpolation_loss_weight
             if self.training and reg_weight > 0 and self.video_encoder.temporal_branch is not None:
-                loss = loss + reg_weight * self.weight_interpolation_loss(tokens, clips, label_embeds, labels)
+                regulariser = self.weight_interpolation_loss(tokens, clips, label_embeds, labels, logits_per_video)
+                loss = loss + reg_weight * regulariser
         output = OvmlvOutput(
             loss=loss, logits_per_video=logits_per_video, video_embeds=video_embeds, label_embeds=label_embeds
         )

@@ -112,7 +112,9 @@ class VideoEncoder(nn.Module):
         if serial:
             return FrameTokens(cls=None, branch_inputs=(hidden,))
         if self.config.pools_branch_frames:
-            return FrameTokens(cls=None, branch_inputs=(*branch_inputs, hidden))  # + the tokens entering the last layer
+            return FrameTokens(
+                cls=None, branch_inputs=(*branch_inputs, hidden)
+            )  # + the tokens entering the last layer
         return FrameTokens(cls=hidden[:, :, 0], branch_inputs=tuple(branch_inputs))
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:

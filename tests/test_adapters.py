@@ -388,6 +388,29 @@ def test_youtube8m_video_level(tmp_path):
     assert kinds == {"Game": "Games", "Video game": "Games", "Car": "Autos & Vehicles"}
 
 
+def test_youtube8m_curation_drops_a_vertical_and_keeps_the_most_frequent(tmp_path):
+    """The paper's 2429 training classes: game titles out (the Games vertical), then the most frequent classes;
+    a video whose every label is curated away is left out rather than kept as an all-negative example."""
+    vocabulary_csv = str(
+        write(tmp_path / "vocabulary.csv", VOCABULARY_CSV + "4,500000,/m/0b,Dog,,Pets & Animals,,,\n")
+    )
+    shard = write_tfrecord(
+        tmp_path / "train00.tfrecord",
+        [
+            field(1, features({"id": feature([b"AbCd"]), "labels": feature([0, 2, 4])})),
+            field(1, features({"id": feature([b"Game"]), "labels": feature([1])})),
+            field(1, features({"id": feature([b"Cars"]), "labels": feature([2])})),
+        ],
+    )
+    argv = ["youtube8m", "--annotations", str(shard), "--vocabulary-csv", vocabulary_csv, "--drop-vertical", "Games"]
+    summary, rows, vocabulary, _ = adapt(tmp_path, *argv, "--max-labels", "1")
+    assert vocabulary == ["Dog"]  # Car (200000) and Dog (500000) remain after Games; the most frequent one is kept
+    assert [(row["video"], row["labels"]) for row in rows] == [("../videos/AbCd.mp4", ["Dog"])]
+    assert "2 rows whose every label was curated away left out" in summary["notes"]
+    _, rows, vocabulary, _ = adapt(tmp_path, *argv)
+    assert vocabulary == ["Car", "Dog"] and [row["labels"] for row in rows] == [["Car", "Dog"], ["Car"]]
+
+
 def test_youtube8m_segments(tmp_path):
     vocabulary_csv = str(write(tmp_path / "vocabulary.csv", VOCABULARY_CSV))
     context = {

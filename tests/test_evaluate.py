@@ -28,7 +28,7 @@ from training.config import ManifestConfig
 from training.evaluate import vocabulary_embeddings
 from training.evaluation import EvalResult, evaluation_report
 from training.evaluation_files import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
-from training.metrics import deployment_threshold, f1_at_threshold, multilabel_report
+from training.metrics import deployment_threshold, f1_at_threshold, multilabel_report, top_k_accuracy
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 KINDS = {"dog": "object", "red circle": "object", "beach": "scene", "surfing": "action"}
@@ -97,6 +97,7 @@ def saved_scores(out: Path, name: str) -> dict[str, np.ndarray]:
 
 def test_results_json_is_what_the_model_card_takes(run, model_folder):
     out, _ = run
+    assert "top_1_accuracy" not in json.loads((out / "report.json").read_text())["datasets"]["objects"]  # multi-label
     raw = json.loads((out / "results.json").read_text())
     assert set(raw) == {"results"}  # no --model-name: the card uses the repo name
     for entry in raw["results"]:
@@ -266,3 +267,34 @@ def test_the_deployment_threshold_is_saved_into_an_uncalibrated_model(towers, pr
     config = OvmlvModel.from_pretrained(folder).config
     assert config.threshold == deployment["threshold"] and config.threshold_calibrated_on == ["objects"]
     assert "auto_map" in json.loads((folder / "config.json").read_text())  # still loads with remote code
+
+
+def test_single_label_sets_report_top_k_and_groups_report_mean_and_std(model_folder, data, tmp_path):
+    """UCF101, HMDB51 and the K600 zero-shot splits have one label a video and report top-1/top-5 accuracy; the K600
+    splits are reported together as mean ± std (`--group`)."""
+    rows = [("red.mp4", "red circle"), ("blue.mp4", "beach"), ("green.mp4", "surfing")]
+    splits = {"split1": rows, "split2": rows[::-1][:2]}
+    options = []
+    for name, split_rows in splits.items():
+        (data / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"video": v, "labels": [label]}) + "\n" for v, label in split_rows)
+        )
+        options += ["--manifest", data / f"{name}.jsonl", "--name", name, "--group", "k600", "--no-calibrate"]
+    out = tmp_path / "out"
+    code, stdout, stderr = evaluate_cli(
+        "--model", model_folder, "--out", out, *options, "--num-frames", 2, "--num-workers", 0, "--save-scores"
+    )
+    assert code == 0, stderr
+    report = json.loads((out / "report.json").read_text())
+    accuracies = []
+    for name in splits:
+        saved = saved_scores(out, name)
+        classes = saved["targets"].argmax(axis=1)
+        expected = {k: top_k_accuracy(classes, saved["scores"], k) for k in (1, 5)}
+        assert report["datasets"][name]["top_1_accuracy"] == pytest.approx(expected[1])
+        assert report["datasets"][name]["top_5_accuracy"] == pytest.approx(expected[5])
+        accuracies.append(expected[1])
+    group = report["groups"]["k600"]
+    assert group["sets"] == list(splits)
+    assert group["top_1_accuracy"] == pytest.approx({"mean": np.mean(accuracies), "std": np.std(accuracies)})
+    assert "Top-1 accuracy" in stdout and " ± " in stdout

@@ -283,3 +283,27 @@ def test_unfrozen_backbone_saves_the_reference(towers, tmp_path):
 def test_temporal_config_errors_name_the_field(overrides, message):
     with pytest.raises(ValueError, match=message):
         OvmlvConfig(**overrides)
+
+
+def test_consistency_regulariser_is_the_kl_from_the_finetuned_to_the_interpolated_predictions(towers):
+    """Paper §3.2's form: the regulariser "matches predictions" of the fine-tuned and the averaged weights."""
+    model = as_if_trained(
+        build(towers, temporal_layers=2, weight_interpolation_loss_weight=0.7, weight_interpolation_form="consistency")
+    ).train()
+    video, labels = torch.randn(2, 4, 3, 32, 32), torch.tensor([[1, 0, 0], [0, 1, 1]])
+    label_embeds = F.normalize(torch.randn(3, 16), dim=-1)
+    torch.manual_seed(5)
+    with_reg = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
+    torch.manual_seed(5)
+    alpha = model.config.weight_interpolation_max * torch.rand(()).item()
+    model.config.weight_interpolation_loss_weight = 0.0
+    plain = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
+    interpolated = copy.deepcopy(model)
+    interpolated.patch_temporal_branch(1.0 - alpha)
+    p = plain.logits_per_video.sigmoid()
+    q = interpolated(pixel_values_videos=video, label_embeds=label_embeds).logits_per_video.sigmoid()
+    kl = (p * (p / q).log() + (1 - p) * ((1 - p) / (1 - q)).log()).sum(dim=-1).mean()
+    assert kl > 0
+    assert torch.allclose(with_reg.loss, plain.loss + 0.7 * kl, atol=1e-5)
+    with pytest.raises(ValueError, match="weight_interpolation_form"):
+        OvmlvConfig(weight_interpolation_form="agreement")

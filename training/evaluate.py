@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("--name", "NAME", "the set's name in the results (default: the manifest's file stem)"),
         ("--dataset-id", "HUB_ID", "Hub dataset id for the model card's model-index"),
         ("--split", "SPLIT", f"the split shown on the model card (default: {DEFAULT_SPLIT})"),
+        ("--group", "NAME", "report this set with the others of the group as mean ± std (e.g. K600's 3 splits)"),
     ]:
         per_manifest.add_argument(
             flag, action=ManifestOption, default=argparse.SUPPRESS, metavar=metavar, help=help_text
@@ -140,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | None, str]]:
-    """(ManifestConfig, dataset id, split) per `--manifest`; set names must be unique (they key every output)."""
+def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | None, str, str | None]]:
+    """(ManifestConfig, dataset id, split, group) per `--manifest`; set names must be unique (they key every
+    output)."""
     specs = [
         (
             ManifestConfig(
@@ -153,10 +155,11 @@ def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | No
             ),
             options.get("dataset_id"),
             options.get("split", DEFAULT_SPLIT),
+            options.get("group"),
         )
         for options in manifests
     ]
-    names = [spec.name for spec, _, _ in specs]
+    names = [spec.name for spec, *_ in specs]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
         raise ValueError(f"Two manifests are named {duplicates}; give each its own --name.")
     return specs
@@ -211,12 +214,12 @@ def run(args: argparse.Namespace) -> str:
         num_clips=args.num_clips,
         label_batch_size=args.label_batch_size,
     )
-    eval_sets = [build_eval_set(spec, processor, config, args.num_workers) for spec, _, _ in specs]
+    eval_sets = [build_eval_set(spec, processor, config, args.num_workers) for spec, *_ in specs]
     accelerator = Accelerator()
     model.to(accelerator.device)
 
     evaluated = []
-    for (spec, dataset_id, split), eval_set in zip(specs, eval_sets, strict=True):
+    for (spec, dataset_id, split, group), eval_set in zip(specs, eval_sets, strict=True):
         eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
         labels = eval_set.vocabulary.labels
         label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, args.label_batch_size)
@@ -232,7 +235,7 @@ def run(args: argparse.Namespace) -> str:
             print(
                 f"{spec.name}: skipped {result.report['num_unreadable_videos']} unreadable video(s)", file=sys.stderr
             )
-        evaluated.append(EvaluatedSet(spec, result, dataset_id, split))
+        evaluated.append(EvaluatedSet(spec, result, dataset_id, split, group))
 
     summary = summarise(args.model, threshold, evaluated, args.num_frames, args.num_clips)
     if not accelerator.is_main_process:

@@ -27,7 +27,9 @@ from processing import OvmlvProcessor
 from .batching import Vocabulary, multi_hot
 from .config import EvalConfig, ManifestConfig
 from .data import VideoClips, collate_clips, manifest_vocabulary, read_label_kinds, read_manifest
-from .metrics import multilabel_report
+from .metrics import multilabel_report, top_k_accuracy
+
+SINGLE_LABEL_TOP_K = (1, 5)
 
 
 @dataclass
@@ -148,8 +150,13 @@ def evaluation_report(
     kinds: dict[str, str] | None,
     threshold: float | None = None,
 ) -> dict[str, Any]:
-    """multilabel_report overall, plus one per label kind (its columns only) when kinds are known."""
+    """multilabel_report overall, plus one per label kind (its columns only) when kinds are known. A single-label
+    set (every video exactly one label: UCF101, HMDB51, the K600 zero-shot splits) also gets top-1 and top-5
+    accuracy, the numbers those benchmarks report."""
     report: dict[str, Any] = {"num_videos": int(targets.shape[0]), **multilabel_report(targets, scores, threshold)}
+    if targets.shape[0] and (targets.sum(axis=1) == 1).all():
+        classes = targets.argmax(axis=1)
+        report.update({f"top_{k}_accuracy": top_k_accuracy(classes, scores, k) for k in SINGLE_LABEL_TOP_K})
     if kinds:
         columns: dict[str, list[int]] = {}
         for i, label in enumerate(vocabulary.labels):

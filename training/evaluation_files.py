@@ -36,6 +36,28 @@ class EvaluatedSet:
     result: EvalResult
     dataset_id: str | None  # Hub dataset id for the card's model-index
     split: str
+    group: str | None = None  # sets reported together as mean ± std (e.g. the three K600 zero-shot splits)
+
+
+# Metrics a group of sets reports as mean and standard deviation, when all its sets have them.
+GROUP_METRICS = ("aupr_macro", "peak_f1", "top_1_accuracy", "top_5_accuracy")
+
+
+def group_summaries(sets: list[EvaluatedSet]) -> dict[str, dict[str, Any]]:
+    """Per group, each metric's mean and (population) standard deviation over its sets, and the sets' names."""
+    groups: dict[str, list[EvaluatedSet]] = {}
+    for item in sets:
+        if item.group is not None:
+            groups.setdefault(item.group, []).append(item)
+    summaries = {}
+    for group, members in groups.items():
+        metrics = {}
+        for metric in GROUP_METRICS:
+            values = [item.result.report.get(metric) for item in members]
+            if all(value is not None for value in values):
+                metrics[metric] = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+        summaries[group] = {"sets": [item.spec.name for item in members], **metrics}
+    return summaries
 
 
 def summarise(
@@ -70,6 +92,7 @@ def summarise(
         "threshold": threshold,
         "deployment": deployment,
         "datasets": datasets,
+        "groups": group_summaries(sets),
     }
 
 
@@ -130,15 +153,30 @@ def markdown_report(summary: dict[str, Any], results_path: Path) -> str:
         if threshold is not None
         else "The model's threshold is uncalibrated: F1, precision and recall are shown at the deployment threshold."
     )
-    return "\n\n".join(
-        [
-            f"# Evaluation of {summary['model']}",
-            f"{summary['num_clips']} clips x {summary['num_frames']} frames per video. {at_threshold}",
-            markdown_table(columns, rows),
-            calibration,
-            markdown_table(set_columns, set_rows),
+    parts = [
+        f"# Evaluation of {summary['model']}",
+        f"{summary['num_clips']} clips x {summary['num_frames']} frames per video. {at_threshold}",
+        markdown_table(columns, rows),
+        calibration,
+        markdown_table(set_columns, set_rows),
+    ]
+    if summary["groups"]:
+        parts.append(group_table(summary["groups"]))
+    return "\n\n".join(parts)
+
+
+def group_table(groups: dict[str, dict[str, Any]]) -> str:
+    """Mean ± standard deviation of each metric over each group's sets (e.g. K600 zero-shot: three splits)."""
+    metrics = [metric for metric in GROUP_METRICS if any(metric in group for group in groups.values())]
+    rows = [
+        [name, ", ".join(group["sets"])]
+        + [
+            f"{_number(group[metric]['mean'])} ± {_number(group[metric]['std'])}" if metric in group else "–"
+            for metric in metrics
         ]
-    )
+        for name, group in groups.items()
+    ]
+    return markdown_table(["Group", "Sets", *(METRIC_NAMES[metric] for metric in metrics)], rows)
 
 
 def threshold_curves(summary: dict[str, Any], sets: list[EvaluatedSet]) -> dict[str, Any]:

@@ -13,6 +13,12 @@ segment [t, t + 5) with the labels rated present there (possibly none); the voca
 a segment's rated labels are known, the rest are unrated rather than verified absent. The `id`s are anonymised
 4-character ids (data.yt8m.org/2/j/i/<2 chars>/<id>.js maps one to its YouTube id): name the videos by id, or
 adapt --video-pattern; its field is `id`.
+
+Curation (the paper trains on 2429 classes, video-game titles removed): --drop-vertical leaves out the classes of
+a vertical (YouTube-8M files game titles under "Games", beside a few generic game classes: check the result), and
+--max-labels keeps the most frequent remaining classes by TrainVideoCount. Labels left out disappear from every
+row; a row that had labels and has none left is dropped (counted in the summary): it would otherwise teach that
+nothing is in its video.
 """
 
 from __future__ import annotations
@@ -29,19 +35,34 @@ SEGMENT_SECONDS = 5  # the rated segments' length, fixed by the dataset
 SEGMENT_KEYS = ("segment_start_times", "segment_labels", "segment_scores")
 
 
-def read_vocabulary(path: str | Path) -> tuple[dict[int, str], dict[str, str]]:
-    """`{index: name}` of the named classes, and `{name: Vertical1}`."""
+VERTICALS = ("Vertical1", "Vertical2", "Vertical3")
+
+
+def read_vocabulary(
+    path: str | Path, drop_verticals: Sequence[str] = (), max_labels: int | None = None
+) -> tuple[dict[int, str], dict[str, str]]:
+    """`{index: name}` of the named classes kept by the curation (module docstring), and `{name: Vertical1}`."""
     rows = read_csv(path, "YouTube-8M vocabulary", ("Index", "Name"))
-    names, kinds = {}, {}
+    names, kinds, counts = {}, {}, {}
     for line, row in enumerate(rows, start=2):
+        where = f"YouTube-8M vocabulary {path}, line {line}"
         if not row["Index"].strip().isdigit():
-            raise AnnotationError(
-                f"YouTube-8M vocabulary {path}, line {line}: Index should be an integer, got {row['Index']!r}."
-            )
-        if name := row["Name"].strip():
-            names[int(row["Index"])] = name
-            if vertical := (row.get("Vertical1") or "").strip():
-                kinds[name] = vertical
+            raise AnnotationError(f"{where}: Index should be an integer, got {row['Index']!r}.")
+        name = row["Name"].strip()
+        if not name or {(row.get(key) or "").strip() for key in VERTICALS} & set(drop_verticals):
+            continue
+        index = int(row["Index"])
+        names[index] = name
+        if vertical := (row.get("Vertical1") or "").strip():
+            kinds[name] = vertical
+        if max_labels is not None:
+            count = (row.get("TrainVideoCount") or "").strip()
+            if not count.isdigit():
+                raise AnnotationError(f"{where}: --max-labels needs TrainVideoCount, got {count!r}.")
+            counts[index] = int(count)
+    if max_labels is not None:
+        kept = sorted(counts, key=lambda index: (-counts[index], index))[:max_labels]
+        names = {index: names[index] for index in sorted(kept)}
     return names, kinds
 
 
@@ -60,13 +81,16 @@ def tfrecord_files(paths: Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _named(labels: Sequence[int], names: dict[int, str], where: str) -> list[str]:
-    if unknown := [label for label in labels if label not in names]:
+def _named(labels: Sequence[int], names: dict[int, str], known: set[int], where: str) -> list[str]:
+    """The names of the labels kept by the curation; `known` holds every index the vocabulary CSV names."""
+    if unknown := [label for label in labels if label not in known]:
         raise AnnotationError(f"{where}: label(s) {unknown[:5]} have no Name in the vocabulary CSV.")
-    return list(dict.fromkeys(names[label] for label in labels))
+    return list(dict.fromkeys(names[label] for label in labels if label in names))
 
 
-def _segment_clips(video_id: str, features: dict[str, list], names: dict[int, str], where: str) -> list[Clip]:
+def _segment_clips(
+    video_id: str, features: dict[str, list], names: dict[int, str], known: set[int], where: str
+) -> list[Clip]:
     """One clip per rated segment start, labelled with the labels rated present (score 1)."""
     starts, labels, scores = (features[key] for key in SEGMENT_KEYS)
     if not len(starts) == len(labels) == len(scores):
@@ -79,15 +103,23 @@ def _segment_clips(video_id: str, features: dict[str, list], names: dict[int, st
         if score >= 0.5:
             positives.append(label)
     return [
-        Clip({"id": video_id}, _named(positives, names, where), float(start), float(start + SEGMENT_SECONDS))
+        Clip({"id": video_id}, _named(positives, names, known, where), float(start), float(start + SEGMENT_SECONDS))
         for start, positives in sorted(present.items())
+        if not positives or any(label in names for label in positives)  # a segment's only labels curated away
     ]
 
 
-def read(paths: Sequence[str | Path], vocabulary_csv: str | Path, segments: bool = False) -> Adapted:
-    names, verticals = read_vocabulary(vocabulary_csv)
+def read(
+    paths: Sequence[str | Path],
+    vocabulary_csv: str | Path,
+    segments: bool = False,
+    drop_verticals: Sequence[str] = (),
+    max_labels: int | None = None,
+) -> Adapted:
+    known = set(read_vocabulary(vocabulary_csv)[0])
+    names, verticals = read_vocabulary(vocabulary_csv, drop_verticals, max_labels)
     needed = SEGMENT_KEYS if segments else ("labels",)
-    clips, rated = [], set()
+    clips, rated, curated_away = [], set(), 0
     for path in tfrecord_files(paths):
         for index, record in enumerate(read_records(path)):
             where = f"YouTube-8M TFRecord {path}, record {index}"
@@ -103,12 +135,20 @@ def read(paths: Sequence[str | Path], vocabulary_csv: str | Path, segments: bool
                 )
             video_id = ids[0].decode("utf-8")
             if segments:
-                clips += _segment_clips(video_id, features, names, where)
+                video_clips = _segment_clips(video_id, features, names, known, where)
+                curated_away += len(set(features["segment_start_times"])) - len(video_clips)
+                clips += video_clips
                 rated.update(features["segment_labels"])
+            elif labels := _named(features["labels"], names, known, where):
+                clips.append(Clip({"id": video_id}, labels))
             else:
-                clips.append(Clip({"id": video_id}, _named(features["labels"], names, where)))
+                curated_away += bool(features["labels"])
+                if not features["labels"]:
+                    clips.append(Clip({"id": video_id}, []))
     vocabulary = list(dict.fromkeys(names[label] for label in sorted(rated if segments else names) if label in names))
-    return Adapted(clips, vocabulary, {name: verticals[name] for name in vocabulary if name in verticals} or None)
+    notes = [f"{curated_away} rows whose every label was curated away left out"] if curated_away else []
+    kinds = {name: verticals[name] for name in vocabulary if name in verticals} or None
+    return Adapted(clips, vocabulary, kinds, notes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -120,4 +160,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--vocabulary-csv", required=True, help="vocabulary.csv (Index, Name, Vertical1, ...)")
     parser.add_argument("--segments", action="store_true", help="one row per rated 5 s segment (segment-rated set)")
-    parser.set_defaults(adapt=lambda args: read(args.annotations, args.vocabulary_csv, args.segments))
+    parser.add_argument(
+        "--drop-vertical",
+        action="append",
+        default=[],
+        dest="drop_verticals",
+        metavar="VERTICAL",
+        help='leave out the classes of this vertical, repeatable (the paper\'s recipe: "Games")',
+    )
+    parser.add_argument(
+        "--max-labels",
+        type=int,
+        metavar="N",
+        help="keep the N most frequent classes (TrainVideoCount; the paper: 2429)",
+    )
+    parser.set_defaults(
+        adapt=lambda args: read(
+            args.annotations, args.vocabulary_csv, args.segments, args.drop_verticals, args.max_labels
+        )
+    )
