@@ -285,9 +285,7 @@ def test_text_generator_runs_seq2seq_and_causal_lms(towers, tiny_causal_lm: Path
     assert len(answers) == 2
     # No prompt in the answer: 6 new tokens re-tokenize to at most 12 (a byte-level token cut mid-character
     # decodes to a replacement character that costs up to two tokens), the prompts to 15 or more.
-    assert all(
-        len(llama.tokenizer(answer, add_special_tokens=False).input_ids) <= 12 for answer in answers
-    )
+    assert all(len(llama.tokenizer(answer, add_special_tokens=False).input_ids) <= 12 for answer in answers)
     assert llama(prompts[1:]) == answers[1:]  # the shorter prompt, left-padded in the batch, decodes the same alone
 
 
