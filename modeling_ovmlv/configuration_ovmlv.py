@@ -12,7 +12,7 @@ LABEL_ENCODERS = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop"
 LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
 # Label encoders whose f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference.
 PAIRED_LABEL_ENCODERS = ("dualcoop",)
-LLM_ADAPTERS = ("prefix", "lora")
+LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
 # How the video embedding pools the branch's TMP token with the frames' CLS tokens (`video_encoder.VideoEncoder`).
@@ -65,8 +65,10 @@ class OvmlvConfig(PretrainedConfig):
         num_prefixes: N learnable LLM prefixes. prefix_length: vectors per prefix.
         num_attributes: K soft attributes decoded per prefix. attribute_length: L decoder states per attribute.
         prompt_transformer_layers: depth of the prompt transformer that maps soft attributes to CLIP soft prompts.
-        llm_adapter: `"prefix"` (paper) or `"lora"` (Table 10 ablation: LoRA on T5's attention q/v instead of
-            prefixes); lora_rank: LoRA rank (Table 10 tries 2 and 4 and finds 2 enough).
+        llm_adapter: `"prefix"` (paper), `"lora"` (Table 10 ablation: LoRA on T5's attention q/v instead of
+            prefixes) or `"none"` (ablation: the LLM reads the instruction alone; only the connector trains);
+            lora_rank: LoRA rank (Table 10 tries 2 and 4 and finds 2 enough).
+        freeze_prefixes: keep the prefixes at their initial values (ablation: prompts that are not learnt).
         connector: `"prompt_transformer"` (paper), `"mlp"` or `"linear"` (Table 10 ablations).
         descriptor_template: `"llm_fixed"` only: the CLIP prompt made of `{label}` and one LLM `{descriptor}`.
         descriptor_max_new_tokens: `"llm_fixed"` only: the LLM's token budget for its list of descriptors.
@@ -114,6 +116,7 @@ class OvmlvConfig(PretrainedConfig):
         prompt_transformer_layers: int = 2,
         llm_adapter: str = "prefix",
         lora_rank: int = 2,
+        freeze_prefixes: bool = False,
         connector: str = "prompt_transformer",
         context_length: int = 16,
         context_init: str | None = None,
@@ -154,6 +157,7 @@ class OvmlvConfig(PretrainedConfig):
         self.prompt_transformer_layers = prompt_transformer_layers
         self.llm_adapter = llm_adapter
         self.lora_rank = lora_rank
+        self.freeze_prefixes = freeze_prefixes
         self.descriptor_template = descriptor_template
         self.descriptor_max_new_tokens = descriptor_max_new_tokens
         self.connector = connector

@@ -108,7 +108,6 @@ class LlmLabelEncoder(LabelEncoder):
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
         self.llm = build_llm(config.llm_config)  # OvmlvConfig checked it is set
-        self.freeze_llm()
 
     @property
     def all_tied_weights_keys(self) -> dict[str, str]:
@@ -120,7 +119,7 @@ class LlmLabelEncoder(LabelEncoder):
         return {f"llm.{target}": f"llm.{source}" for target, source in self.llm.all_tied_weights_keys.items()}
 
     def freeze_llm(self) -> None:
-        """Only adapter weights (LoRA) may train inside the LLM."""
+        """Only adapter weights (LoRA) may train inside the LLM (the model calls this whenever it (re)freezes)."""
         for name, param in self.llm.named_parameters():
             param.requires_grad_("lora_" in name)
 
@@ -171,26 +170,31 @@ class LlmLabelEncoder(LabelEncoder):
 class LlmPromptedLabelEncoder(LlmLabelEncoder):
     """The paper's f_t: learnable LLM prompts -> soft attributes -> connector -> soft-prompted frozen CLIP text tower.
 
-    Trainable: the N prefixes and the connector (with `llm_adapter="lora"`: LoRA weights instead of prefixes, and
-    the LLM reads the bare template once per label). Set `gradient_checkpointing` (or call the model's
-    `activation_checkpointing_enable()`) to recompute the T5 encoder and each decoder step in the backward pass.
+    Trainable: the N prefixes (unless `freeze_prefixes`) and the connector. With `llm_adapter="lora"`, LoRA weights
+    instead of prefixes; with `"none"`, nothing on the LLM side; either way the LLM reads the bare instruction once
+    per label. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to recompute
+    the T5 encoder and each decoder step in the backward pass.
     """
 
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
+        self.prefixes = None
         if config.llm_adapter == "prefix":
             shape = (config.num_prefixes, config.prefix_length, config.llm_config.d_model)
             self.prefixes = nn.Parameter(torch.zeros(shape))
-        else:
-            self.prefixes = None
+        elif config.llm_adapter == "lora":
             add_lora(self.llm, config.lora_rank)
-            self.freeze_llm()
         self.connector = CONNECTOR_CLASSES[config.connector](config)
         self.gradient_checkpointing = False
 
+    def freeze_llm(self) -> None:
+        super().freeze_llm()
+        if self.prefixes is not None:
+            self.prefixes.requires_grad_(not self.config.freeze_prefixes)
+
     @property
     def num_prompts(self) -> int:
-        """LLM prompts per label: N prefixes, or the one bare template under LoRA."""
+        """LLM prompts per label: N prefixes, or the one bare instruction without them."""
         return 1 if self.prefixes is None else self.prefixes.shape[0]
 
     def init_prefixes(self) -> None:
@@ -208,7 +212,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
 
     def init_from_towers(self) -> None:
         """LoRA layers, built on the meta device by `from_towers`, get peft's initialisation now."""
-        if self.prefixes is None:
+        if self.config.llm_adapter == "lora":
             reset_lora(self.llm)
 
     def prompt_embeddings(

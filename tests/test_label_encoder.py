@@ -334,3 +334,23 @@ def test_loaded_in_fp16_the_llm_keeps_fp32_weights(towers, processor, tmp_path):
     with torch.no_grad():
         embeds = half.get_label_features(**processor(text=LABELS))
     assert embeds.dtype == torch.float16 and torch.isfinite(embeds).all()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "learnable"),
+    [
+        ({"llm_adapter": "none"}, {"label_encoder.connector."}),
+        ({"freeze_prefixes": True}, {"label_encoder.connector."}),
+        ({}, {"label_encoder.connector.", "label_encoder.prefixes"}),
+    ],
+)
+def test_prefix_ablations_train_only_what_they_say(towers, inputs, overrides, learnable):
+    """Table 4's rows: without prefixes the LLM reads the bare instruction; frozen prefixes stay at their start."""
+    model = build(towers, **overrides).train()
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(name.startswith(tuple(learnable)) for name in trainable)
+    assert {prefix for prefix in learnable if any(name.startswith(prefix) for name in trainable)} == learnable
+    backward_label_loss(model, inputs)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
+    if overrides.get("llm_adapter") == "none":
+        assert model.label_encoder.prefixes is None and model.label_encoder.num_prompts == 1
