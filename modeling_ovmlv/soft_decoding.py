@@ -16,10 +16,11 @@ The equivalence with a teacher-forced `T5ForConditionalGeneration` pass is teste
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers import T5ForConditionalGeneration
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.t5.modeling_t5 import eager_attention_forward
 
 # Per decoder layer: the keys and values of each step so far, each (B, H, 1, d_kv).
 StepCache = list[tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]]
@@ -31,10 +32,16 @@ def _split_heads(states: torch.Tensor, num_heads: int) -> torch.Tensor:
     return states.view(batch, length, num_heads, -1).transpose(1, 2)
 
 
-def _merge_heads(states: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, d_kv) -> (B, T, H*d_kv)."""
-    batch, _, length, _ = states.shape
-    return states.transpose(1, 2).reshape(batch, length, -1)
+def _attend(
+    attention: nn.Module, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """T5 attention of (B, H, 1, d_kv) queries with an additive `bias` folded into unscaled scores, through the
+    attention implementation the T5 was loaded with -> (B, 1, H*d_kv)."""
+    interface = ALL_ATTENTION_FUNCTIONS.get_interface(attention.config._attn_implementation, eager_attention_forward)
+    attended, _ = interface(
+        attention, query, keys, values, None, dropout=0.0, scaling=1.0, position_bias=bias, is_causal=False
+    )  # (B, 1, H, d_kv)
+    return attended.flatten(-2)
 
 
 def _decoder_step(
@@ -63,13 +70,11 @@ def _decoder_step(
         )
         keys = torch.cat([*past_keys, key], dim=2)  # (B, H, t+1, d_kv)
         values = torch.cat([*past_values, value], dim=2)
-        attended = F.scaled_dot_product_attention(query, keys, values, attn_mask=self_bias, scale=1.0)
-        hidden = hidden + attention.o(_merge_heads(attended))
+        hidden = hidden + attention.o(_attend(attention, query, keys, values, self_bias))
 
         attention = cross_layer.EncDecAttention
         query = _split_heads(attention.q(cross_layer.layer_norm(hidden)), attention.n_heads)
-        attended = F.scaled_dot_product_attention(query, cross_keys, cross_values, attn_mask=cross_mask, scale=1.0)
-        hidden = hidden + attention.o(_merge_heads(attended))
+        hidden = hidden + attention.o(_attend(attention, query, cross_keys, cross_values, cross_mask))
 
         hidden = feed_forward(hidden)  # T5LayerFF: norm, MLP, residual
         new_keys_values.append((key, value))

@@ -34,7 +34,8 @@ from torch import nn
 from transformers import CLIPVisionConfig
 from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
-from transformers.models.clip.modeling_clip import CLIPMLP
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.clip.modeling_clip import CLIPMLP, eager_attention_forward
 
 from .configuration_ovmlv import OvmlvConfig
 
@@ -95,10 +96,14 @@ class TemporalBlock(GradientCheckpointingLayer):
     backbone no longer holds CLIP's weights to rebuild it from).
     """
 
+    is_causal = False  # every attention here is bidirectional (read by transformers' attention functions)
+
     def __init__(self, config: CLIPVisionConfig, persistent_reference: bool):
         super().__init__()
         width, eps = config.hidden_size, config.layer_norm_eps
+        self.config = config
         self.num_heads = config.num_attention_heads
+        self.scaling = (width // self.num_heads) ** -0.5
         self.temporal_norm = nn.LayerNorm(width, eps=eps)
         self.temporal_qkv = nn.Linear(width, 3 * width)
         self.temporal_out = nn.Linear(width, width)  # zero-initialised
@@ -164,6 +169,13 @@ class TemporalBlock(GradientCheckpointingLayer):
         hidden = self.mlp.activation_fn(self._clip_initialised_call("mlp.fc1", x, toward_clip))
         return self._clip_initialised_call("mlp.fc2", hidden, toward_clip)
 
+    def _attend(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """(M, H, L, d) queries over (M, H, L', d) keys/values, unmasked -> (M, L, H, d), through the attention
+        implementation the model was loaded with (`config._attn_implementation`: sdpa, eager, flash...)."""
+        attention = ALL_ATTENTION_FUNCTIONS.get_interface(self.config._attn_implementation, eager_attention_forward)
+        attended, _ = attention(self, query, key, value, None, scaling=self.scaling, dropout=0.0)
+        return attended
+
     def _split_heads(self, qkv: torch.Tensor) -> torch.Tensor:
         """(M, L, 3D) -> (3, M, H, L, D/H) as a view: q, k, v in the 4-D layout SDPA's fused CPU kernel takes."""
         return qkv.unflatten(-1, (3, self.num_heads, -1)).permute(2, 0, 3, 1, 4)
@@ -186,20 +198,20 @@ class TemporalBlock(GradientCheckpointingLayer):
             0, (batch, -1, num_frames)
         )  # (B, P, N, D)
         q, k, v = self._split_heads(self.temporal_qkv((x + position).flatten(0, 1)))  # each (B*P, H, N, d)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(-1, rows.shape[-1])  # (B*P*N, D)
+        attended = self._attend(q, k, v).reshape(-1, rows.shape[-1])  # (B*P*N, D)
         rows = rows.index_add(0, layout.patch_rows, self.temporal_out(attended))
 
         # Spatial attention within each frame (CLIP's own attention), and TMP reading every frame.
         normed = self._clip_initialised_call("layer_norm1", rows, toward_clip)
         qkv = self._clip_initialised_call("qkv", normed, toward_clip)  # (B*N*S + B, 3D)
         q, k, v = self._split_heads(qkv[:split].view(batch * num_frames, tokens, -1))  # each (B*N, H, S, d)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(0, 1)  # (B*N*S, H, d)
+        attended = self._attend(q, k, v).flatten(0, 1)  # (B*N*S, H, d)
         tmp_q, tmp_k, tmp_v = (part[:, None] for part in self._split_heads(qkv[split:, None]))  # (B, 1, H, 1, d)
         per_frame = (batch, num_frames, self.num_heads, -1, k.shape[-1])
         keys = torch.cat([tmp_k.expand(per_frame), k.view(per_frame)], dim=-2).flatten(0, 1)  # (B*N, H, 1+S, d)
         values = torch.cat([tmp_v.expand(per_frame), v.view(per_frame)], dim=-2).flatten(0, 1)
-        tmp_attended = F.scaled_dot_product_attention(tmp_q.expand(per_frame).flatten(0, 1), keys, values)
-        tmp_attended = tmp_attended.view(per_frame).mean(dim=1).transpose(1, 2)  # (B, 1, H, d): mean over frames
+        tmp_attended = self._attend(tmp_q.expand(per_frame).flatten(0, 1), keys, values)  # (B*N, 1, H, d)
+        tmp_attended = tmp_attended.unflatten(0, (batch, num_frames)).mean(dim=1)  # (B, 1, H, d): mean over frames
         attended = torch.cat([attended, tmp_attended.flatten(0, 1)]).flatten(-2)  # (B*N*S + B, D)
         rows = rows + self._clip_initialised_call("out_proj", attended, toward_clip)
         return rows + self._mlp(self._clip_initialised_call("layer_norm2", rows, toward_clip), toward_clip)
