@@ -1,7 +1,7 @@
 """Evaluation metrics of the paper (docs/design.md §8) for training and benchmark code: `from training.metrics import aupr`.
 
 A re-export. The functions live in `training/ovmlv_metrics/functional.py`, next to the `evaluate` script that needs
-them copied alongside it; importing them from here stays pure numpy (no `evaluate`, no sklearn).
+them copied alongside it; importing them from here does not import `evaluate` (sklearn is imported on first use).
 """
 
 from training.ovmlv_metrics.functional import (

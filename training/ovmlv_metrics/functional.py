@@ -1,4 +1,4 @@
-"""Ranking and threshold metrics of the paper (§4; docs/design.md §8) as plain numpy functions.
+"""Ranking and threshold metrics of the paper (§4; docs/design.md §8) as numpy functions (AP from scikit-learn).
 
 This file is the one home of the math. It sits next to the `evaluate` script because `evaluate.load` copies a
 metric script together with its same-folder relative imports only; the script imports it as `.functional`, library
@@ -57,26 +57,14 @@ def _validated(y_true: ArrayLike, y_score: ArrayLike, ndim: int | None = None) -
 
 
 def _column_average_precision(t: np.ndarray, s: np.ndarray) -> np.ndarray:
-    """(C,) AP of each column of (N, C) labels and scores, NaN for a column without positives.
+    """(C,) AP of each column of (N, C) labels and scores (scikit-learn's `average_precision_score`), NaN for a
+    column without positives (scikit-learn would warn and say 0)."""
+    from sklearn.metrics import average_precision_score  # imported on first use: it costs a second to import
 
-    sklearn's definition: one threshold per distinct score, AP = sum over thresholds of Δrecall * precision. So a
-    positive adds precision-at-the-end-of-its-tie-group / P: tied items cross the threshold together, which also
-    makes the order inside a tie irrelevant (no stable sort needed).
-    """
-    s = np.ascontiguousarray(-s.T)  # (C, N), descending scores; rows sort several times faster than columns
-    order = np.argsort(s, axis=1)
-    s = np.take_along_axis(s, order, axis=1)
-    t = np.take_along_axis(t.T, order, axis=1)
-    n = s.shape[1]
-    precision = np.cumsum(t, axis=1) / np.arange(1, n + 1)  # (C, N), at every rank
-    is_group_end = np.ones_like(t)
-    is_group_end[:, :-1] = s[:, 1:] != s[:, :-1]
-    end_ranks = np.where(is_group_end, np.arange(n), n)
-    group_end = np.minimum.accumulate(end_ranks[:, ::-1], axis=1)[:, ::-1]  # (C, N), rank where each tie group ends
-    precision = np.take_along_axis(precision, group_end, axis=1)
-    positives = t.sum(axis=1)
-    hits = np.where(t, precision, 0.0).sum(axis=1)
-    return np.divide(hits, positives, out=np.full(hits.shape, np.nan), where=positives > 0)
+    ap = np.full(t.shape[1], np.nan)
+    for column in np.flatnonzero(t.any(axis=0)):
+        ap[column] = average_precision_score(t[:, column], s[:, column])
+    return ap
 
 
 def average_precision(y_true: ArrayLike, y_score: ArrayLike) -> float:
@@ -212,7 +200,8 @@ def hit_at_1(y_true: ArrayLike, y_score: ArrayLike) -> float:
 def top_k_accuracy(labels: ArrayLike, y_score: ArrayLike, k: int = 1) -> float:
     """Single-label accuracy: the true class is among the k best scores (zero-shot UCF101/HMDB51/K600 top-1/5).
 
-    Ties rank like sklearn's `top_k_accuracy_score`: among equal scores the higher class index comes first.
+    Ties rank like sklearn's `top_k_accuracy_score`: among equal scores the higher class index comes first. Not
+    that function itself: with two classes it thresholds one score column instead of ranking the two.
     """
     s = _scores(y_score, ndim=2)
     y = _to_numpy(labels)
