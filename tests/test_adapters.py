@@ -442,6 +442,10 @@ def test_youtube8m_errors(tmp_path, capsys):
     shard.write_bytes(bytes(data))
     assert "bad length checksum at byte 0" in failure(tmp_path, capsys, *argv)
     data[9] ^= 0xFF
+    data[14] ^= 0x01  # a bit of the payload: the record would still parse, with another label
+    shard.write_bytes(bytes(data))
+    assert "bad payload checksum in the record at byte 0" in failure(tmp_path, capsys, *argv)
+    data[14] ^= 0x01
     shard.write_bytes(bytes(data[:20]))
     assert "record at byte 0 is truncated" in failure(tmp_path, capsys, *argv)
 
