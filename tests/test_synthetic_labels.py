@@ -27,7 +27,7 @@ from training.synthetic_labels import (
     JsonlCache,
     SyntheticLabelsConfig,
     TextGenerator,
-    Vocabulary,
+    ClusteredVocabulary,
     assign_labels,
     augment_record,
     build_vocabulary,
@@ -393,7 +393,7 @@ def test_build_vocabulary_counts_videos_per_kind_and_reports_clusters(tmp_path: 
     assert set(vocabulary.labels) == {"riding a bicycle", "surfing", "barbecue", "playing guitar"}  # k = 2 per kind
 
     vocabulary.save(tmp_path / "vocabulary.json")
-    assert Vocabulary.load(tmp_path / "vocabulary.json") == vocabulary
+    assert ClusteredVocabulary.load(tmp_path / "vocabulary.json") == vocabulary
     report = clusters_markdown(vocabulary, rows=5)
     assert "| Label | Kind | Videos | Concepts (videos) |" in report
     assert (

@@ -16,7 +16,7 @@ from .concepts import PROMPTS, ConceptPrompt, GenerateFn, TextGenerator, extract
 from .embedding import ClipTextEmbedder, EmbedFn
 from .jsonl_cache import JsonlCache
 from .pipeline import SyntheticLabelsConfig, run
-from .vocabulary import Cluster, Vocabulary, build_vocabulary, cluster_concepts, clusters_markdown
+from .vocabulary import Cluster, ClusteredVocabulary, build_vocabulary, cluster_concepts, clusters_markdown
 
 __all__ = [
     "PROMPTS",
@@ -30,7 +30,7 @@ __all__ = [
     "JsonlCache",
     "SyntheticLabelsConfig",
     "TextGenerator",
-    "Vocabulary",
+    "ClusteredVocabulary",
     "assign_labels",
     "augment_record",
     "build_vocabulary",

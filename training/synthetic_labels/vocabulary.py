@@ -49,7 +49,10 @@ class Cluster:
 
 
 @dataclass
-class Vocabulary:
+class ClusteredVocabulary:
+    """The expanded vocabulary as its clusters: which extracted concepts each label stands for (`labels` gives the
+    label list; `training.batching.Vocabulary` is the label list training and evaluation index)."""
+
     clusters: list[Cluster]  # most frequent first
 
     @property
@@ -61,7 +64,7 @@ class Vocabulary:
         Path(path).write_text(json.dumps([asdict(cluster) for cluster in self.clusters], indent=1))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Vocabulary:
+    def load(cls, path: str | os.PathLike) -> ClusteredVocabulary:
         return cls([Cluster(**cluster) for cluster in json.loads(Path(path).read_text())])
 
 
@@ -126,17 +129,17 @@ def build_vocabulary(
     seed: int = 0,
     backend: str = "auto",
     progress: bool = True,
-) -> Vocabulary:
+) -> ClusteredVocabulary:
     """The de-duplicated vocabulary from `concepts[kind][video]`, each kind clustered on its own."""
     clusters: list[Cluster] = []
     for kind, by_video in tqdm(concepts.items(), desc="3/4 vocabulary", unit="kind", disable=not progress):
         counts = Counter(concept for video_concepts in by_video.values() for concept in set(video_concepts))
         k = num_clusters or math.ceil(cluster_ratio * len(counts))
         clusters += cluster_concepts(counts, embed_fn, k, kind, min_similarity, seed, backend)
-    return Vocabulary(sorted(clusters, key=lambda cluster: (-cluster.count, cluster.label)))
+    return ClusteredVocabulary(sorted(clusters, key=lambda cluster: (-cluster.count, cluster.label)))
 
 
-def clusters_markdown(vocabulary: Vocabulary, rows: int = 20, max_members: int = 12, seed: int = 0) -> str:
+def clusters_markdown(vocabulary: ClusteredVocabulary, rows: int = 20, max_members: int = 12, seed: int = 0) -> str:
     """Clusters as in paper Table 13: the largest merges (where de-duplication decided most), then a random
     sample of merged clusters; each row is a label and its members, most frequent first, with video counts."""
     merged = [cluster for cluster in vocabulary.clusters if len(cluster.members) > 1]
