@@ -22,12 +22,12 @@ from training.synthetic import SyntheticConfig, generate_dataset
 from training.synthetic_labels import (
     PROMPTS,
     ClipTextEmbedder,
+    ClusteredVocabulary,
     ConceptPrompt,
     ImageCaptioner,
     JsonlCache,
     SyntheticLabelsConfig,
     TextGenerator,
-    ClusteredVocabulary,
     assign_labels,
     augment_record,
     build_vocabulary,
@@ -417,8 +417,9 @@ def test_kmeans_backend_uses_faiss_when_installed(monkeypatch: pytest.MonkeyPatc
             self.index = types.SimpleNamespace(search=lambda x, n: (None, self.model.predict(x)[:, None]))
 
     x = group_embeddings(list(CONCEPTS))
+    monkeypatch.setitem(sys.modules, "faiss", None)  # as if not installed: importing it raises ImportError
     with pytest.raises(ImportError):
-        kmeans(x, 5, backend="faiss")  # not installed here
+        kmeans(x, 5, backend="faiss")
     monkeypatch.setitem(sys.modules, "faiss", types.SimpleNamespace(Kmeans=FakeFaissKmeans))
     assignment = kmeans(x, 5, seed=3)
     assert built == [{"dim": 16, "k": 5, "nredo": 4, "seed": 3, "spherical": True}]
