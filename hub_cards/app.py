@@ -1,9 +1,10 @@
 """The model's Space: upload a video, type labels, see every label's score as a bar and the labels above threshold.
 
-It needs only gradio, transformers, torch and av, never the ovmlv package (the model's code comes with the model,
-`trust_remote_code=True`), so this file plus a requirements.txt with those four is a complete Gradio Space:
+With the ovmlv package installed, the model runs through this package's own classes and no code from the model's
+repo is executed. Without it (a Space: this file plus a requirements.txt with gradio, transformers, torch and av),
+the model's own code must run, and that is allowed only explicitly:
 
-    OVMLV_MODEL=org/name python app.py                    # in a Space: set OVMLV_MODEL as a Space variable
+    OVMLV_MODEL=org/name OVMLV_TRUST_REMOTE_CODE=1 python app.py   # in a Space: set both as Space variables
     python -m hub_cards.app --model outputs/hub --port 7860
 
 `score_labels` is the logic without gradio; the `ovmlv classify` command uses it too.
@@ -13,17 +14,65 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 from typing import Any
 
-from transformers import Pipeline, pipeline
+from huggingface_hub.utils import HFValidationError, validate_repo_id
+from transformers import Pipeline, PretrainedConfig, pipeline
 
 TASK = "zero-shot-video-classification"
 MODEL_ENV = "OVMLV_MODEL"
+TRUST_REMOTE_CODE_ENV = "OVMLV_TRUST_REMOTE_CODE"  # "1": run the model repo's own code (a Space without ovmlv)
+MODEL_TYPE = "ovmlv"
 UNCALIBRATED_DEFAULT = 0.5  # the slider's start for a model without a calibrated threshold
+# What bad input raises (an unreadable upload is a VideoDecodeError, a ValueError): shown as a message, not a trace.
+USER_ERRORS = (ValueError, OSError)
 
 
-def load_classifier(model: str) -> Pipeline:
-    return pipeline(TASK, model=model, trust_remote_code=True)
+def check_model_source(name: str) -> None:
+    """A ValueError in one sentence for a model name that is neither a saved model folder nor a Hub id (transformers
+    would say "Repo id must be in the form ..." or fail deep inside the config)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ValueError(
+                f"{name} is a folder without config.json, so not a saved model: pass the folder a training run wrote "
+                "(outputs/RUN/final) or one `ovmlv export` made."
+            )
+        return
+    if path.exists():
+        raise ValueError(f"{name} is a file; pass the folder the model was saved in.")
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        raise ValueError(
+            f"There is no model folder {name} (nor is it a Hub id like org/name); check the path."
+        ) from None
+
+
+def load_classifier(model: str, trust_remote_code: bool = False) -> Pipeline:
+    """The pipeline for `model` (folder or Hub id) through this package's classes, so no code from the model's repo
+    runs; `trust_remote_code=True` runs the repo's own code instead (needed where ovmlv is not installed)."""
+    check_model_source(model)
+    if trust_remote_code:
+        return pipeline(TASK, model=model, trust_remote_code=True)
+    model_type = PretrainedConfig.get_config_dict(model)[0].get("model_type")
+    if model_type != MODEL_TYPE:
+        raise ValueError(
+            f"{model} is a {model_type!r} model, not an {MODEL_TYPE} one; this app only runs other code when asked "
+            f"(--trust-remote-code, or {TRUST_REMOTE_CODE_ENV}=1)."
+        )
+    try:
+        from modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
+        from processing import OvmlvProcessor
+    except ImportError as err:
+        raise ValueError(
+            f"The ovmlv package is not installed here, so {model} can only run with its own code: pass "
+            f"--trust-remote-code (on a Space, set {TRUST_REMOTE_CODE_ENV}=1) if you trust that repository."
+        ) from err
+    return ZeroShotVideoClassificationPipeline(
+        model=OvmlvModel.from_pretrained(model), processor=OvmlvProcessor.from_pretrained(model)
+    )
 
 
 def bank_labels(classifier: Pipeline) -> list[str]:
@@ -68,7 +117,7 @@ def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label v
     def run(video: str | None, labels_text: str, threshold: float) -> tuple[dict, str]:
         try:
             return classify(classifier, video, labels_text, threshold)
-        except ValueError as err:  # bad input: show the message in the app, not a stack trace
+        except USER_ERRORS as err:  # bad input (an unreadable upload too): the message in the app, not a trace
             raise gr.Error(str(err), print_exception=False) from err
 
     vocabulary = bank_labels(classifier)
@@ -111,8 +160,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--host", default=None, help="address to listen on (default: gradio's, 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default: gradio's, 7860)")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        default=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1",
+        help=f"run the Python code shipped in the model's repo (needed without ovmlv installed; ${TRUST_REMOTE_CODE_ENV}=1)",
+    )
     args = parser.parse_args(argv)
-    build_demo(load_classifier(args.model)).launch(server_name=args.host, server_port=args.port)
+    try:
+        classifier = load_classifier(args.model, trust_remote_code=args.trust_remote_code)
+    except USER_ERRORS as err:
+        parser.exit(1, f"{parser.prog}: error: {err}\n")
+    build_demo(classifier).launch(server_name=args.host, server_port=args.port)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_OK}  done
   {EXIT_ERROR}  failed; the message says why (model not found, no label bank, bad file, ...)
   {EXIT_USAGE}  bad command line
-  {EXIT_PARTIAL}  classify: some videos could not be read; the others were classified"""
+  {EXIT_PARTIAL}  classify, index: some videos could not be read; the others were classified or indexed"""
 MODEL_ENV = "OVMLV_MODEL"
 BAR_WIDTH = 20
 
@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_arguments(export_parser)
     export_parser.set_defaults(func=export.run)
+    from video_library.commands import add_library_commands  # here: it builds on this module's helpers
+
+    add_library_commands(commands)  # index, tag, search
     return parser
 
 
@@ -175,11 +178,23 @@ def given_labels(args: argparse.Namespace) -> list[str]:
 
 
 def load_model(name: str):
-    """(model, processor) through this package's classes, not remote code."""
+    """(model, processor) through this package's classes, not remote code; a name that is no model, or weights that
+    do not read, are one sentence (damaged files listed in an export's checksums.json are named by the check)."""
+    from safetensors import SafetensorError
+
     from modeling_ovmlv import OvmlvModel
     from processing import OvmlvProcessor
 
-    return OvmlvModel.from_pretrained(name), OvmlvProcessor.from_pretrained(name)
+    from .app import check_model_source
+
+    check_model_source(name)
+    try:
+        return OvmlvModel.from_pretrained(name), OvmlvProcessor.from_pretrained(name)
+    except SafetensorError as err:
+        raise CliError(
+            f"{name}: its weights (model.safetensors) cannot be read ({err}): the file is damaged or truncated; "
+            "re-download or re-export the model."
+        ) from err
 
 
 def run_classify(args: argparse.Namespace) -> int:

@@ -5,8 +5,10 @@
 The folder is re-saved through the package (`OvmlvModel.from_pretrained(...).save_pretrained(out)` and the
 processor's own save), so weights are safetensors only and the code files, `auto_map` and `custom_pipelines`
 are those of the installed code, not whatever the training run wrote. It holds the label bank of the training
-vocabulary (`--vocab FILE` builds it when the trained folder has none) and a README.md rendered from
-`model_card_template.md`.
+vocabulary (`--vocab FILE` builds it when the trained folder has none), a README.md rendered from
+`model_card_template.md`, and `checksums.json`: the size and SHA-256 of every file that no ovmlv command changes in
+place (weights, tokenizers, processor, code), which `OvmlvModel.from_pretrained` checks before loading, so a
+truncated or bit-flipped file is named instead of loaded (safetensors has no checksum of its own).
 
 `--eval FILE` takes evaluation results as JSON (the evaluation CLI writes this; so can a person):
 
@@ -37,10 +39,15 @@ import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from huggingface_hub import EvalResult, HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+from .export_variants import VariantOptions, add_variant_arguments, save_variant, variant_options
+
+if TYPE_CHECKING:
+    from modeling_ovmlv.export_variants import TowerCheckpoints
 
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")
 PIPELINE_TAG = "video-classification"  # the Hub has no zero-shot video tag; the tags say the rest
@@ -202,8 +209,11 @@ def build_model_card(
     license: str = "apache-2.0",
     base_models: list[str] | None = None,
     datasets: list[str] | None = None,
+    variant: str = "full",
+    towers: TowerCheckpoints | None = None,
 ) -> ModelCard:
-    """The README: YAML metadata (pipeline tag, tags, base models, model-index) and the template's text."""
+    """The README: YAML metadata (pipeline tag, tags, base models, model-index) and the template's text.
+    `variant` and `towers` (an adapter's `TowerCheckpoints`) say what the folder holds (`export_variants.py`)."""
     config = model.config
     eval_report = eval_report or EvalReport()
     model_name = eval_report.model_name or repo_id.split("/")[-1]
@@ -240,6 +250,9 @@ def build_model_card(
         eval_columns=columns,
         eval_rows=rows,
         training_datasets=datasets or [],
+        variant=variant,
+        towers=str(towers) if towers else None,
+        example_labels=labels[:3] if variant == "fixed-vocabulary" else ["dog", "beach", "surfing"],
     )
 
 
@@ -253,6 +266,7 @@ def export_model(
     base_models: list[str] | None = None,
     datasets: list[str] | None = None,
     overwrite: bool = False,
+    variant: VariantOptions | None = None,
 ) -> Path:
     """Write the Hub folder for the model at `model_path` (a trained folder or Hub id) into `out_dir`."""
     from modeling_ovmlv import LabelBank, OvmlvModel
@@ -272,14 +286,29 @@ def export_model(
     out_dir = Path(out_dir)
     _prepare_out_dir(out_dir, Path(model_path), overwrite)
     print(f"Writing the Hub folder {out_dir} ({len(model.label_bank)} labels in the label bank)")
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
+    variant = variant or VariantOptions()
+    towers = save_variant(model, processor, out_dir, variant)
     pickles = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.suffix in PICKLE_SUFFIXES)
     if pickles:
         raise ExportError(f"The export wrote pickle files {pickles}; only safetensors may be shipped.")
-    card = build_model_card(model, processor, repo_id, eval_report, license, base_models, datasets)
+    card = build_model_card(
+        model, processor, repo_id, eval_report, license, base_models, datasets, variant.variant, towers
+    )
     card.save(out_dir / "README.md")
+    write_export_checksums(out_dir)
     return out_dir
+
+
+def write_export_checksums(folder: Path) -> None:
+    """`checksums.json` for every file except those documented commands rewrite after an export: the card (edited
+    on the Hub), config.json (`training.evaluate` writes a calibrated threshold) and the label bank (`ovmlv vocab`;
+    it carries its own checksum and model fingerprint)."""
+    from transformers.utils import CONFIG_NAME
+
+    from modeling_ovmlv.checksums import write_checksums
+    from modeling_ovmlv.label_bank import BANK_LABELS_NAME, BANK_WEIGHTS_NAME
+
+    write_checksums(folder, exclude=("README.md", CONFIG_NAME, BANK_LABELS_NAME, BANK_WEIGHTS_NAME))
 
 
 def _prepare_out_dir(out_dir: Path, model_path: Path, overwrite: bool) -> None:
@@ -342,6 +371,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", action="append", dest="datasets", metavar="HUB_ID", help="a training dataset, repeatable"
     )
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it is not empty")
+    add_variant_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -356,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
         base_models=args.base_models,
         datasets=args.datasets,
         overwrite=args.overwrite,
+        variant=variant_options(args),
     )
     print(f"Exported {folder}")
     if args.push:

@@ -5,17 +5,29 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
-from transformers.utils import cached_file
+from transformers.utils import cached_file, logging
 from transformers.utils.logging import tqdm
+
+from .atomic_files import write_files_atomically
+from .checksums import file_sha256
+from .label_limits import check_label_lengths
+from .ranking import rank_rows
 
 BANK_WEIGHTS_NAME = "label_bank.safetensors"
 BANK_LABELS_NAME = "label_bank.json"
 
 # Turns a list of label strings into (C, D) unit-norm embeddings (model + processor, batched).
 LabelEmbedder = Callable[[Sequence[str]], torch.Tensor]
+
+logger = logging.get_logger(__name__)
+
+
+class LabelBankError(ValueError):
+    """A label bank that must not be used: damaged, half written, or made by another model; the message names it."""
 
 
 def clean_labels(labels: str | Iterable[str], what: str = "candidate_labels") -> list[str]:
@@ -42,6 +54,7 @@ def embed_labels(
     labels: Sequence[str], model: torch.nn.Module, processor, batch_size: int = 256, progress: bool = False
 ) -> torch.Tensor:
     """(C, D) unit-norm embeddings of `labels` (C, 2D for DualCoOp), `batch_size` labels per label-encoder call."""
+    check_label_lengths(labels, processor, model.config, where="the labels to encode")
     device = next(model.parameters()).device
     chunks = []
     starts = range(0, len(labels), batch_size)
@@ -56,9 +69,12 @@ class LabelBank:
     """Unit-norm label embeddings (C, D) with their label strings; saved as safetensors + JSON, never pickle.
 
     D is the model's `config.label_embedding_dim`: DualCoOp stores (positive; negative) pairs, 2x the joint size.
+    `fingerprint` identifies the weights that encoded it (`weights_fingerprint.py`): a saved bank beside other
+    weights is reported and not used. Saving writes both files in full before renaming either, and the JSON records
+    the SHA-256 of the embeddings file, so a damaged or half-replaced pair is detected on load.
     """
 
-    def __init__(self, labels: Sequence[str], embeddings: torch.Tensor):
+    def __init__(self, labels: Sequence[str], embeddings: torch.Tensor, fingerprint: str | None = None):
         labels = list(labels)
         if embeddings.dim() != 2 or embeddings.shape[0] != len(labels):
             raise ValueError(
@@ -68,6 +84,7 @@ class LabelBank:
             raise ValueError("LabelBank labels must be unique.")
         self.labels = labels
         self.embeddings = embeddings.detach().float().cpu()
+        self.fingerprint = fingerprint
         self._index = {label: i for i, label in enumerate(labels)}
 
     def __len__(self) -> int:
@@ -88,10 +105,17 @@ class LabelBank:
     def build(cls, model, processor, labels: Iterable[str], batch_size: int = 256, progress: bool = True):
         """Encode `labels` with `model`'s label encoder (batched, with a progress bar)."""
         labels = clean_labels(labels, what="labels")
-        return cls(labels, embed_labels(labels, model, processor, batch_size, progress))
+        fingerprint = getattr(model, "label_encoder_fingerprint", None)
+        return cls(labels, embed_labels(labels, model, processor, batch_size, progress), fingerprint)
 
     def add(self, model, processor, labels: Iterable[str], batch_size: int = 256, progress: bool = True) -> list[str]:
         """Encode and append the labels not yet in the bank; returns the ones added."""
+        fingerprint = getattr(model, "label_encoder_fingerprint", None)
+        if None not in (self.fingerprint, fingerprint) and self.fingerprint != fingerprint:
+            raise LabelBankError(
+                "This label bank was encoded by another model than the one given: its embeddings would not be "
+                "comparable. Rebuild it with LabelBank.build (`ovmlv vocab build`)."
+            )
         new = [label for label in clean_labels(labels, what="labels") if label not in self]
         if new:
             self._extend(new, embed_labels(new, model, processor, batch_size, progress))
@@ -110,10 +134,12 @@ class LabelBank:
         if unknown:
             raise KeyError(f"Not in the label bank: {sorted(unknown)}.")
         keep = [i for i, label in enumerate(self.labels) if label not in drop]
-        self.__init__([self.labels[i] for i in keep], self.embeddings[keep])
+        self.__init__([self.labels[i] for i in keep], self.embeddings[keep], self.fingerprint)
 
     def embeddings_for(self, labels: Sequence[str], embed_missing: LabelEmbedder | None = None) -> torch.Tensor:
         """(len(labels), D) in the order asked; labels missing from the bank are encoded by `embed_missing`."""
+        if labels == self.labels[: len(labels)]:  # the bank's own order (a pipeline without candidate_labels)
+            return self.embeddings[: len(labels)]  # a view: no lookup per label, no copy of the bank
         missing = [label for label in dict.fromkeys(labels) if label not in self]
         if missing:
             if embed_missing is None:
@@ -136,39 +162,119 @@ class LabelBank:
         `lambda v, t: model.logits(v, t).sigmoid()`.
         """
         with torch.inference_mode():
-            probs = score_fn(video_embeds, self.embeddings.to(video_embeds.device)).float().cpu()
-        return [rank_labels(self.labels, row, top_k, threshold) for row in probs]
+            probs = score_fn(video_embeds, self.embeddings.to(video_embeds.device)).float()
+            return rank_rows(probs, top_k, threshold).labelled(self.labels)
 
     def save(self, directory: str | os.PathLike) -> None:
-        os.makedirs(directory, exist_ok=True)
-        save_file({"embeddings": self.embeddings.contiguous()}, os.path.join(directory, BANK_WEIGHTS_NAME))
-        with open(os.path.join(directory, BANK_LABELS_NAME), "w", encoding="utf-8") as f:
-            json.dump({"labels": self.labels, "dim": self.dim}, f, ensure_ascii=False, indent=1)
+        """Embeddings and the JSON naming their SHA-256, both written in full under temporary names, then renamed:
+        a kill while writing leaves the previous bank; one in the instant between the two renames leaves a pair
+        that `load` reports as not belonging together, never a truncated file."""
+        directory = Path(directory)
+        written = {}
+
+        def write_embeddings(temporary: str) -> None:
+            save_file({"embeddings": self.embeddings.contiguous()}, temporary)
+            written["sha256"] = file_sha256(temporary)
+
+        def write_labels(temporary: str) -> None:
+            record = {
+                "labels": self.labels,
+                "dim": self.dim,
+                "embeddings_sha256": written["sha256"],
+                "model_fingerprint": self.fingerprint,
+            }
+            Path(temporary).write_text(json.dumps(record, ensure_ascii=False, indent=1), encoding="utf-8")
+
+        write_files_atomically(
+            {directory / BANK_WEIGHTS_NAME: write_embeddings, directory / BANK_LABELS_NAME: write_labels}
+        )
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> LabelBank:
-        return cls._from_files(os.path.join(directory, BANK_LABELS_NAME), os.path.join(directory, BANK_WEIGHTS_NAME))
+    def load(cls, directory: str | os.PathLike, fingerprint: str | None = None) -> LabelBank:
+        """The bank in `directory`; `fingerprint`: the model it must belong to (see `from_pretrained`)."""
+        return cls._from_files(
+            os.path.join(directory, BANK_LABELS_NAME), os.path.join(directory, BANK_WEIGHTS_NAME), fingerprint
+        )
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **hub_kwargs) -> LabelBank | None:
-        """The bank stored beside a model (local folder or Hub repo), or None if it has none."""
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, fingerprint: str | None = None, **hub_kwargs
+    ) -> LabelBank | None:
+        """The bank stored beside a model (local folder or Hub repo), or None if it has none.
+
+        Raises `LabelBankError` naming the file for a bank that is damaged, half of a pair, or (when `fingerprint`,
+        the model's `label_encoder_fingerprint`, is given) made by another model.
+        """
         found = [
             cached_file(name_or_path, name, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
             for name in (BANK_LABELS_NAME, BANK_WEIGHTS_NAME)
         ]
-        return None if None in found else cls._from_files(*found)
+        if found == [None, None]:
+            return None
+        if None in found:
+            present, absent = (BANK_LABELS_NAME, BANK_WEIGHTS_NAME)[:: 1 if found[0] else -1]
+            raise LabelBankError(
+                f"The label bank of {name_or_path} is incomplete: {present} without {absent}. Rebuild it with "
+                "`ovmlv vocab build`."
+            )
+        return cls._from_files(*found, fingerprint)
 
     @classmethod
-    def _from_files(cls, labels_path: str, weights_path: str) -> LabelBank:
-        with open(labels_path, encoding="utf-8") as f:
-            labels = json.load(f)["labels"]
-        return cls(labels, load_file(weights_path)["embeddings"])
+    def _from_files(cls, labels_path: str, weights_path: str, fingerprint: str | None = None) -> LabelBank:
+        rebuild = "Rebuild it with `ovmlv vocab build` (or LabelBank.build)."
+        try:
+            with open(labels_path, encoding="utf-8") as f:
+                record = json.load(f)
+            labels, stored_sha256 = record["labels"], record.get("embeddings_sha256")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            raise LabelBankError(f"The label bank file {labels_path} is damaged ({err}). {rebuild}") from err
+        if stored_sha256 is not None and file_sha256(weights_path) != stored_sha256:
+            raise LabelBankError(
+                f"The label bank files {weights_path} and {labels_path} do not belong together (one was replaced or "
+                f"damaged, e.g. by an interrupted save). {rebuild}"
+            )
+        try:
+            bank = cls(labels, load_file(weights_path)["embeddings"], record.get("model_fingerprint"))
+        except Exception as err:  # safetensors, shape and label checks: any of them means the pair is unusable
+            raise LabelBankError(
+                f"The label bank {weights_path} (with {labels_path}) cannot be read ({err}). {rebuild}"
+            ) from err
+        if fingerprint is not None and bank.fingerprint is None:
+            logger.warning(f"{labels_path} does not record which model made it (saved by an older ovmlv). {rebuild}")
+        elif None not in (fingerprint, bank.fingerprint) and fingerprint != bank.fingerprint:
+            raise LabelBankError(
+                f"The label bank {labels_path} was encoded by another model than the weights beside it, so its "
+                f"embeddings would give wrong scores. {rebuild}"
+            )
+        return bank
 
 
 def rank_labels(labels: Sequence[str], scores: torch.Tensor, top_k: int | None, threshold: float | None) -> list[dict]:
-    """`{"label", "score"}` sorted by descending score, cut by top_k and threshold (the pipeline's output)."""
-    order = scores.argsort(descending=True).tolist()
-    ranked = [{"label": labels[i], "score": float(scores[i])} for i in order]
-    if threshold is not None:
-        ranked = [item for item in ranked if item["score"] >= threshold]
-    return ranked if top_k is None else ranked[:top_k]
+    """`{"label", "score"}` sorted by descending score, cut by top_k and threshold (the pipeline's output); the cut
+    is made on the (C,) tensor (`ranking.rank_rows`), so only the kept labels become dicts."""
+    return rank_rows(scores.view(1, -1), top_k, threshold).labelled(labels)[0]
+
+
+def usable_bank(name_or_path: str | os.PathLike, fingerprint: str | None, **hub_kwargs) -> LabelBank | None:
+    """The bank beside a model if it may be used with it; a damaged one, or one made by another model, is reported
+    by name (a warning) and left out, so the model still loads and `ovmlv vocab build` can replace it."""
+    try:
+        return LabelBank.from_pretrained(name_or_path, fingerprint, **hub_kwargs)
+    except LabelBankError as err:
+        logger.warning(f"{err} The model is loaded without a label bank.")
+        return None
+
+
+def save_bank_beside(
+    bank: LabelBank | None, directory: str | os.PathLike, fingerprint_before: str | None, fingerprint: str | None
+) -> None:
+    """Write a model's bank into the folder its weights were just saved to, or remove a bank left there by another
+    model. A bank made by this model (no fingerprint, or the one it had before saving) takes the fingerprint of the
+    saved weights; a bank made by another model keeps its own, and so is reported when loaded."""
+    if bank is None:
+        for name in (BANK_LABELS_NAME, BANK_WEIGHTS_NAME):
+            Path(directory, name).unlink(missing_ok=True)
+        return
+    if bank.fingerprint in (None, fingerprint_before):
+        bank.fingerprint = fingerprint
+    bank.save(directory)

@@ -10,15 +10,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 from transformers import CLIPModel, PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import ModelOutput
 from transformers.utils import logging as hf_logging
 
+from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
+from .export_variants import FIXED_VOCABULARY_ARCHITECTURE, TowerCheckpoints, saved_architecture
 from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
-from .label_bank import LabelBank
+from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import (
     ClassNameLabelEncoder,
     LabelEncoder,
@@ -35,6 +38,7 @@ from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder, PromptLearn
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
 from .video_encoder import FrameTokens, VideoEncoder
+from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 
 LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
     "class_name": ClassNameLabelEncoder,
@@ -73,6 +77,25 @@ def quiet_transformers_logs() -> Iterator[None]:
         hf_logging.set_verbosity(verbosity)
 
 
+def load_towers(
+    clip: str | os.PathLike,
+    llm: str | os.PathLike | None = None,
+    clip_revision: str | None = None,
+    llm_revision: str | None = None,
+    **hub_kwargs,
+) -> tuple[CLIPModel, T5ForConditionalGeneration | None]:
+    """The pretrained CLIP and T5 (None without `llm`) as their checkpoints hold them: Hub ids (at a revision) or
+    local folders."""
+    clip_model = CLIPModel.from_pretrained(clip, revision=clip_revision, **hub_kwargs)
+    if llm is None:
+        return clip_model, None
+    with quiet_transformers_logs():  # an own lm_head (Flan-T5) is "not tied" by its forced config: expected
+        llm_model = T5ForConditionalGeneration.from_pretrained(llm, revision=llm_revision, **hub_kwargs)
+    # What the checkpoint holds decides, not its config: transformers 5 forces T5's tie flag to True.
+    llm_model.config.tie_word_embeddings = llm_model.lm_head.weight is llm_model.shared.weight
+    return clip_model, llm_model
+
+
 @dataclass
 class OvmlvOutput(ModelOutput):
     """
@@ -95,6 +118,10 @@ class OvmlvPreTrainedModel(PreTrainedModel):
     main_input_name = "pixel_values_videos"
     input_modalities = ("video", "text")
     supports_gradient_checkpointing = True
+    # Every attention goes through transformers' attention functions. Flash attention cannot add T5's relative
+    # position bias, which the LLM label encoder's decoding needs.
+    _supports_sdpa = True
+    _supports_flash_attn = False
     _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "T5Block", "TemporalBlock"]
     # Flan-T5 overflows in fp16 (its own code clamps; our decode loop does not): loaded in fp16, the T5 stays fp32.
     _keep_in_fp32_modules = ["label_encoder.llm."]
@@ -129,22 +156,28 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
+        self.label_encoder = self.build_label_encoder(config)
+        self.video_encoder = VideoEncoder(config)
+        self.score_head = ScoreHead(config)
+        self.label_bank: LabelBank | None = None
+        self.label_encoder_fingerprint: str | None = None  # of the weights last loaded or saved (banks must match)
+        self.post_init()
+        self.freeze_pretrained_towers()
+
+    def build_label_encoder(self, config: OvmlvConfig) -> LabelEncoder | None:
+        """f_t as `config.label_encoder` names it (a fixed-vocabulary model has none: `fixed_vocabulary.py`)."""
         if config.label_encoder not in LABEL_ENCODER_CLASSES:
             raise ValueError(
                 f"label_encoder={config.label_encoder!r} is not available; choose from {sorted(LABEL_ENCODER_CLASSES)}."
             )
-        self.label_encoder = LABEL_ENCODER_CLASSES[config.label_encoder](config)
-        self.video_encoder = VideoEncoder(config)
-        self.score_head = ScoreHead(config)
-        self.label_bank: LabelBank | None = None
-        self.post_init()
-        self.freeze_pretrained_towers()
+        return LABEL_ENCODER_CLASSES[config.label_encoder](config)
 
     def freeze_pretrained_towers(self) -> None:
         """Pretrained weights stay frozen unless the config says otherwise (the paper trains only new layers)."""
         self.score_head.logit_scale.requires_grad_(self.config.learnable_temperature)
         self.score_head.logit_bias.requires_grad_(self.config.learnable_bias)
-        self.label_encoder.text_tower.requires_grad_(not self.config.freeze_text_tower)
+        if self.label_encoder is not None:  # a fixed-vocabulary model has none
+            self.label_encoder.text_tower.requires_grad_(not self.config.freeze_text_tower)
         if isinstance(self.label_encoder, LlmLabelEncoder):
             self.label_encoder.freeze_llm()
         self.video_encoder.vision_tower.requires_grad_(not self.config.freeze_vision_backbone)
@@ -182,13 +215,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
         are put in place, so no time goes into random weights that would be overwritten.
         """
         config_overrides = method_overrides(method, **config_overrides)
-        clip_model = CLIPModel.from_pretrained(clip)
-        llm_model = None
-        if llm is not None:
-            with quiet_transformers_logs():  # an own lm_head (Flan-T5) is "not tied" by its forced config: expected
-                llm_model = T5ForConditionalGeneration.from_pretrained(llm)
-            # What the checkpoint holds decides, not its config: transformers 5 forces T5's tie flag to True.
-            llm_model.config.tie_word_embeddings = llm_model.lm_head.weight is llm_model.shared.weight
+        clip_model, llm_model = load_towers(clip, llm)
         config = OvmlvConfig(
             text_config=portable(clip_model.config.text_config),
             vision_config=portable(clip_model.config.vision_config),
@@ -198,9 +225,9 @@ class OvmlvModel(OvmlvPreTrainedModel):
             llm_name_or_path=hub_id(llm),
             **config_overrides,
         )
-        with torch.device("meta"):
-            skeleton = cls(config)
-        weights = skeleton.tower_weights(clip_model, llm_model, f"CLIP {clip}" + (f" and T5 {llm}" if llm else ""))
+        weights = cls.weights_from_towers(
+            config, clip_model, llm_model, f"CLIP {clip}" + (f" and T5 {llm}" if llm else "")
+        )
         with quiet_transformers_logs():
             model = cls.from_pretrained(None, config=config, state_dict=weights, dtype=torch.float32)
         model.label_encoder.tokenizer_sources = TokenizerSources(
@@ -208,6 +235,28 @@ class OvmlvModel(OvmlvPreTrainedModel):
         )
         model.label_encoder.init_from_towers()
         return model
+
+    @classmethod
+    def weights_from_towers(
+        cls, config: OvmlvConfig, clip: CLIPModel, llm: T5ForConditionalGeneration | None, source: str
+    ) -> dict[str, torch.Tensor]:
+        """`tower_weights` of a model of `config`, read off a skeleton on the meta device (no layers built)."""
+        with torch.device("meta"):
+            skeleton = cls(config)
+        return skeleton.tower_weights(clip, llm, source)
+
+    @classmethod
+    def adapter_weights(
+        cls, config: OvmlvConfig, towers: TowerCheckpoints, folder: str | os.PathLike, **hub_kwargs
+    ) -> dict[str, torch.Tensor]:
+        """An adapter-style folder's trained weights on the tower checkpoints it names (`export_variants.py`)."""
+        loading = {key: value for key, value in hub_kwargs.items() if key != "revision"}  # the folder's own
+        llm_id, llm_revision = (towers.llm.id, towers.llm.revision) if towers.llm else (None, None)
+        clip_model, llm_model = load_towers(towers.clip.id, llm_id, towers.clip.revision, llm_revision, **loading)
+        weights = cls.weights_from_towers(config, clip_model, llm_model, str(towers))
+        for path in model_weights_files(folder, **hub_kwargs):
+            weights.update(load_file(path))
+        return weights
 
     def tower_weights(
         self, clip: CLIPModel, llm: T5ForConditionalGeneration | None, source: str
@@ -384,14 +433,35 @@ class OvmlvModel(OvmlvPreTrainedModel):
         }
         super().save_pretrained(save_directory, **kwargs)
         custom_object_save(ZeroShotVideoClassificationPipeline, save_directory)
-        if self.label_bank is not None:
-            self.label_bank.save(save_directory)
+        if kwargs.get("is_main_process", True):  # the bank goes with the weights just written, and carries their
+            before = self.label_encoder_fingerprint  # fingerprint; a bank left there by another model is removed
+            self.label_encoder_fingerprint = label_encoder_fingerprint(model_weights_files(save_directory))
+            save_bank_beside(self.label_bank, save_directory, before, self.label_encoder_fingerprint)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *args, **kwargs) -> OvmlvModel:
         """A saved model with its label bank; label encoders that tokenize text themselves read the tokenizers
-        the processor saved beside it (`None` as the path: a `state_dict` given instead, as `from_towers` does)."""
-        model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        the processor saved beside it (`None` as the path: a `state_dict` given instead, as `from_towers` does).
+        Files listed in a `checksums.json` (an export's) are checked first; a damaged label bank, or one made by
+        another model, is reported and left out."""
+        hub_kwargs = {
+            key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
+        }
+        load_from = pretrained_model_name_or_path
+        if load_from is not None:
+            if cls is OvmlvModel and saved_architecture(load_from, **hub_kwargs) == FIXED_VOCABULARY_ARCHITECTURE:
+                from .fixed_vocabulary import OvmlvFixedVocabularyModel  # a subclass of this one
+
+                return OvmlvFixedVocabularyModel.from_pretrained(load_from, *args, **kwargs)
+            verify_model_checksums(load_from, **hub_kwargs)
+            towers = TowerCheckpoints.find(load_from, **hub_kwargs)
+            if towers is not None:  # adapter-style: the folder holds the trained weights, the towers the rest
+                config = kwargs.get("config")
+                if not isinstance(config, PretrainedConfig):
+                    config = cls.config_class.from_pretrained(config or load_from, **hub_kwargs)
+                kwargs.update(config=config, state_dict=cls.adapter_weights(config, towers, load_from, **hub_kwargs))
+                load_from = None
+        model = super().from_pretrained(load_from, *args, **kwargs)
         # Loading puts fresh (trainable) parameters in place: freeze again what the config keeps frozen.
         model.freeze_pretrained_towers()
         model.video_encoder.refresh_clip_reference()
@@ -402,13 +472,13 @@ class OvmlvModel(OvmlvPreTrainedModel):
             model.config.temporal_patch_ratio = 0.0
         if pretrained_model_name_or_path is None:
             return model
-        hub_kwargs = {
-            key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
-        }
         folder = str(pretrained_model_name_or_path)
-        model.label_encoder.tokenizer_sources = TokenizerSources(
-            clip=TokenizerSource(folder, hub_kwargs=hub_kwargs),
-            llm=TokenizerSource(folder, LLM_TOKENIZER_SUBFOLDER, hub_kwargs) if model.config.uses_llm else None,
-        )
-        model.label_bank = LabelBank.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if model.label_encoder is not None:  # a fixed-vocabulary model has none
+            model.label_encoder.tokenizer_sources = TokenizerSources(
+                clip=TokenizerSource(folder, hub_kwargs=hub_kwargs),
+                llm=TokenizerSource(folder, LLM_TOKENIZER_SUBFOLDER, hub_kwargs) if model.config.uses_llm else None,
+            )
+        weights = model_weights_files(pretrained_model_name_or_path, **hub_kwargs)
+        model.label_encoder_fingerprint = label_encoder_fingerprint(weights)
+        model.label_bank = usable_bank(pretrained_model_name_or_path, model.label_encoder_fingerprint, **hub_kwargs)
         return model

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import torch
@@ -9,6 +10,7 @@ from transformers import Pipeline
 from transformers.utils import logging
 
 from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
+from .label_limits import check_label_lengths
 
 PIPELINE_TASK = "zero-shot-video-classification"
 UNCALIBRATED_WARNING = (
@@ -35,6 +37,11 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
     Label embeddings come from the model's label bank when it has them; other labels are encoded once and reused.
     Without `candidate_labels`, videos are scored against the whole label bank.
+
+    One video (a path, URL, bytes, file object, or decoded frames: a (T, H, W, 3) array or a list of frames) gives
+    its ranked labels, and raises if it cannot be read. A list of videos (or a generator or dataset of them) gives
+    one result per video: a video that cannot be read gets `{"video": ..., "error": "why"}` in its place, so one bad
+    file never loses the others' results.
     """
 
     max_cached_labels = 10_000  # labels first met in this pipeline kept embedded; beyond it the oldest are dropped
@@ -57,6 +64,17 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
 
+    def __call__(self, videos: Any, **kwargs: Any) -> Any:
+        """See the class docstring: one video raises on a bad file, several report each bad one in its place."""
+        if isinstance(videos, types.GeneratorType | torch.utils.data.Dataset):
+            return super().__call__(videos, report_bad_videos=True, **kwargs)
+        if isinstance(videos, list | tuple) and not videos:
+            return []
+        if self.processor.is_one_video(videos):
+            # transformers takes any list for a batch of inputs; a tuple is one input (here: one video's frames)
+            return super().__call__(tuple(videos) if isinstance(videos, list) else videos, **kwargs)
+        return super().__call__(list(videos), report_bad_videos=True, **kwargs)
+
     def _sanitize_parameters(
         self,
         candidate_labels: list[str] | str | None = None,
@@ -64,11 +82,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         top_k: int | None = None,
         num_frames: int | None = None,
         clips: int | None = None,
+        report_bad_videos: bool = False,
         **kwargs,
     ):
-        preprocess_params: dict[str, Any] = {}
+        preprocess_params: dict[str, Any] = {"report_bad_videos": report_bad_videos}
         if candidate_labels is not None:
             preprocess_params["candidate_labels"] = clean_labels(candidate_labels)
+            new = [label for label in preprocess_params["candidate_labels"] if label not in self.label_bank]
+            check_label_lengths(new, self.processor, self.model.config)  # before any video is decoded
+        self.processor.check_video_arguments(num_frames, clips)  # wrong for every video: raise, never per video
         if num_frames is not None:
             preprocess_params["num_frames"] = num_frames
         if clips is not None:
@@ -78,24 +100,39 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             raise ValueError(f"top_k must be at least 1, got {top_k}.")
         return preprocess_params, {}, postprocess_params
 
-    def preprocess(self, video, candidate_labels: list[str] | None = None, num_frames=None, clips=None):
+    def preprocess(
+        self, video, candidate_labels: list[str] | None = None, num_frames=None, clips=None, report_bad_videos=False
+    ):
         candidate_labels = candidate_labels or self.default_labels
         if candidate_labels is None:
             raise ValueError(
                 "candidate_labels is required (this model has no label bank), "
                 "e.g. classifier(video, candidate_labels=['dog', 'beach'])."
             )
-        inputs = self.processor(videos=video, num_frames=num_frames, num_clips=clips, return_tensors="pt")
-        return {"pixel_values_videos": inputs["pixel_values_videos"], "candidate_labels": candidate_labels}
+        try:
+            pixels = self.processor(videos=video, num_frames=num_frames, num_clips=clips)["pixel_values_videos"]
+            error = None
+        except ValueError as err:  # an unreadable video (VideoDecodeError is a ValueError); arguments were checked
+            if not report_bad_videos:
+                raise
+            logger.warning(f"{err}; its result says so, the other videos are scored")
+            pixels = self.processor.blank_pixel_values(1, num_frames, clips)  # batches need one shape; not scored
+            error = {"video": getattr(err, "source", type(video).__name__), "error": str(err)}
+        return {"pixel_values_videos": pixels, "candidate_labels": candidate_labels, "video_error": error}
 
     def _forward(self, model_inputs: dict) -> dict:
         labels = model_inputs.pop("candidate_labels")
         labels = _first_if_nested(labels)  # batched: one list per video, all the same within a call
+        errors = model_inputs.pop("video_error")  # one per video: a list when batched
         label_embeds = self.label_bank.embeddings_for(labels, embed_missing=self._embed_labels)
         self._forget_oldest_cached_labels(in_use=labels)
         video_embeds = self.model.get_video_features(model_inputs["pixel_values_videos"])
         scores = self.model.logits(video_embeds, label_embeds.to(video_embeds.device)).sigmoid()
-        return {"scores": scores.float().cpu(), "candidate_labels": [labels] * scores.shape[0]}
+        return {
+            "scores": scores.float().cpu(),
+            "candidate_labels": [labels] * scores.shape[0],
+            "video_error": errors if isinstance(errors, list) else [errors],
+        }
 
     def _forget_oldest_cached_labels(self, in_use: list[str]) -> None:
         """Keep a long-running service's cache bounded: labels are appended in the order first met, so the first
@@ -110,6 +147,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         return embed_labels(labels, self.model, self.processor)
 
     def postprocess(self, model_outputs: dict, threshold: float | None = None, top_k: int | None = None):
+        error = model_outputs.get("video_error")  # [error] unbatched, the error itself once a batch is split
+        if (error := error[0] if isinstance(error, list) else error) is not None:
+            return error
         threshold = self.model.config.threshold if threshold is None else threshold
         if threshold is None and not self.warned_uncalibrated:
             logger.warning(UNCALIBRATED_WARNING)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -30,8 +31,6 @@ PROMPT_TEMPLATES = (
     "an example of {label}.",
 )
 SAMPLING_MODES = ("uniform", "segment_random")
-# CLIP's text tower has 77 positions; some tokenizers report a far larger model_max_length.
-CLIP_CONTEXT_LENGTH = 77
 # Loading options transformers records in a tokenizer's saved config; a saved folder must not depend on them.
 LOADING_DETAILS = ("is_local", "local_files_only")
 
@@ -40,15 +39,23 @@ def _is_frame(item: Any) -> bool:
     return (isinstance(item, np.ndarray) and item.ndim == 3) or type(item).__module__.startswith("PIL.")
 
 
-def split_videos(videos: Any) -> list[Any]:
-    """One video or many -> a list of videos.
+def is_one_video(videos: Any) -> bool:
+    """Whether `videos` is one video rather than a list of videos.
 
     A video is a path, URL, bytes, file object, a (T, H, W, 3) uint8 array, or a list of frames (PIL images or
     (H, W, 3) arrays); a list of anything else is a list of videos.
     """
-    if isinstance(videos, (list, tuple)) and videos and not _is_frame(videos[0]):
-        return list(videos)
-    return [videos]
+    return not (isinstance(videos, (list, tuple)) and videos and not _is_frame(videos[0]))
+
+
+def split_videos(videos: Any) -> list[Any]:
+    """One video or many (see `is_one_video`) -> a list of videos."""
+    return [videos] if is_one_video(videos) else list(videos)
+
+
+def _check_count(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+        raise ValueError(f"{name} must be a whole number of at least 1 (or None for the default), got {value!r}.")
 
 
 class OvmlvProcessor(ProcessorMixin):
@@ -87,6 +94,8 @@ class OvmlvProcessor(ProcessorMixin):
             if "{label}" not in template:
                 raise ValueError(f"Prompt template {template!r} has no '{{label}}' placeholder.")
         super().__init__(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **kwargs)
+
+    is_one_video = staticmethod(is_one_video)  # for callers that cannot import this module (the pipeline)
 
     def check_argument_for_proper_class(self, argument_name, argument):
         # The T5 tokenizer is optional: a model whose label encoder needs no LLM has none.
@@ -172,10 +181,9 @@ class OvmlvProcessor(ProcessorMixin):
         sampling: str = "uniform",
         seed: int | None = None,
     ) -> torch.Tensor:
-        num_frames = num_frames or self.num_frames
-        num_clips = num_clips or self.num_clips
-        if sampling not in SAMPLING_MODES:
-            raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
+        self.check_video_arguments(num_frames, num_clips, sampling)
+        num_frames = self.num_frames if num_frames is None else num_frames
+        num_clips = self.num_clips if num_clips is None else num_clips
         mode = "multi_clip" if num_clips > 1 else sampling
         clips = [
             load_video(video, num_frames=num_frames, mode=mode, clips=num_clips, size=self.image_size, seed=seed)
@@ -186,8 +194,28 @@ class OvmlvProcessor(ProcessorMixin):
         )
         return pixels if num_clips > 1 else pixels[:, 0]
 
+    def check_video_arguments(
+        self, num_frames: int | None = None, num_clips: int | None = None, sampling: str = "uniform"
+    ) -> None:
+        """Raise ValueError for sampling arguments that are wrong for any video (None means the processor's own)."""
+        _check_count("num_frames", num_frames)
+        _check_count("num_clips (clips)", num_clips)
+        if sampling not in SAMPLING_MODES:
+            raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
+
+    def blank_pixel_values(
+        self, num_videos: int = 1, num_frames: int | None = None, num_clips: int | None = None
+    ) -> torch.Tensor:
+        """Zeros in the shape `video_pixel_values` gives: a stand-in for a video that could not be read, so that a
+        batch keeps one shape (its scores are never used)."""
+        num_frames = self.num_frames if num_frames is None else num_frames
+        num_clips = self.num_clips if num_clips is None else num_clips
+        clip = (num_frames, 3, self.image_size, self.image_size)
+        return torch.zeros((num_videos, num_clips, *clip) if num_clips > 1 else (num_videos, *clip))
+
     def label_inputs(self, labels: list[str]) -> dict[str, torch.Tensor]:
-        tokenize = dict(padding=True, truncation=True, max_length=self._clip_max_length, return_tensors="pt")
+        # Never truncated: a label too long for the text tower is an error (modeling_ovmlv/label_limits.py).
+        tokenize = dict(padding=True, return_tensors="pt")
         bare = self.tokenizer(labels, **tokenize)
         prompts = [template.format(label=label) for label in labels for template in self.prompt_templates]
         templated = self.tokenizer(prompts, **tokenize)
@@ -204,10 +232,6 @@ class OvmlvProcessor(ProcessorMixin):
             inputs["llm_input_ids"] = llm["input_ids"]
             inputs["llm_attention_mask"] = llm["attention_mask"]
         return inputs
-
-    @property
-    def _clip_max_length(self) -> int:
-        return min(self.tokenizer.model_max_length, CLIP_CONTEXT_LENGTH)
 
     @property
     def model_input_names(self) -> list[str]:

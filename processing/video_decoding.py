@@ -2,8 +2,12 @@
 
 `sample_timestamps` says where (uniform, segment-random for training, multi-clip for evaluation), in seconds;
 `decode_frames` returns the frames nearest given times; `load_video` does both. Sources can be paths, URLs, bytes,
-file objects or frames that are already decoded. Anything unreadable raises `VideoDecodeError`, never a bare FFmpeg
-error, so a data loader can skip a broken file and name it.
+file objects or frames that are already decoded. Anything unreadable raises `VideoDecodeError` (a ValueError), never a
+bare FFmpeg error, so a data loader or a batch call can skip a broken file and name it. Frames come out as displayed:
+a display matrix (a phone video shot upright) is applied.
+
+URLs are downloaded into a temporary file (memory stays flat whatever the size) within `DownloadLimits`: a connect
+and a read timeout, a deadline for the whole download and a maximum size, each an environment variable.
 
 Copied flat into Hub model folders with its sibling `frame_transforms.py`, so it imports only them, the standard
 library, numpy, PyAV and PIL (and huggingface_hub, lazily, for URLs).
@@ -14,10 +18,13 @@ from __future__ import annotations
 import io
 import math
 import os
+import tempfile
+import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
 
@@ -30,14 +37,17 @@ from PIL import Image
 from .frame_transforms import clip_resize_and_crop
 
 SAMPLING_MODES = ("uniform", "segment_random", "multi_clip")
+DECODED_FRAMES = "<decoded frames>"  # how errors name frames passed in already decoded
 DEFAULT_EVAL_CLIPS = 4  # multi_clip views when `clips` is not given (the paper evaluates 4 clips x 8 frames)
 
 DecodedFrames = np.ndarray | Image.Image | Sequence[Image.Image] | Sequence[np.ndarray]
 VideoSource = str | os.PathLike | bytes | BinaryIO | DecodedFrames
 
 
-class VideoDecodeError(Exception):
-    """A video that cannot be read: `source` names it, `reason` says what is wrong and what to do about it."""
+class VideoDecodeError(ValueError):
+    """A video that cannot be read: `source` names it, `reason` says what is wrong and what to do about it.
+
+    A ValueError (a bad input value), so code that reports bad inputs without importing this module catches it."""
 
     def __init__(self, source: str, reason: str) -> None:
         super().__init__(f"Cannot decode video {source}: {reason}")
@@ -46,6 +56,39 @@ class VideoDecodeError(Exception):
 
     def __reduce__(self) -> tuple[type, tuple[str, str]]:  # picklable, so it crosses process boundaries intact
         return type(self), (self.source, self.reason)
+
+
+@dataclass(frozen=True)
+class DownloadLimits:
+    """How long a video URL may take and how large it may be. Each field has an environment variable (the
+    `ENVIRONMENT` names) read at every download, so a Space, a training job or a DataLoader worker can set them."""
+
+    connect_timeout_s: float = 10.0  # to open the connection
+    read_timeout_s: float = 30.0  # the longest wait for the server's next bytes (a server that never answers)
+    total_timeout_s: float = 600.0  # the whole download (a server that drips bytes forever)
+    max_megabytes: float = 2048.0  # the largest video accepted (a server that streams without end)
+
+    ENVIRONMENT = {
+        "connect_timeout_s": "OVMLV_DOWNLOAD_CONNECT_TIMEOUT_S",
+        "read_timeout_s": "OVMLV_DOWNLOAD_READ_TIMEOUT_S",
+        "total_timeout_s": "OVMLV_DOWNLOAD_TIMEOUT_S",
+        "max_megabytes": "OVMLV_DOWNLOAD_MAX_MB",
+    }
+
+    @classmethod
+    def from_environment(cls) -> DownloadLimits:
+        values = {}
+        for field in fields(cls):
+            variable = cls.ENVIRONMENT[field.name]
+            if (text := os.environ.get(variable)) is None:
+                continue
+            try:
+                values[field.name] = float(text)
+            except ValueError:
+                values[field.name] = math.nan
+            if not values[field.name] > 0:
+                raise ValueError(f"{variable}={text!r}: give a positive number (default {field.default}).")
+        return cls(**values)
 
 
 def sample_timestamps(
@@ -138,7 +181,7 @@ class _DecodedVideo:
         if isinstance(frames, np.ndarray) and frames.ndim == 3:
             frames = frames[None]  # a single (H, W, 3) image
         if len(frames) == 0:
-            raise ValueError("decoded video has no frames")
+            raise VideoDecodeError(DECODED_FRAMES, "it has no frames; pass at least one")
         self.frames = frames
 
     def duration(self) -> float:
@@ -153,8 +196,14 @@ class _DecodedVideo:
     def _rgb(frame: Image.Image | np.ndarray, size: int | None) -> np.ndarray:
         if isinstance(frame, np.ndarray):
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3:
-                raise ValueError(f"decoded frames must be uint8 (H, W, 3) RGB, got {frame.dtype} {frame.shape}")
+                raise VideoDecodeError(
+                    DECODED_FRAMES, f"frames must be uint8 (H, W, 3) RGB, got {frame.dtype} {frame.shape}"
+                )
             frame = Image.fromarray(frame)
+        if not isinstance(frame, Image.Image):
+            raise VideoDecodeError(
+                DECODED_FRAMES, f"a frame is a {type(frame).__name__}; frames are PIL images or uint8 (H, W, 3) arrays"
+            )
         frame = frame.convert("RGB")
         return np.asarray(frame) if size is None else clip_resize_and_crop(frame, size)
 
@@ -335,37 +384,76 @@ class _StreamDecoder:
         return (None if self.seekable else 0.0), frame
 
     def _rgb(self, frame: av.VideoFrame, size: int | None) -> np.ndarray:
-        """The frame as RGB at full resolution (the one colour conversion), then CLIP's resize and crop in PIL:
-        FFmpeg's scalers would be faster but differ from CLIP's bicubic filter by up to 0.9 in normalised units."""
-        rgb = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
+        """The frame as RGB at full resolution (the one colour conversion), turned upright, then CLIP's resize and
+        crop in PIL: FFmpeg's scalers would be faster but differ from CLIP's bicubic filter by up to 0.9 in
+        normalised units."""
+        rgb = upright(self.reformatter.reformat(frame, format="rgb24").to_ndarray(), frame.rotation)
         return rgb if size is None else clip_resize_and_crop(Image.fromarray(rgb), size)
 
 
-def _download(url: str) -> bytes:
-    """The body of `url`, through huggingface_hub's HTTP client (its proxy, retry and user-agent settings)."""
+@contextmanager
+def _downloaded(url: str) -> Iterator[BinaryIO]:
+    """The body of `url` in a temporary file (deleted on exit), fetched through huggingface_hub's HTTP client (its
+    proxy and user-agent settings) within `DownloadLimits`; any failure is a VideoDecodeError naming the URL."""
     from huggingface_hub import get_session
 
-    try:
-        response = get_session().get(url, follow_redirects=True)
-        response.raise_for_status()
-    except Exception as err:  # the client library differs between huggingface_hub versions
-        raise VideoDecodeError(url, f"download failed ({err}); check the URL and the network connection") from err
-    return response.content
+    limits = DownloadLimits.from_environment()
+    max_bytes = int(limits.max_megabytes * 2**20)
+    too_large = f"it is larger than {limits.max_megabytes:g} MB ({DownloadLimits.ENVIRONMENT['max_megabytes']})"
+    deadline = time.monotonic() + limits.total_timeout_s
+    # (connect, read, write, pool) seconds: a tuple, which every httpx generation reads as its Timeout
+    timeout = (limits.connect_timeout_s, limits.read_timeout_s, limits.read_timeout_s, limits.connect_timeout_s)
+    with tempfile.TemporaryFile() as file:
+        try:
+            with get_session().stream("GET", url, follow_redirects=True, timeout=timeout) as response:
+                response.raise_for_status()
+                if int(response.headers.get("content-length") or 0) > max_bytes:
+                    raise VideoDecodeError(url, f"{too_large}; download it yourself and pass the file")
+                for chunk in response.iter_bytes():
+                    file.write(chunk)
+                    if file.tell() > max_bytes:
+                        raise VideoDecodeError(url, f"{too_large}; download it yourself and pass the file")
+                    if time.monotonic() > deadline:
+                        raise VideoDecodeError(
+                            url,
+                            f"the download took longer than {limits.total_timeout_s:g} s "
+                            f"({DownloadLimits.ENVIRONMENT['total_timeout_s']}); download it yourself and pass the file",
+                        )
+        except VideoDecodeError:
+            raise
+        except Exception as err:  # timeouts, HTTP errors, offline mode: the client library varies with versions
+            reason = str(err) or type(err).__name__
+            raise VideoDecodeError(
+                url,
+                f"download failed ({reason}; timeouts: connect {limits.connect_timeout_s:g} s, read "
+                f"{limits.read_timeout_s:g} s); check the URL and the network connection",
+            ) from err
+        file.seek(0)
+        yield file
 
 
-def _opener(source: str | os.PathLike | bytes | BinaryIO) -> tuple[str, Callable[[], InputContainer]]:
+def upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
+    """`rgb` (H, W, 3) as displayed: turned counterclockwise by `rotation` degrees, the angle of the stream's display
+    matrix as FFmpeg reports it (`av_display_rotation_get`; a phone video shot upright says -90). Angles are rounded
+    to quarter turns, the only ones cameras write."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
+
+
+def _opener(
+    source: str | os.PathLike | bytes | BinaryIO, name: str | None = None
+) -> tuple[str, Callable[[], InputContainer]]:
     """A name for `source` (for error messages) and a function that opens it afresh, after checks that give clearer
     errors than FFmpeg's."""
-    name = None
-    if isinstance(source, str) and source.startswith(("http://", "https://")):
-        name, source = source, _download(source)
     if isinstance(source, bytes | bytearray | memoryview):
         data = source
-        name = name or f"<{len(data)} bytes in memory>"
+        name = f"<{len(data)} bytes in memory>"
         if len(data) == 0:
             raise VideoDecodeError(name, "it is empty (0 bytes); pass the contents of a video file")
         return name, lambda: _open_container(io.BytesIO(data), name)
     if isinstance(source, str | os.PathLike):
+        if not os.fspath(source):
+            raise VideoDecodeError("''", "the path is empty; pass the path of a video file")
         path = Path(source)
         name = str(path)
         if not path.exists():
@@ -376,7 +464,7 @@ def _opener(source: str | os.PathLike | bytes | BinaryIO) -> tuple[str, Callable
             raise VideoDecodeError(name, "the file is empty (0 bytes); re-export or re-download it")
         return name, lambda: _open_container(name, name)
     if hasattr(source, "read"):
-        file, name = source, str(getattr(source, "name", "<file object>"))
+        file, name = source, name or str(getattr(source, "name", "<file object>"))
         start = file.tell()
 
         def reopen() -> InputContainer:
@@ -384,7 +472,10 @@ def _opener(source: str | os.PathLike | bytes | BinaryIO) -> tuple[str, Callable
             return _open_container(file, name)
 
         return name, reopen
-    raise TypeError(f"cannot read a video from {type(source).__name__}")
+    raise VideoDecodeError(
+        f"<{type(source).__name__}>",
+        f"cannot read a video from a {type(source).__name__}; pass a path, URL, bytes, a file object or frames",
+    )
 
 
 def _open_container(file: str | BinaryIO, name: str) -> InputContainer:
@@ -406,10 +497,17 @@ def _open_video(source: VideoSource) -> Iterator[_DecodedVideo | _StreamDecoder]
     if isinstance(source, np.ndarray | list | tuple):
         yield _DecodedVideo(source)
         return
-    decoder = _StreamDecoder(*_opener(source))
-    try:
-        yield decoder
-    except av.FFmpegError as err:
-        raise VideoDecodeError(decoder.name, f"FFmpeg failed while decoding it ({err}); re-export the file") from err
-    finally:
-        decoder.close()
+    with ExitStack() as cleanup:
+        name = None
+        if isinstance(source, str) and source.startswith(("http://", "https://")):
+            name, source = source, cleanup.enter_context(_downloaded(source))
+        name, open_container = _opener(source, name)
+        try:
+            decoder = _StreamDecoder(name, open_container)
+        except av.FFmpegError as err:
+            raise VideoDecodeError(name, f"FFmpeg cannot read its streams ({err}); re-export the file") from err
+        cleanup.callback(decoder.close)
+        try:
+            yield decoder
+        except av.FFmpegError as err:
+            raise VideoDecodeError(name, f"FFmpeg failed while decoding it ({err}); re-export the file") from err

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 
-from hub_cards.app import bank_labels, build_demo, classify, load_classifier
+from hub_cards.app import bank_labels, build_demo, classify, load_classifier, main
+from modeling_ovmlv import ZeroShotVideoClassificationPipeline
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
+from tests.video_files import write_not_video
 
 
 @pytest.fixture(scope="module")
 def classifier(towers, processor, tmp_path_factory):
-    """Loaded as on a Space: remote code from the folder, not this package's classes."""
+    """Loaded as on a Space: remote code from the folder (allowed explicitly), not this package's classes."""
     folder = save_trained_folder(tmp_path_factory.mktemp("space_model"), towers, processor, VOCABULARY)
-    return load_classifier(str(folder))
+    return load_classifier(str(folder), trust_remote_code=True)
 
 
 def test_classify_scores_every_label_and_thresholds(classifier, video_path):
@@ -67,5 +70,50 @@ def test_served_app_through_gradio_client(classifier, video_path, tmp_path, monk
         assert predicted == ", ".join(item["label"] for item in expected)
         with pytest.raises(AppError, match="Upload a video first"):
             client.predict(None, "dog", 0.5, api_name="/classify")
+        broken = write_not_video(tmp_path / "broken.mp4")  # an unreadable upload: its reason, not "an exception"
+        with pytest.raises(AppError, match="Cannot decode video .*broken.mp4: FFmpeg cannot open it"):
+            client.predict(handle_file(str(broken)), "dog", 0.5, api_name="/classify")
     finally:
         demo.close()
+
+
+MARKER = "import pathlib; pathlib.Path({path!r}).write_text('the repo ran its own code')\n"
+
+
+def test_the_repos_own_code_runs_only_when_asked(towers, processor, tmp_path, video_path, monkeypatch):
+    """A model repo ships Python; by default the app loads the model through ovmlv's classes, so none of it runs."""
+    monkeypatch.setenv("HF_MODULES_CACHE", str(tmp_path / "modules"))
+    folder = save_trained_folder(tmp_path / "model", towers, processor, VOCABULARY)
+    ran = tmp_path / "ran.txt"
+    code = folder / "pipeline_ovmlv.py"  # the repo's pipeline class is what a remote-code load runs
+    code.write_text(code.read_text() + MARKER.format(path=str(ran)))
+
+    default = load_classifier(str(folder))
+    assert isinstance(default, ZeroShotVideoClassificationPipeline) and not ran.exists()
+    scores, _ = classify(default, str(video_path), "dog, beach", 0.5)
+    assert set(scores) == {"dog", "beach"}
+    load_classifier(str(folder), trust_remote_code=True)
+    assert ran.read_text() == "the repo ran its own code"
+
+
+def test_a_model_of_another_kind_needs_the_flag(tmp_path):
+    from transformers import BertConfig
+
+    BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="'bert' model, not an ovmlv one.*--trust-remote-code"):
+        load_classifier(str(tmp_path))
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda path: path / "nowhere" / "final", "There is no model folder .*nowhere/final"),
+        (lambda path: path, "is a folder without config.json"),
+    ],
+)
+def test_a_wrong_model_argument_is_one_sentence(tmp_path, capsys, make, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--model", str(make(tmp_path))])
+    assert exit_info.value.code == 1
+    error = capsys.readouterr().err
+    assert len(error.strip().splitlines()) == 1 and re.search(message, error)

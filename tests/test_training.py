@@ -106,7 +106,15 @@ def test_config_file_then_command_line(tmp_path: Path) -> None:
     )
     assert config.optimizer.lr == 3e-4 and config.optimizer.max_steps == 5000  # `--field` when the name is unique
     assert config.optimizer.warmup_steps == 2000 and config.optimizer.weight_decay == 1e-7  # YAML's 1.0e-7 too
-    assert config.model == {"label_encoder": "llm_prompted", "temporal_layers": 2, "temporal_mode": "parallel"}
+    assert config.model == {
+        "label_encoder": "llm_prompted",
+        "temporal_layers": 2,  # the command line over the file's 4
+        "temporal_mode": "parallel",
+        "temporal_pooling": "clip_frames",
+        "weight_interpolation_max": 0.5,
+        "weight_interpolation_loss_weight": 1e-6,
+        "weight_interpolation_form": "consistency",
+    }
     assert config.training.resume is True  # a bare bool flag
     assert [spec.manifest for spec in config.data.train] == ["x.jsonl"]
     assert config.towers.llm == "google/flan-t5-xl" and config.training.per_device_batch_size == 12

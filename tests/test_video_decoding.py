@@ -9,7 +9,7 @@ import io
 import pickle
 from pathlib import Path
 
-import huggingface_hub
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -186,42 +186,6 @@ def test_file_object_without_timestamps_is_read_twice(videos: dict[str, Path]) -
     assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
 
 
-class FakeResponse:
-    def __init__(self, content: bytes) -> None:
-        self.content = content
-
-    def raise_for_status(self) -> None:
-        pass
-
-
-class FakeSession:
-    def __init__(self, content: bytes | None) -> None:
-        self.content = content
-        self.urls: list[str] = []
-
-    def get(self, url: str, **kwargs: object) -> FakeResponse:
-        self.urls.append(url)
-        if self.content is None:
-            raise OSError("connection refused")
-        return FakeResponse(self.content)
-
-
-def test_url_is_downloaded_with_the_hub_session(videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
-    session = FakeSession(videos["h264.mp4"].read_bytes())
-    monkeypatch.setattr(huggingface_hub, "get_session", lambda: session)
-    url = "https://example.com/clip.mp4"
-    frames = load_video(url, num_frames=4, size=None)
-    assert session.urls == [url]
-    assert indices_of(frames) == expected_indices(sample_timestamps(DURATION, 4))
-
-
-def test_failed_download_names_the_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(huggingface_hub, "get_session", lambda: FakeSession(None))
-    with pytest.raises(VideoDecodeError, match="https://example.com/missing.mp4") as error:
-        load_video("https://example.com/missing.mp4")
-    assert "download failed" in error.value.reason
-
-
 def test_decoded_frames_are_sampled_by_position() -> None:
     array = np.stack([index_frame(i, 64, 48) for i in range(10)])  # (T, H, W, 3)
     pil_frames = [Image.fromarray(frame) for frame in array]
@@ -290,3 +254,43 @@ def test_video_decode_error_survives_pickling() -> None:
     error = pickle.loads(pickle.dumps(VideoDecodeError("clip.mp4", "it is empty")))
     assert (error.source, error.reason) == ("clip.mp4", "it is empty")
     assert str(error) == "Cannot decode video clip.mp4: it is empty"
+
+
+# --- rotation -----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("degrees", [-90, 90, 180])
+def test_a_display_matrix_turns_frames_upright(tmp_path: Path, degrees: int) -> None:
+    """A phone video shot upright is stored sideways with a display matrix (PyAV reads it as frame.rotation, the
+    counterclockwise angle of FFmpeg's av_display_rotation_get): frames come out as a player shows them."""
+    stored = [textured(i) for i in range(6)]  # (48, 64, 3): landscape as stored
+    path = tmp_path / f"rotated_{degrees}.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("h264", rate=6)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.set_display_rotation(degrees)
+        for frame in stored:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with av.open(str(path)) as container:
+        rotation = next(container.decode(video=0)).rotation
+    assert rotation in (degrees, degrees - 360)  # the side data is there: PyAV reports 180 as -180
+
+    frames = decode_frames(path, [0.0, 0.5], size=None)
+    turns = round(rotation / 90) % 4
+    expected = [np.rot90(stored[i], turns) for i in (0, 3)]
+    assert frames.shape[1:3] == expected[0].shape[:2] == ((64, 48) if turns % 2 else (48, 64))
+    for decoded, upright in zip(frames, expected, strict=True):
+        assert np.abs(decoded.astype(int) - upright).mean() < 12  # lossy H.264 of the same picture
+        assert np.abs(decoded.astype(int) - np.rot90(upright, 2)).mean() > 40  # and not the picture turned over
+    cropped = decode_frames(path, [0.0], size=32)[0]  # CLIP's crop is taken from the upright frame
+    assert np.abs(cropped.astype(int) - clip_resize_and_crop(Image.fromarray(expected[0]), 32)).mean() < 12
+
+
+def textured(index: int) -> np.ndarray:
+    """A (48, 64, 3) frame with no symmetry: a bright block in the top-left corner and a gradient, so any turn or
+    flip shows."""
+    frame = np.tile(np.linspace(0, 120, 64, dtype=np.uint8)[None, :, None], (48, 1, 3))
+    frame[:16, :20] = 255
+    frame[40:, 50:, 1] = 200 - 10 * index
+    return frame

@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 from modeling_ovmlv import METHODS, OvmlvConfig
+from modeling_ovmlv.atomic_files import write_text_atomically
 
 
 @dataclass
@@ -112,7 +113,8 @@ class TrainingConfig:
     log_every: int = 10
     checkpoint_every: int = 1000
     keep_checkpoints: int | None = 3  # newest kept; None keeps all
-    resume: bool = False  # continue from the newest checkpoint in output_dir (start afresh if there is none)
+    resume: bool = False  # continue from the newest complete checkpoint in output_dir (start afresh if there is none)
+    overwrite: bool = False  # delete a non-empty output_dir first; without it (or resume) a new run refuses one
     report_to: str = "tensorboard"  # an Accelerate tracker name, "all", or "none"
     # Seconds a collective (all-reduce, barrier) may wait for another process before the run fails: a rank that died
     # or never joined then ends the run with an error instead of leaving the others hanging. Caveat: Accelerate drops
@@ -144,6 +146,8 @@ class TrainConfig:
         allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
         if unknown := sorted(set(self.model) - allowed):
             raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(allowed)}.")
+        hints = typing.get_type_hints(OvmlvConfig.__init__)
+        self.model = {name: _coerce(value, hints[name], f"model.{name}") for name, value in self.model.items()}
         if self.model.get("method") not in (None, *METHODS):
             raise ValueError(f"model.method={self.model['method']!r} is not one of {METHODS}.")
         if self.data.mixing not in ("all_exhausted", "first_exhausted"):
@@ -168,8 +172,17 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (inner,) = [arg for arg in args if arg is not type(None)]
-        return _coerce(value, inner, where)
+        errors = []
+        for inner in (arg for arg in args if arg is not type(None)):
+            try:
+                return _coerce(value, inner, where)
+            except ValueError as err:
+                errors.append(err)
+        raise errors[0] if len(errors) == 1 else ValueError(f"{where}: expected {annotation}, got {value!r}.")
+    if isinstance(annotation, type) and annotation.__module__ not in ("builtins", __name__):
+        if not isinstance(value, annotation):  # e.g. a sub-config object (a mapping is read by the union above)
+            raise ValueError(f"{where}: expected a {annotation.__name__}, got {value!r}.")
+        return value
     if dataclasses.is_dataclass(annotation):
         if isinstance(value, annotation):
             return value
@@ -313,4 +326,4 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
 
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """The effective configuration, as YAML that `--config` reads back."""
-    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+    write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

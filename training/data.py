@@ -33,6 +33,7 @@ from processing.video_decoding import VideoDecodeError, decode_frames, sample_ti
 
 from .batching import Vocabulary
 from .config import DataConfig, ManifestConfig
+from .manifest_rows import check_manifest
 
 logger = logging.getLogger(__name__)
 
@@ -59,37 +60,32 @@ def read_label_kinds(path: str | Path) -> dict[str, str]:
 
 
 def read_manifest(spec: ManifestConfig) -> datasets.Dataset:
-    """The manifest's rows in the `RECORD_FEATURES` schema, with absolute video paths."""
+    """The manifest's rows in the `RECORD_FEATURES` schema, with absolute video paths. Rows are checked first
+    (`manifest_rows.py`), so a mistake is reported with its file and line, not as a datasets traceback."""
     path = Path(spec.manifest).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"Manifest not found: {path}")
+    check_manifest(path)
     is_csv = path.suffix.lower() in (".csv", ".tsv")
     if is_csv:
         raw = datasets.Dataset.from_csv(str(path), sep="\t" if path.suffix.lower() == ".tsv" else ",")
     else:
         raw = datasets.Dataset.from_json(str(path))
-    if missing := {"video", "labels"} - set(raw.column_names):
-        raise ValueError(f"Manifest {path} lacks column(s) {sorted(missing)}; it has {raw.column_names}.")
 
-    def normalise(row: dict[str, Any], index: int) -> dict[str, Any]:
+    def normalise(row: dict[str, Any]) -> dict[str, Any]:
         labels = row["labels"] or []  # an empty CSV cell reads as None: a video without labels
         if isinstance(labels, str):
-            labels = labels.split(CSV_LABEL_SEPARATOR) if is_csv else [labels]
-        start, end = row.get("start"), row.get("end")
-        if (start is None) != (end is None):
-            raise ValueError(f"Manifest {path}, row {index}: give both `start` and `end` (seconds) or neither.")
-        if start is not None and not end > start:
-            raise ValueError(f"Manifest {path}, row {index}: end ({end}) must be after start ({start}).")
+            labels = labels.split(CSV_LABEL_SEPARATOR)
         video = row["video"]
         return {
             "video": video if "://" in video else str(path.parent / video),  # absolute paths and URLs stay
             "labels": [label for label in map(str.strip, labels) if label],  # "" is no label
-            "start": start,
-            "end": end,
+            "start": row.get("start"),
+            "end": row.get("end"),
             "source": row.get("source") or spec.name,
         }
 
-    return raw.map(normalise, with_indices=True, remove_columns=raw.column_names, features=RECORD_FEATURES)
+    return raw.map(normalise, remove_columns=raw.column_names, features=RECORD_FEATURES)
 
 
 def manifest_vocabulary(spec: ManifestConfig, records: datasets.Dataset) -> list[str]:
@@ -207,9 +203,7 @@ class VideoClips(Dataset):
 
     def blank(self) -> torch.Tensor:
         """Zeros in the shape of a clip, standing in for an unreadable validation video (masked out later)."""
-        size = self.processor.image_size
-        shape = (self.num_frames, 3, size, size)
-        return torch.zeros((self.num_clips, *shape) if self.num_clips > 1 else shape)
+        return self.processor.blank_pixel_values(1, self.num_frames, self.num_clips)[0]
 
 
 def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -8,12 +8,14 @@ loop (accumulate, clip, step, log, checkpoint, evaluate) -> export. Each step sc
 P_B ∪ N_B (paper §3.3, `training/batching.py`) with the weighted BCE of the model. Outputs in `training.output_dir`:
 checkpoints/step_N/ (accelerate state, trainable weights only), logs/ (tensorboard), eval_step_N.json,
 final/ (`save_pretrained` model + processor + the training vocabulary's label bank; the pipeline loads it),
-train_config.yaml (the effective config) and train_summary.json.
+train_config.yaml (the effective config) and train_summary.json. A new run needs an empty (or new) output_dir:
+`--resume` continues the run in it, `--overwrite` deletes it first.
 
 Exact resume: the data order depends on (seed, epoch) only (Accelerate's seedable sampler), the frames of a clip on
 (seed, epoch, index), negatives on (seed, process, micro-batch); torch/numpy/python RNG states travel in the
 checkpoint, and evaluation runs in a forked RNG, so an interrupted and resumed run ends with the same weights as an
-uninterrupted one.
+uninterrupted one. Checkpoints and final/ appear only once complete, so a kill at any moment loses at most the steps
+since the last checkpoint (`training/checkpointing.py`).
 """
 
 from __future__ import annotations
@@ -49,9 +51,17 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from modeling_ovmlv import LabelBank, OvmlvModel
+from modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
+from modeling_ovmlv.label_limits import check_label_lengths
 from processing import OvmlvProcessor
 from training.batching import negative_label_rng, sample_label_batch
-from training.checkpointing import latest_checkpoint, load_checkpoint, save_checkpoint, save_trainable_weights_only
+from training.checkpointing import (
+    check_output_dir,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    save_trainable_weights_only,
+)
 from training.config import TrainConfig, parse_args, save_config
 from training.data import VideoClips, collate_clips, load_training_data
 from training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
@@ -79,6 +89,8 @@ def main(argv: list[str] | None = None) -> dict:
     config: TrainConfig = parse_args(argv)
     train_cfg, optim_cfg, data_cfg, eval_cfg = config.training, config.optimizer, config.data, config.eval
     output_dir = Path(train_cfg.output_dir)
+    # Every process checks before any writes: a new run never mixes its files with an old run's.
+    check_output_dir(output_dir, resume=train_cfg.resume, overwrite=train_cfg.overwrite)
     set_seed(train_cfg.seed)
     if train_cfg.cpu_threads is not None:
         torch.set_num_threads(train_cfg.cpu_threads)
@@ -113,8 +125,11 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
     if accelerator.is_main_process:
+        if train_cfg.overwrite and output_dir.exists():
+            remove_folder(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, output_dir / "train_config.yaml")
+    accelerator.wait_for_everyone()
 
     # 3. Data: mixed training manifests decoded in workers; validation sets scored against their whole vocabulary.
     with accelerator.main_process_first():  # the first process fills the datasets cache, the others read it
@@ -139,6 +154,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     vocabulary = train_data.vocabulary
     logger.info(f"{len(train_clips)} training videos, vocabulary of {len(vocabulary)} labels")
+    # Every label must fit the text tower with the encoder's prompt: fail now, not at the step that draws it.
+    check_label_lengths(vocabulary.labels, processor, model.config, where="the training vocabulary")
+    for eval_set in eval_sets:
+        check_label_lengths(
+            eval_set.vocabulary.labels, processor, model.config, where=f"validation set {eval_set.name!r}"
+        )
 
     # 4. Optimizer and schedule. Accelerate steps a prepared scheduler once per process, hence the scaling.
     optimizer = torch.optim.AdamW(
@@ -164,12 +185,12 @@ def main(argv: list[str] | None = None) -> dict:
     save_trainable_weights_only(accelerator)
 
     completed_steps = 0
-    checkpoint = latest_checkpoint(output_dir) if train_cfg.resume else None
+    checkpoint = latest_checkpoint(output_dir, accelerator.num_processes) if train_cfg.resume else None
     if checkpoint is not None:
         completed_steps = load_checkpoint(accelerator, model, checkpoint)
         logger.info(f"Resumed from {checkpoint} at step {completed_steps}")
     elif train_cfg.resume:
-        logger.info(f"No checkpoint in {output_dir}; starting from scratch")
+        logger.warning(f"No complete checkpoint in {output_dir}; starting from step 0")
 
     accelerator.init_trackers("ovmlv", config=tracker_hparams(config))
     micro_batches_per_epoch = len(train_dataloader)
@@ -265,8 +286,9 @@ def main(argv: list[str] | None = None) -> dict:
     bank = LabelBank.build(unwrapped, processor, vocabulary.labels, eval_cfg.label_batch_size, progress=False)
     if accelerator.is_main_process:
         unwrapped.label_bank = bank
-        unwrapped.save_pretrained(final_dir, state_dict=state_dict, safe_serialization=True)
-        processor.save_pretrained(final_dir)
+        with write_folder_atomically(final_dir) as folder:  # a kill leaves the previous final/ or none, never a part
+            unwrapped.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
+            processor.save_pretrained(folder)
 
     summary = run_summary(accelerator, unwrapped, completed_steps, steps_this_run, skipped_videos, last_eval_step)
     if accelerator.is_main_process:
