@@ -33,6 +33,11 @@ bench: setup
 	$(BIN)/python bench/video_encoder.py
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/synthetic_ceiling.py
+	$(BIN)/python bench/label_bank.py
+	$(BIN)/python bench/tagging.py
+	$(BIN)/python bench/search.py
+	$(BIN)/python bench/index.py
+	$(BIN)/python bench/export_sizes.py
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -52,10 +52,13 @@ def _cpu_flash_attention_backward_flops(grad_out_shape, query_shape, key_shape, 
     return flop_counter.sdpa_backward_flop_count(grad_out_shape, query_shape, key_shape, value_shape)
 
 
-def analytic_flops(vision: CLIPVisionConfig, batch: int, frames: int, temporal_layers: int) -> tuple[float, float]:
+def analytic_flops(
+    vision: CLIPVisionConfig, batch: int, frames: int, temporal_layers: int, pools_branch_frames: bool = False
+) -> tuple[float, float]:
     """Matmul + attention FLOPs of (CLIP on every frame, what the temporal branch adds) for one forward pass.
 
-    The branch adds its blocks and fusions and saves CLIP's last layer, whose output it makes unnecessary."""
+    The branch adds its blocks and fusions; pooling its own frames (`temporal_pooling="branch_frames"`) also saves
+    CLIP's last layer, whose output is then unused (the paper's pooling reads it)."""
     width, hidden, patches = (
         vision.hidden_size,
         vision.intermediate_size,
@@ -72,7 +75,7 @@ def analytic_flops(vision: CLIPVisionConfig, batch: int, frames: int, temporal_l
         + 4 * frames * (tokens + 1) * width  # the TMP token
     )
     fusions = (temporal_layers - 1) * 2 * frames * tokens * width**2 if temporal_layers else 0
-    skipped = frames * layer if temporal_layers else 0
+    skipped = frames * layer if temporal_layers and pools_branch_frames else 0
     return batch * clip, batch * (temporal_layers * block + fusions - skipped)
 
 
@@ -130,7 +133,10 @@ def ovmlv_model(temporal_layers: int) -> OvmlvModel:
     )
     model = OvmlvModel(config)
     if temporal_layers:  # CLIP-initialised branch, as `from_towers` makes it
-        model.video_encoder.temporal_branch.init_from_clip(model.video_encoder.branch_layers, copy_weights=True)
+        encoder = model.video_encoder
+        clip_weights = encoder.temporal_branch.clip_weights(encoder.branch_layers, persistent_reference=False)
+        encoder.temporal_branch.load_state_dict(clip_weights, strict=False)
+        encoder.refresh_clip_reference()
     return model
 
 

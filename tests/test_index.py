@@ -1,0 +1,249 @@
+"""`ovmlv index`: each video's embedding as the model makes it, unreadable videos recorded, re-runs that embed only
+what is new or changed, damaged shards named, killed runs that resume to the uninterrupted index, and two processes
+whose union is the index."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from hub_cards import cli
+from modeling_ovmlv import OvmlvModel
+from tests.hub_model_folder import VOCABULARY, save_trained_folder
+from tests.numerics import assert_same_outputs
+from tests.test_training import descendants, free_port
+from tests.video_files import write_video
+from tests.video_library_files import CLIPS, FRAMES, NUM_VIDEOS, build_index, shade, write_library
+from video_library.fingerprints import file_fingerprint
+from video_library.index_store import CorruptShardError, VideoIndex, VideoIndexError
+from video_library.indexing import index_videos
+from video_library.inputs import list_videos
+
+REPO = Path(__file__).resolve().parents[1]
+SUBPROCESS_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def model_folder(towers, processor, tmp_path_factory) -> Path:
+    return save_trained_folder(tmp_path_factory.mktemp("model"), towers, processor, VOCABULARY)
+
+
+@pytest.fixture(scope="module")
+def model(model_folder):
+    return OvmlvModel.from_pretrained(model_folder).eval()
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory) -> Path:
+    return write_library(tmp_path_factory.mktemp("library") / "videos")
+
+
+@pytest.fixture(scope="module")
+def built(model_folder, library, tmp_path_factory) -> Path:
+    return build_index(library, model_folder, tmp_path_factory.mktemp("built") / "library.index")
+
+
+def by_video(videos: list[str], embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+    assert len(set(videos)) == len(videos)
+    return dict(zip(videos, embeddings, strict=True))
+
+
+def test_index_holds_each_videos_embedding_as_the_model_makes_it(built, library, model, processor):
+    index = VideoIndex.open(built)
+    assert index.info.num_frames == FRAMES and index.info.num_clips == CLIPS
+    videos, embeddings = index.embedded()
+    assert sorted(videos) == sorted(str(p) for p in library.glob("v*.mp4"))
+    with torch.no_grad():
+        expected = model.get_video_features(
+            processor(videos=videos, num_frames=FRAMES, num_clips=CLIPS)["pixel_values_videos"]
+        )
+    assert_same_outputs(embeddings, expected)
+    assert len(index.shard_paths()) == 5  # 13 rows, 3 per shard
+
+    rows = {row["video"]: row for row in index.read().to_pylist()}
+    broken = rows[str(library / "broken.mp4")]
+    assert broken["embedding"] is None and "FFmpeg cannot open it" in broken["error"]
+    first = rows[str(library / "v00.mp4")]
+    assert first["error"] is None and first["duration"] == pytest.approx(1.0)
+    assert first["fingerprint"] == file_fingerprint(library / "v00.mp4")
+    assert first["size"] == (library / "v00.mp4").stat().st_size
+
+
+def test_rerun_embeds_only_new_and_changed_videos(built, library, model, processor, tmp_path):
+    videos = tmp_path / "videos"
+    shutil.copytree(library, videos)  # files this test may change
+    index = VideoIndex.open_or_create(tmp_path / "index", VideoIndex.open(built).info)
+    first = index_videos(sorted(map(str, videos.iterdir())), model, processor, index, num_workers=0, progress=False)
+    assert (first.embedded, len(first.failed), first.unchanged) == (NUM_VIDEOS, 1, 0)
+    before = by_video(*index.embedded())
+
+    write_video(videos / "new.mp4", num_frames=9, fps=6, frame_fn=lambda f: shade(200))  # grown
+    write_video(videos / "v01.mp4", num_frames=9, fps=6, frame_fn=lambda f: shade(90 + 7 * f))  # changed
+    touched = videos / "v02.mp4"
+    os.utime(touched, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched: same bytes, new time
+    second = index_videos(sorted(map(str, videos.iterdir())), model, processor, index, num_workers=0, progress=False)
+    assert (second.embedded, second.refreshed, second.unchanged, len(second.failed)) == (2, 1, NUM_VIDEOS - 1, 0)
+
+    after = by_video(*index.embedded())
+    assert after.keys() == before.keys() | {str(videos / "new.mp4")}
+    assert torch.equal(after[str(touched)], before[str(touched)])  # kept, not recomputed
+    assert not torch.allclose(after[str(videos / "v01.mp4")], before[str(videos / "v01.mp4")])
+    rows = {row["video"]: row for row in index.read().to_pylist()}
+    assert rows[str(touched)]["mtime_ns"] == touched.stat().st_mtime_ns
+    assert len(index.read()) == NUM_VIDEOS + 2  # one row per video, the latest
+
+    third = index_videos(sorted(map(str, videos.iterdir())), model, processor, index, num_workers=0, progress=False)
+    assert (third.embedded, third.unchanged, third.shards) == (0, NUM_VIDEOS + 2, [])
+    retried = index_videos([str(videos / "broken.mp4")], model, processor, index, retry_failed=True, progress=False)
+    assert len(retried.failed) == 1
+
+
+def test_a_damaged_shard_is_reported_by_name(built, tmp_path, capsys):
+    root = tmp_path / "index"
+    shutil.copytree(built, root)
+    victim = VideoIndex.open(root).shard_paths()[2]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one flipped bit in the middle of the embeddings
+    victim.write_bytes(bytes(data))
+    with pytest.raises(CorruptShardError, match=victim.name):
+        VideoIndex.open(root).read()
+    assert cli.main(["tag", str(root), "--out", str(tmp_path / "tags.jsonl")]) == cli.EXIT_ERROR
+    assert victim.name in capsys.readouterr().err and not (tmp_path / "tags.jsonl").exists()
+
+    victim.write_bytes(bytes(data[: len(data) // 3]))  # truncated, as by a full disk
+    with pytest.raises(CorruptShardError, match=f"{victim.name}.*Delete it"):
+        VideoIndex.open(root).read()
+
+
+def test_another_model_cannot_grow_or_tag_the_index(built, towers, processor, library, tmp_path, capsys):
+    other = OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=1)
+    other.save_pretrained(tmp_path / "other")
+    processor.save_pretrained(tmp_path / "other")
+    argv = ["index", str(library), "--model", str(tmp_path / "other"), "--out", str(built)]
+    assert cli.main([*argv, "--frames", str(FRAMES), "--clips", str(CLIPS)]) == cli.EXIT_ERROR
+    assert "was made with another embedding_fingerprint" in capsys.readouterr().err
+    assert cli.main(["tag", str(built), "--model", str(tmp_path / "other"), "--out", str(tmp_path / "t.jsonl")]) == 1
+    assert "embeds videos differently" in capsys.readouterr().err
+    with pytest.raises(VideoIndexError, match="is not a video index"):
+        VideoIndex.open(tmp_path)
+
+
+def index_arguments(videos: Path, model: Path, out: Path) -> list[str]:
+    """`ovmlv index` with shards of 2 videos, decoding in the indexing process."""
+    options = f"--frames {FRAMES} --clips {CLIPS} --shard-size 2 --workers 0".split()
+    return ["index", str(videos), "--model", str(model), "--out", str(out), *options]
+
+
+def subprocess_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo"}
+
+
+def test_killed_runs_resume_to_the_uninterrupted_index(model_folder, model, processor, tmp_path):
+    """SIGKILL `ovmlv index` at random points (after a random number of new shards, plus a random delay) three
+    times, then let it finish: the index holds every video once, with the embedding an uninterrupted run gave it.
+
+    The command runs in forked processes, which start in milliseconds (this one has imported torch already)."""
+    library = write_library(tmp_path / "videos", count=3 * NUM_VIDEOS)
+    out, rng, codes = tmp_path / "killed.index", random.Random(16), []
+    for _ in range(3):
+        process = start_index_command(library, model_folder, out)
+        shards_before = count_shards(out)
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
+        while count_shards(out) < shards_before + rng.randint(1, 3) and process.is_alive():
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0.0, 0.05))
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
+        codes.append(process.exitcode)
+    assert codes == [-signal.SIGKILL] * 3 and 0 < count_shards(out) < 3 * NUM_VIDEOS // 2  # interrupted mid-way
+    process = start_index_command(library, model_folder, out)
+    process.join(SUBPROCESS_TIMEOUT_S)
+    assert process.exitcode in (cli.EXIT_OK, cli.EXIT_PARTIAL)
+
+    resumed = VideoIndex.open(out)
+    reference = VideoIndex.open_or_create(tmp_path / "reference", resumed.info)
+    videos = [str(path) for path in sorted(library.iterdir())]
+    index_videos(videos, model, processor, reference, num_workers=0, progress=False)  # uninterrupted
+    written = [row["video"] for path in resumed.shard_paths() for row in resumed.read_shard(path).to_pylist()]
+    assert sorted(written) == videos  # none lost, none twice
+    got, expected = by_video(*resumed.embedded()), by_video(*reference.embedded())
+    assert got.keys() == expected.keys() and len(got) == 3 * NUM_VIDEOS
+    assert_same_outputs(torch.stack([got[v] for v in expected]), torch.stack(list(expected.values())))
+    failures = {row["video"]: row["error"] for row in resumed.read().to_pylist() if row["error"]}
+    assert list(failures) == [str(library / "broken.mp4")]
+
+
+def start_index_command(videos: Path, model: Path, out: Path) -> multiprocessing.Process:
+    """`ovmlv index` (shards of 2 videos, decoding in-process) in a forked process."""
+    argv = index_arguments(videos, model, out)
+    process = multiprocessing.get_context("fork").Process(target=run_cli_quietly, args=(argv,))
+    process.start()
+    return process
+
+
+def run_cli_quietly(argv: list[str]) -> None:
+    torch.set_num_threads(1)
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
+        code = cli.main(argv)
+    os._exit(code)  # no pytest teardown in the child
+
+
+def count_shards(index: Path) -> int:
+    return len(list((index / "shards").glob("[!.]*.parquet")))
+
+
+def test_two_processes_split_the_library_and_their_union_is_the_index(built, library, model_folder, tmp_path):
+    """`accelerate launch` two processes on loopback: each indexes every other video, into its own shards."""
+    out = tmp_path / "two.index"
+    command = [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--config_file",
+        str(REPO / "training" / "configs" / "accelerate_cpu_2proc.yaml"),
+        "--main_process_ip",
+        "127.0.0.1",
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "hub_cards.cli",
+        *index_arguments(library, model_folder, out),
+    ]
+    process = subprocess.Popen(
+        command,
+        env={**subprocess_env(), "ACCELERATE_USE_CPU": "true"},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        log, _ = process.communicate(timeout=SUBPROCESS_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        for pid in [*descendants(process.pid), process.pid]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        pytest.fail("two-process indexing did not finish")
+    assert process.returncode == 0, log[-3000:]
+    assert "process 1 of 2" in log and "process 2 of 2" in log
+
+    index, listed = VideoIndex.open(out), list_videos([library])
+    by_rank = {0: [], 1: []}
+    for path in index.shard_paths():
+        rank = int(path.name.split("-p")[1][:3])  # the writing process, in the shard's name
+        by_rank[rank] += [row["video"] for row in index.read_shard(path).to_pylist()]
+    assert by_rank == {0: listed[0::2], 1: listed[1::2]}
+    got, expected = by_video(*index.embedded()), by_video(*VideoIndex.open(built).embedded())
+    assert got.keys() == expected.keys()
+    assert_same_outputs(torch.stack([got[v] for v in expected]), torch.stack(list(expected.values())))

@@ -1,0 +1,91 @@
+"""Search: the score head read as a query vector and a bias, exact and FAISS search agreeing when FAISS scans every
+list, and `ovmlv search` ranking videos as the model scores them, with its FAISS index built once and kept."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hub_cards import cli
+from modeling_ovmlv import OvmlvModel
+from modeling_ovmlv.label_bank import embed_labels
+from tests.hub_model_folder import VOCABULARY, save_trained_folder
+from tests.numerics import assert_same_outputs
+from tests.video_files import write_video
+from tests.video_library_files import FRAMES, build_index, shade, write_library
+from video_library.index_store import VideoIndex
+from video_library.search import SEARCH_DIR, SearchConfig, VideoSearch, build_faiss_index, linear_readout
+
+QUERY = "a red circle"
+
+
+@pytest.mark.parametrize("label_encoder", ["class_name", "dualcoop"])
+def test_the_score_head_is_a_query_vector_and_a_bias(towers, processor, label_encoder):
+    model = OvmlvModel.from_towers(clip=towers.clip, label_encoder=label_encoder, temporal_layers=0, score_bias=-1.5)
+    label_embeds = embed_labels(["dog", "beach"], model, processor)  # DualCoOp: (2, 2D) pairs
+    videos = torch.nn.functional.normalize(torch.randn(5, model.config.projection_dim), dim=-1)
+    query, bias = linear_readout(model.logits, label_embeds, model.config.projection_dim)
+    assert query.shape == (2, model.config.projection_dim)
+    with torch.no_grad():
+        assert_same_outputs(videos @ query.T + bias, model.logits(videos, label_embeds))
+    assert torch.allclose(bias, torch.tensor(-1.5))
+
+
+def test_faiss_scanning_every_list_finds_what_exact_search_finds():
+    embeddings = torch.nn.functional.normalize(
+        torch.randn(3000, 32, generator=torch.Generator().manual_seed(0)), dim=-1
+    )
+    queries = torch.nn.functional.normalize(torch.randn(4, 32), dim=-1)
+    config = SearchConfig(probe=10_000)  # more than the lists: an exhaustive scan
+    exact_scores, exact_rows = VideoSearch(embeddings, "exact").search(queries, 10)
+    faiss = VideoSearch(embeddings, "faiss", config)
+    faiss.use_faiss_index(build_faiss_index(embeddings, config))
+    assert config.num_lists(3000) == 46  # round(4 * sqrt(3000)) lists, 64 training points each
+    faiss_scores, faiss_rows = faiss.search(queries, 10)
+    assert torch.equal(faiss_rows, exact_rows)
+    torch.testing.assert_close(faiss_scores, exact_scores)
+    assert VideoSearch(embeddings, "auto", SearchConfig(exact_max_videos=2999)).backend == "faiss"
+    assert VideoSearch(embeddings, "auto").backend == "exact"
+
+
+@pytest.fixture(scope="module")
+def model_folder(towers, processor, tmp_path_factory) -> Path:
+    return save_trained_folder(tmp_path_factory.mktemp("model"), towers, processor, VOCABULARY)
+
+
+def search(index: Path, *options: str, capsys) -> list[dict]:
+    assert cli.main(["search", str(index), QUERY, "--top-k", "5", "--json", *options]) == cli.EXIT_OK
+    return json.loads(capsys.readouterr().out)
+
+
+def test_search_ranks_videos_as_the_model_scores_them(model_folder, processor, tmp_path, capsys):
+    index = build_index(write_library(tmp_path / "videos"), model_folder, tmp_path / "library.index")
+    capsys.readouterr()  # the index's report
+    model = OvmlvModel.from_pretrained(model_folder).eval()
+    videos, embeddings = VideoIndex.open(index).embedded()
+    with torch.no_grad():
+        scores = model.logits(embeddings, embed_labels([QUERY], model, processor)).sigmoid()[:, 0]
+    best = scores.argsort(descending=True)[:5].tolist()
+
+    [exact] = search(index, "--backend", "exact", capsys=capsys)
+    assert exact["query"] == QUERY and [item["video"] for item in exact["videos"]] == [videos[i] for i in best]
+    assert [item["score"] for item in exact["videos"]] == pytest.approx(scores[best].tolist(), abs=1e-6)
+    assert not (index / SEARCH_DIR).exists()  # exact search needs no FAISS index
+
+    [through_faiss] = search(index, "--backend", "faiss", capsys=capsys)  # every list scanned at this size
+    assert [item["video"] for item in through_faiss["videos"]] == [item["video"] for item in exact["videos"]]
+    [kept] = list((index / SEARCH_DIR).glob("ivf-*.faiss"))
+    [again] = search(index, "--exact-max-videos", "0", capsys=capsys)  # auto: FAISS above 0 videos
+    assert again == through_faiss and list((index / SEARCH_DIR).glob("ivf-*.faiss")) == [kept]  # reused
+    kept.write_bytes(b"damaged")  # derived data: rebuilt, not an error
+    assert search(index, "--backend", "faiss", capsys=capsys) == [through_faiss] and kept.stat().st_size > 7
+
+    write_video(tmp_path / "videos" / "new.mp4", num_frames=2 * FRAMES, fps=6, frame_fn=lambda f: shade(77))
+    build_index(tmp_path / "videos", model_folder, index, cli.EXIT_OK)  # the index grows: the FAISS index is rebuilt
+    capsys.readouterr()
+    [grown] = search(index, "--backend", "faiss", "--top-k", "50", capsys=capsys)
+    assert len(grown["videos"]) == len(videos) + 1
+    assert list((index / SEARCH_DIR).glob("ivf-*.faiss")) != [kept] and not kept.exists()
