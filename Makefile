@@ -17,7 +17,7 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 demo: setup
-	$(BIN)/python -m training.demo --out outputs/demo
+	$(BIN)/ovmlv demo --out outputs/demo
 
 test: setup
 	$(BIN)/python -m pytest tests

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from processing.video_decoding import load_video, sample_timestamps, timestamps_to_indices  # noqa: E402
+from ovmlv.processing.video_decoding import load_video, sample_timestamps, timestamps_to_indices  # noqa: E402
 from tests.video_files import write_video  # noqa: E402
 
 FPS = 30

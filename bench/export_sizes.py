@@ -19,8 +19,8 @@ from transformers import CLIPConfig, T5Config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
-from modeling_ovmlv.modeling_ovmlv import TOWER_PREFIXES  # noqa: E402
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.modeling_ovmlv.modeling_ovmlv import TOWER_PREFIXES  # noqa: E402
 
 LLMS = {  # google/flan-t5-base and google/flan-t5-xl
     "Flan-T5-base": {"d_model": 768, "d_ff": 2048, "d_kv": 64, "num_heads": 12, "num_layers": 12},

@@ -36,13 +36,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from decode import moving_scene  # noqa: E402  (bench/decode.py)
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
-from processing import OvmlvProcessor  # noqa: E402
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.processing import OvmlvProcessor  # noqa: E402
+from ovmlv.training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
+from ovmlv.video_library.fingerprints import embedding_fingerprint  # noqa: E402
+from ovmlv.video_library.index_store import IndexInfo, VideoIndex  # noqa: E402
+from ovmlv.video_library.indexing import index_videos, share_of  # noqa: E402
 from tests.video_files import write_video  # noqa: E402
-from training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
-from video_library.fingerprints import embedding_fingerprint  # noqa: E402
-from video_library.index_store import IndexInfo, VideoIndex  # noqa: E402
-from video_library.indexing import index_videos, share_of  # noqa: E402
 
 FPS, GOP_SECONDS, FRAMES, TEMPORAL_LAYERS = 30, 2, 8, 4
 CORES = os.cpu_count() or 1

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from modeling_ovmlv.label_bank import LabelBank  # noqa: E402
+from ovmlv.modeling_ovmlv.label_bank import LabelBank  # noqa: E402
 
 DIM = 512
 TEMPERATURE = 0.07

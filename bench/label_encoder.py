@@ -38,9 +38,9 @@ from transformers import CLIPTextConfig, CLIPVisionConfig, GenerationConfig, T5C
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from modeling_ovmlv import OvmlvConfig  # noqa: E402
-from modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder  # noqa: E402
-from modeling_ovmlv.soft_decoding import greedy_soft_decode  # noqa: E402
+from ovmlv.modeling_ovmlv import OvmlvConfig  # noqa: E402
+from ovmlv.modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder  # noqa: E402
+from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode  # noqa: E402
 
 T5_SPECIAL = dict(
     vocab_size=32128, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1, tie_word_embeddings=False

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from video_library.search import SearchConfig, VideoSearch, build_faiss_index  # noqa: E402
+from ovmlv.video_library.search import SearchConfig, VideoSearch, build_faiss_index  # noqa: E402
 
 DIM, TOP_K, CENTRES = 512, 10, 2000
 PROBES = (8, 32, 128)

@@ -27,15 +27,15 @@ import torch
 from tqdm import tqdm
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from hub_cards.export import read_labels
-from modeling_ovmlv import OvmlvModel
-from processing import OvmlvProcessor
-from training.batching import Vocabulary, multi_hot
-from training.config import ManifestConfig
-from training.data import read_manifest
-from training.evaluation import evaluation_report
-from training.runs import build_towers, recipe
-from training.synthetic import SyntheticConfig, generate_dataset
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.text_files import read_lines
+from ovmlv.training.batching import Vocabulary, multi_hot
+from ovmlv.training.config import ManifestConfig
+from ovmlv.training.data import read_manifest
+from ovmlv.training.evaluation import evaluation_report
+from ovmlv.training.runs import build_towers, recipe
+from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 
 FRAME_KINDS = ("entity", "scene")  # what one frame shows; actions need several
 NUM_FRAMES = 8
@@ -107,7 +107,9 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     generate_dataset(data, synthetic, workers=2)
     processor = OvmlvProcessor.from_towers(towers.clip, towers.llm)
     kinds = json.loads((data / "labels.json").read_text())
-    vocabulary = Vocabulary([label for label in read_labels(data / "vocab_train.txt") if kinds[label] in FRAME_KINDS])
+    vocabulary = Vocabulary(
+        [label for label in read_lines(data / "vocab_train.txt", "vocabulary") if kinds[label] in FRAME_KINDS]
+    )
     train_x, train_y = decode_split(data, "train", processor, vocabulary)
     val_x, val_y = decode_split(data, "val", processor, vocabulary)
     generator = torch.Generator().manual_seed(args.seed)

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from video_library.index_store import IndexInfo, VideoIndex  # noqa: E402
-from video_library.indexing import ShardWriter, VideoFile  # noqa: E402
-from video_library.tagging import tag_chunks, write_tags  # noqa: E402
+from ovmlv.video_library.index_store import IndexInfo, VideoIndex  # noqa: E402
+from ovmlv.video_library.indexing import ShardWriter, VideoFile  # noqa: E402
+from ovmlv.video_library.tagging import tag_chunks, write_tags  # noqa: E402
 
 DIM, TOP_K, THRESHOLD, TEMPERATURE = 512, 10, 0.8, 0.07
 SHARD_SIZE = 512

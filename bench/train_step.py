@@ -31,11 +31,11 @@ from transformers import CLIPTokenizer, T5Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
-from processing import OvmlvProcessor  # noqa: E402
-from training.batching import Vocabulary, negative_label_rng, sample_label_batch  # noqa: E402
-from training.optimization import parameter_groups  # noqa: E402
-from training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.processing import OvmlvProcessor  # noqa: E402
+from ovmlv.training.batching import Vocabulary, negative_label_rng, sample_label_batch  # noqa: E402
+from ovmlv.training.optimization import parameter_groups  # noqa: E402
+from ovmlv.training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
 
 FRAMES = 8
 CLASSES_PER_VIDEO = 4

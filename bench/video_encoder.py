@@ -34,7 +34,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection, XCLIPC
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
 
 FRAMES = 8
 TEMPORAL_LAYERS = 4

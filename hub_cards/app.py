@@ -5,7 +5,7 @@ repo is executed. Without it (a Space: this file plus a requirements.txt with gr
 the model's own code must run, and that is allowed only explicitly:
 
     OVMLV_MODEL=org/name OVMLV_TRUST_REMOTE_CODE=1 python app.py   # in a Space: set both as Space variables
-    python -m hub_cards.app --model outputs/hub --port 7860
+    ovmlv app --model outputs/hub --port 7860
 
 `score_labels` is the logic without gradio; the `ovmlv classify` command uses it too.
 """
@@ -63,8 +63,8 @@ def load_classifier(model: str, trust_remote_code: bool = False) -> Pipeline:
             f"(--trust-remote-code, or {TRUST_REMOTE_CODE_ENV}=1)."
         )
     try:
-        from modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
-        from processing import OvmlvProcessor
+        from ovmlv.modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
+        from ovmlv.processing import OvmlvProcessor
     except ImportError as err:
         raise ValueError(
             f"The ovmlv package is not installed here, so {model} can only run with its own code: pass "
@@ -150,8 +150,8 @@ def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label v
     return demo
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__.split("\n")[0]
     parser.add_argument(
         "--model",
         default=os.environ.get(MODEL_ENV),
@@ -166,12 +166,25 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get(TRUST_REMOTE_CODE_ENV) == "1",
         help=f"run the Python code shipped in the model's repo (needed without ovmlv installed; ${TRUST_REMOTE_CODE_ENV}=1)",
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the app until stopped (a bad --model is a ValueError: one line from `ovmlv app`)."""
+    build_demo(load_classifier(args.model, trust_remote_code=args.trust_remote_code)).launch(
+        server_name=args.host, server_port=args.port
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python app.py` in a Space, where ovmlv (and its `ovmlv app` command) is not installed."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        classifier = load_classifier(args.model, trust_remote_code=args.trust_remote_code)
+        run(args)
     except USER_ERRORS as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
-    build_demo(classifier).launch(server_name=args.host, server_port=args.port)
 
 
 if __name__ == "__main__":

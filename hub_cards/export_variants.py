@@ -23,7 +23,7 @@ from huggingface_hub import HfApi, constants, try_to_load_from_cache
 if TYPE_CHECKING:  # the model code loads torch and transformers: imported when a variant is written
     import torch
 
-    from modeling_ovmlv.export_variants import TowerCheckpoints
+    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoints
 
 VARIANTS = ("full", "adapter", "fixed-vocabulary")
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -80,7 +80,7 @@ def save_variant(model, processor, out_dir: Path, options: VariantOptions) -> To
 
 def tower_checkpoints(model, options: VariantOptions) -> TowerCheckpoints:
     """The towers' Hub ids (given, else the config's) pinned to the commits their revisions point at now."""
-    from modeling_ovmlv.export_variants import TowerCheckpoint, TowerCheckpoints
+    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoint, TowerCheckpoints
 
     clip = options.clip or model.config.clip_name_or_path
     llm = options.llm or model.config.llm_name_or_path
@@ -119,7 +119,7 @@ def adapter_weights(model, towers: TowerCheckpoints) -> dict[str, torch.Tensor]:
     are not the ones the model was built on: an error."""
     import torch
 
-    from modeling_ovmlv.modeling_ovmlv import load_towers
+    from ovmlv.modeling_ovmlv.modeling_ovmlv import load_towers
 
     llm_id, llm_revision = (towers.llm.id, towers.llm.revision) if towers.llm else (None, None)
     clip, llm = load_towers(towers.clip.id, llm_id, towers.clip.revision, llm_revision)
@@ -142,7 +142,7 @@ def save_adapter(model, processor, out_dir: Path, towers: TowerCheckpoints) -> N
 
 
 def save_fixed_vocabulary(model, processor, out_dir: Path) -> None:
-    from modeling_ovmlv.fixed_vocabulary import OvmlvFixedVocabularyModel
+    from ovmlv.modeling_ovmlv.fixed_vocabulary import OvmlvFixedVocabularyModel
 
     OvmlvFixedVocabularyModel.from_model(model).save_pretrained(out_dir)
     without_llm = copy.copy(processor)  # the CLIP tokenizer stays: it tells a bank label from a new one

@@ -1,11 +1,9 @@
-"""Open-vocabulary multi-label video classification (Gupta et al., ECCV 2024) for transformers.
+"""The model: `OvmlvConfig`, `OvmlvModel`, the label bank and the `zero-shot-video-classification` pipeline.
 
-Importing this package registers the model with AutoConfig/AutoModel and the
-`zero-shot-video-classification` pipeline task.
+These files are copied flat into every saved model folder and loaded with `trust_remote_code=True` where ovmlv is
+not installed, so they import only each other, torch, numpy and transformers. `import ovmlv` registers them with
+transformers' Auto classes and pipeline registry in this process.
 """
-
-from transformers import AutoConfig, AutoModel, AutoProcessor
-from transformers.pipelines import PIPELINE_REGISTRY
 
 from .configuration_ovmlv import OvmlvConfig
 from .label_bank import LabelBank
@@ -13,20 +11,9 @@ from .method_presets import METHOD_PRESETS, METHODS
 from .modeling_ovmlv import OvmlvModel, OvmlvOutput, OvmlvPreTrainedModel
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 
-AutoConfig.register(OvmlvConfig.model_type, OvmlvConfig, exist_ok=True)
-AutoModel.register(OvmlvConfig, OvmlvModel, exist_ok=True)
+# Saved configs name these classes in `auto_map`, so a saved folder loads with AutoConfig/AutoModel.
 OvmlvConfig.register_for_auto_class()
 OvmlvModel.register_for_auto_class("AutoModel")
-PIPELINE_REGISTRY.register_pipeline(
-    PIPELINE_TASK, pipeline_class=ZeroShotVideoClassificationPipeline, pt_model=AutoModel, type="multimodal"
-)
-
-try:  # the processor lives in the sibling package; register it when both are installed
-    from processing import OvmlvProcessor
-except ImportError:
-    pass
-else:
-    AutoProcessor.register(OvmlvConfig, OvmlvProcessor, exist_ok=True)
 
 __all__ = [
     "LabelBank",
@@ -36,5 +23,6 @@ __all__ = [
     "OvmlvModel",
     "OvmlvOutput",
     "OvmlvPreTrainedModel",
+    "PIPELINE_TASK",
     "ZeroShotVideoClassificationPipeline",
 ]

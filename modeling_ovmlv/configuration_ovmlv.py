@@ -8,10 +8,6 @@ from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig, T5C
 
 from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
 
-LABEL_ENCODERS = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop")
-LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
-# Label encoders whose f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference.
-PAIRED_LABEL_ENCODERS = ("dualcoop",)
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
@@ -19,6 +15,14 @@ TEMPORAL_MODES = ("parallel", "serial")
 TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
 # What the weight regulariser compares under the interpolated weights (`OvmlvModel.weight_interpolation_loss`).
 WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
+
+
+def label_encoders() -> dict:
+    """The label-encoder registry (`label_encoders.LABEL_ENCODERS`), imported on use: its classes import this
+    module."""
+    from .label_encoders import LABEL_ENCODERS
+
+    return LABEL_ENCODERS
 
 
 def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
@@ -189,7 +193,7 @@ class OvmlvConfig(PretrainedConfig):
     def validate(self) -> None:
         """Fail at construction, naming the field, rather than deep inside a forward pass."""
         choices = {
-            "label_encoder": LABEL_ENCODERS,
+            "label_encoder": tuple(label_encoders()),
             "llm_adapter": LLM_ADAPTERS,
             "connector": CONNECTORS,
             "temporal_mode": TEMPORAL_MODES,
@@ -248,7 +252,7 @@ class OvmlvConfig(PretrainedConfig):
         if not 0 <= self.temporal_patch_ratio <= 1:
             raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
         # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
-        if self.label_encoder in LLM_LABEL_ENCODERS and self.llm_config is None:
+        if self.uses_llm and self.llm_config is None:
             raise ValueError(
                 f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
                 "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
@@ -261,7 +265,7 @@ class OvmlvConfig(PretrainedConfig):
 
     @property
     def uses_llm(self) -> bool:
-        return self.label_encoder in LLM_LABEL_ENCODERS
+        return label_encoders()[self.label_encoder].needs_llm
 
     @property
     def pools_branch_frames(self) -> bool:
@@ -270,6 +274,11 @@ class OvmlvConfig(PretrainedConfig):
         return self.temporal_mode == "serial" or self.temporal_pooling == "branch_frames"
 
     @property
+    def pairs_label_embeddings(self) -> bool:
+        """f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference (DualCoOp)."""
+        return label_encoders()[self.label_encoder].paired
+
+    @property
     def label_embedding_dim(self) -> int:
         """Width of f_t(l): D, or 2D for the paired (positive; negative) embeddings of DualCoOp."""
-        return self.projection_dim * (2 if self.label_encoder in PAIRED_LABEL_ENCODERS else 1)
+        return self.projection_dim * (2 if self.pairs_label_embeddings else 1)

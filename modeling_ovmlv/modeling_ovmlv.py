@@ -20,34 +20,20 @@ from transformers.utils import logging as hf_logging
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
 from .export_variants import FIXED_VOCABULARY_ARCHITECTURE, TowerCheckpoints, saved_architecture
-from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_bank import LabelBank, save_bank_beside, usable_bank
-from .label_encoder import (
-    ClassNameLabelEncoder,
-    LabelEncoder,
-    TemplateEnsembleLabelEncoder,
-    TokenizerSource,
-    TokenizerSources,
-)
+from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
+from .label_encoders import LABEL_ENCODERS
 from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
 from .method_presets import method_overrides
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 from .prompt_connectors import PromptTransformer
-from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder, PromptLearningLabelEncoder
+from .prompt_learning import PromptLearningLabelEncoder
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
 from .video_encoder import FrameTokens, VideoEncoder
 from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 
-LABEL_ENCODER_CLASSES: dict[str, type[LabelEncoder]] = {
-    "class_name": ClassNameLabelEncoder,
-    "templates": TemplateEnsembleLabelEncoder,
-    "llm_prompted": LlmPromptedLabelEncoder,
-    "llm_fixed": LlmFixedPromptLabelEncoder,
-    "coop": CoOpLabelEncoder,
-    "dualcoop": DualCoOpLabelEncoder,
-}
 # The pretrained towers inside the model; every one of their weights must come from the checkpoints.
 TOWER_PREFIXES = ("label_encoder.text_tower.", "label_encoder.llm.", "video_encoder.vision_tower.")
 LLM_TOKENIZER_SUBFOLDER = "llm_tokenizer"  # where OvmlvProcessor saves the T5 tokenizer
@@ -166,11 +152,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
     def build_label_encoder(self, config: OvmlvConfig) -> LabelEncoder | None:
         """f_t as `config.label_encoder` names it (a fixed-vocabulary model has none: `fixed_vocabulary.py`)."""
-        if config.label_encoder not in LABEL_ENCODER_CLASSES:
-            raise ValueError(
-                f"label_encoder={config.label_encoder!r} is not available; choose from {sorted(LABEL_ENCODER_CLASSES)}."
-            )
-        return LABEL_ENCODER_CLASSES[config.label_encoder](config)
+        return LABEL_ENCODERS[config.label_encoder].encoder(config)
 
     def freeze_pretrained_towers(self) -> None:
         """Pretrained weights stay frozen unless the config says otherwise (the paper trains only new layers)."""

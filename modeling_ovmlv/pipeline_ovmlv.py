@@ -16,7 +16,7 @@ PIPELINE_TASK = "zero-shot-video-classification"
 UNCALIBRATED_WARNING = (
     "This model's decision threshold was never calibrated on validation data (config.threshold is None), so every "
     "label is returned, ranked: sigmoid scores alone do not say which labels are present. Pass threshold=..., or "
-    "calibrate it with `python -m training.evaluate` on a labelled validation set."
+    "calibrate it with `ovmlv evaluate` on a labelled validation set."
 )
 
 logger = logging.get_logger(__name__)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import initialization as init
 
-from .configuration_ovmlv import PAIRED_LABEL_ENCODERS, OvmlvConfig
+from .configuration_ovmlv import OvmlvConfig
 
 
 class ScoreHead(nn.Module):
@@ -39,7 +39,7 @@ class ScoreHead(nn.Module):
                 f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
             )
         label_embeds = label_embeds.to(device=video_embeds.device, dtype=video_embeds.dtype)
-        if self.config.label_encoder in PAIRED_LABEL_ENCODERS:
+        if self.config.pairs_label_embeddings:
             positive, negative = label_embeds.chunk(2, dim=-1)
             label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg
         return (video_embeds @ label_embeds.T) * self.logit_scale.exp() + self.logit_bias

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
 
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
-from .video_decoding import load_video
+from .video_decoding import SAMPLING_MODES, load_video
 
 # Flan-T5's recommended question-answer instruction, filled per label (docs/design.md §3).
 LLM_PROMPT_TEMPLATE = (
@@ -30,7 +30,15 @@ PROMPT_TEMPLATES = (
     "footage of {label}.",
     "an example of {label}.",
 )
-SAMPLING_MODES = ("uniform", "segment_random")
+# Every label input the processor can make; a label encoder reads some of them (its `input_names`).
+LABEL_INPUT_NAMES = (
+    "input_ids",
+    "attention_mask",
+    "prompt_input_ids",
+    "prompt_attention_mask",
+    "llm_input_ids",
+    "llm_attention_mask",
+)
 # Loading options transformers records in a tokenizer's saved config; a saved folder must not depend on them.
 LOADING_DETAILS = ("is_local", "local_files_only")
 
@@ -68,6 +76,8 @@ class OvmlvProcessor(ProcessorMixin):
         image_size: CLIP's input resolution. image_mean / image_std: CLIP's normalisation.
         num_frames: frames per clip (8 in the paper). num_clips: clips per video (1; 4 at evaluation).
         llm_prompt_template: the LLM instruction, with `{label}`. prompt_templates: the template ensemble.
+        label_input_names: the label inputs to make, those the model's label encoder reads
+            (`model.label_encoder.input_names`); None makes every one (`LABEL_INPUT_NAMES`) the tokenizers allow.
     """
 
     def __init__(
@@ -81,6 +91,7 @@ class OvmlvProcessor(ProcessorMixin):
         num_clips: int = 1,
         llm_prompt_template: str = LLM_PROMPT_TEMPLATE,
         prompt_templates: Sequence[str] = PROMPT_TEMPLATES,
+        label_input_names: Sequence[str] | None = None,
         **kwargs,
     ):
         self.image_size = image_size
@@ -90,6 +101,9 @@ class OvmlvProcessor(ProcessorMixin):
         self.num_clips = num_clips
         self.llm_prompt_template = llm_prompt_template
         self.prompt_templates = list(prompt_templates)
+        if unknown := set(label_input_names or ()) - set(LABEL_INPUT_NAMES):
+            raise ValueError(f"label_input_names: unknown {sorted(unknown)}; known: {list(LABEL_INPUT_NAMES)}.")
+        self.label_input_names = None if label_input_names is None else list(label_input_names)
         for template in [llm_prompt_template, *self.prompt_templates]:
             if "{label}" not in template:
                 raise ValueError(f"Prompt template {template!r} has no '{{label}}' placeholder.")
@@ -158,7 +172,8 @@ class OvmlvProcessor(ProcessorMixin):
         Labels -> `input_ids`/`attention_mask` (bare label), `prompt_input_ids`/`prompt_attention_mask`
         (C, M, W) for the template ensemble, and `llm_input_ids`/`llm_attention_mask` when there is an LLM.
 
-        sampling: "uniform" over the whole video (inference) or "segment_random" (training, seeded by `seed`).
+        sampling: "uniform" (inference; several clips tile the video) or "segment_random" (training, seeded by
+        `seed`), as `sample_timestamps` describes.
         """
         if videos is None and text is None:
             raise ValueError("OvmlvProcessor needs videos=..., text=... or both.")
@@ -179,14 +194,16 @@ class OvmlvProcessor(ProcessorMixin):
         num_frames: int | None = None,
         num_clips: int | None = None,
         sampling: str = "uniform",
-        seed: int | None = None,
+        seed: np.random.Generator | int | None = None,
+        segment: tuple[float, float] | None = None,
     ) -> torch.Tensor:
+        """(B, T, 3, S, S), or (B, clips, T, 3, S, S) when num_clips > 1; `segment` = (start, end) seconds samples
+        inside that part of every video (`load_video`)."""
         self.check_video_arguments(num_frames, num_clips, sampling)
         num_frames = self.num_frames if num_frames is None else num_frames
         num_clips = self.num_clips if num_clips is None else num_clips
-        mode = "multi_clip" if num_clips > 1 else sampling
         clips = [
-            load_video(video, num_frames=num_frames, mode=mode, clips=num_clips, size=self.image_size, seed=seed)
+            load_video(video, num_frames, sampling, num_clips, size=self.image_size, seed=seed, segment=segment)
             for video in split_videos(videos)
         ]  # each (clips, T, H, W, 3) uint8
         pixels = torch.stack(
@@ -214,25 +231,28 @@ class OvmlvProcessor(ProcessorMixin):
         return torch.zeros((num_videos, num_clips, *clip) if num_clips > 1 else (num_videos, *clip))
 
     def label_inputs(self, labels: list[str]) -> dict[str, torch.Tensor]:
+        """The label inputs of `label_input_names` for `labels`: bare-label CLIP tokens (C, W), the template
+        ensemble's CLIP tokens (C, M, W), the LLM instruction's T5 tokens (C, W')."""
         # Never truncated: a label too long for the text tower is an error (modeling_ovmlv/label_limits.py).
+        wanted = set(self.label_input_names or LABEL_INPUT_NAMES)
         tokenize = dict(padding=True, return_tensors="pt")
-        bare = self.tokenizer(labels, **tokenize)
-        prompts = [template.format(label=label) for label in labels for template in self.prompt_templates]
-        templated = self.tokenizer(prompts, **tokenize)
-        shape = (len(labels), len(self.prompt_templates), -1)
-        inputs = {
-            "input_ids": bare["input_ids"],
-            "attention_mask": bare["attention_mask"],
-            "prompt_input_ids": templated["input_ids"].view(shape),
-            "prompt_attention_mask": templated["attention_mask"].view(shape),
-        }
-        if self.llm_tokenizer is not None:
+        inputs = {}
+        if "input_ids" in wanted:
+            bare = self.tokenizer(labels, **tokenize)
+            inputs |= {"input_ids": bare["input_ids"], "attention_mask": bare["attention_mask"]}
+        if "prompt_input_ids" in wanted:
+            prompts = [template.format(label=label) for label in labels for template in self.prompt_templates]
+            templated = self.tokenizer(prompts, **tokenize)
+            shape = (len(labels), len(self.prompt_templates), -1)
+            inputs["prompt_input_ids"] = templated["input_ids"].view(shape)
+            inputs["prompt_attention_mask"] = templated["attention_mask"].view(shape)
+        if "llm_input_ids" in wanted and self.llm_tokenizer is not None:
             instructions = [self.llm_prompt_template.format(label=label) for label in labels]
-            llm = self.llm_tokenizer(instructions, padding=True, return_tensors="pt")
+            llm = self.llm_tokenizer(instructions, **tokenize)
             inputs["llm_input_ids"] = llm["input_ids"]
             inputs["llm_attention_mask"] = llm["attention_mask"]
         return inputs
 
     @property
     def model_input_names(self) -> list[str]:
-        return ["pixel_values_videos", "input_ids", "attention_mask", "prompt_input_ids", "prompt_attention_mask"]
+        return ["pixel_values_videos", *(self.label_input_names or LABEL_INPUT_NAMES)]

@@ -36,9 +36,9 @@ from PIL import Image
 
 from .frame_transforms import clip_resize_and_crop
 
-SAMPLING_MODES = ("uniform", "segment_random", "multi_clip")
+# "uniform" for inference and evaluation, "segment_random" for training (see `sample_timestamps`).
+SAMPLING_MODES = ("uniform", "segment_random")
 DECODED_FRAMES = "<decoded frames>"  # how errors name frames passed in already decoded
-DEFAULT_EVAL_CLIPS = 4  # multi_clip views when `clips` is not given (the paper evaluates 4 clips x 8 frames)
 
 DecodedFrames = np.ndarray | Image.Image | Sequence[Image.Image] | Sequence[np.ndarray]
 VideoSource = str | os.PathLike | bytes | BinaryIO | DecodedFrames
@@ -95,30 +95,22 @@ def sample_timestamps(
     duration: float,
     num_frames: int,
     mode: str = "uniform",
-    clips: int | None = None,
+    clips: int = 1,
     rng: np.random.Generator | int | None = None,
 ) -> np.ndarray:
     """Times in seconds, shape (clips, num_frames), at which to take frames from a video of `duration` seconds.
 
-    - `uniform`: one clip, frames at the centres of `num_frames` equal segments of the whole video.
-    - `segment_random` (training): the same segments, one random time in each (TSN-style), so every epoch sees
-      other frames while still covering the whole video; each of `clips` (default 1) rows is a fresh draw from `rng`.
-    - `multi_clip` (evaluation): the video cut into `clips` (default 4) equal consecutive windows, frames at segment
-      centres within each window; predictions are averaged over the clips.
+    - `uniform` (inference, evaluation): the video cut into `clips` equal consecutive windows (one window: the whole
+      video), frames at the centres of `num_frames` equal segments of each; the paper averages 4 clips x 8 frames.
+    - `segment_random` (training): `num_frames` equal segments of the whole video, one random time in each
+      (TSN-style), so every epoch sees other frames while still covering the whole video; each of the `clips` rows
+      is a fresh draw from `rng`.
 
     For a frame count and frame rate instead of a duration, pass `frame_count / fps`.
     """
     if duration <= 0 or num_frames < 1:
         raise ValueError(f"need duration > 0 and num_frames >= 1, got duration={duration}, num_frames={num_frames}")
-    if mode == "uniform":
-        if clips not in (None, 1):
-            raise ValueError(f"uniform sampling gives one clip, got clips={clips}; use mode='multi_clip'")
-        clips = 1
-    elif mode == "multi_clip":
-        clips = DEFAULT_EVAL_CLIPS if clips is None else clips
-    elif mode == "segment_random":
-        clips = 1 if clips is None else clips
-    else:
+    if mode not in SAMPLING_MODES:
         raise ValueError(f"mode must be one of {SAMPLING_MODES}, got {mode!r}")
     if clips < 1:
         raise ValueError(f"clips must be >= 1, got {clips}")
@@ -161,15 +153,18 @@ def load_video(
     source: VideoSource,
     num_frames: int = 8,
     mode: str = "uniform",
-    clips: int | None = None,
+    clips: int = 1,
     size: int | None = 224,
     seed: np.random.Generator | int | None = None,
+    segment: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """uint8 RGB frames (clips, num_frames, H, W, 3) sampled from `source` as `sample_timestamps` describes for
-    `mode`; `seed` makes `segment_random` reproducible; `size` as in `decode_frames`. Decoded frames are sampled by
-    position (see `decode_frames`)."""
+    `mode`; `seed` makes `segment_random` reproducible; `size` as in `decode_frames`. `segment` = (start, end) in
+    seconds samples inside that part of the video only (a YouTube-8M segment, a Kinetics clip of a longer video),
+    without measuring the whole video. Decoded frames are sampled by position (see `decode_frames`)."""
     with _open_video(source) as video:
-        times = sample_timestamps(video.duration(), num_frames, mode, clips, rng=seed)  # (clips, num_frames)
+        start, end = segment if segment is not None else (0.0, video.duration())
+        times = start + sample_timestamps(end - start, num_frames, mode, clips, rng=seed)  # (clips, num_frames)
         frames = video.frames_at(times.ravel(), size)  # (clips * num_frames, H, W, 3)
     return frames.reshape(*times.shape, *frames.shape[1:])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from ovmlv.training.tiny_towers import TinyTowers, build_tiny_towers
 from tests.process_state import torch_threads
-from training.tiny_towers import TinyTowers, build_tiny_towers
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def towers(tmp_path_factory) -> TinyTowers:
 
 @pytest.fixture(scope="session")
 def processor(towers):
-    from processing import OvmlvProcessor
+    from ovmlv.processing import OvmlvProcessor
 
     return OvmlvProcessor.from_towers(clip=towers.clip, llm=towers.llm)
 

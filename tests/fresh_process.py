@@ -19,7 +19,7 @@ import importlib.abc, sys
 
 class BlockOvmlv(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in {"modeling_ovmlv", "processing", "training", "hub_cards"}:
+        if name.split(".")[0] in {"ovmlv", "modeling_ovmlv", "processing", "training", "hub_cards", "video_library"}:
             raise ImportError(f"{name} must not be importable here")
 
 sys.meta_path.insert(0, BlockOvmlv())

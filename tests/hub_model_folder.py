@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 
 VOCABULARY = ["dog", "beach", "surfing", "red circle"]
 

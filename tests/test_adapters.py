@@ -7,16 +7,18 @@ import json
 import struct
 from pathlib import Path
 
-import pytest
-
-from training.adapters.__main__ import main
-from training.adapters.manifest import clean_label, split_camel_case
-from training.adapters.tfrecord import crc32c, masked_crc32c
+from ovmlv import cli
+from ovmlv.training.adapters import command
+from ovmlv.training.adapters.manifest import clean_label, split_camel_case
+from ovmlv.training.adapters.tfrecord import crc32c, masked_crc32c
 
 
 def adapt(tmp_path: Path, *argv: str) -> tuple[dict, list[dict], list[str], dict | None]:
-    """Run the command line; return its summary, the manifest rows, the vocabulary and the kinds."""
-    summary = main([*argv, "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "out")])
+    """Run `ovmlv adapt ARGV`'s work; return its summary, the manifest rows, the vocabulary and the kinds."""
+    parser, _ = cli.parser_for("adapt")
+    summary = command.adapt(
+        parser.parse_args([*argv, "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "out")])
+    )
     rows = [json.loads(line) for line in Path(summary["manifest"]).read_text().splitlines()]
     vocabulary = Path(summary["vocabulary"]).read_text().splitlines()
     kinds = json.loads(Path(summary["kinds"]).read_text()) if summary["kinds"] else None
@@ -24,11 +26,11 @@ def adapt(tmp_path: Path, *argv: str) -> tuple[dict, list[dict], list[str], dict
 
 
 def failure(tmp_path: Path, capsys, *argv: str) -> str:
-    """The message the command line exits with."""
-    with pytest.raises(SystemExit) as exit_info:
-        main([*argv, "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "out")])
-    assert exit_info.value.code == 2
-    return capsys.readouterr().err
+    """The one-line message `ovmlv adapt ARGV` fails with (exit code 1)."""
+    code = cli.main(["adapt", *argv, "--videos", str(tmp_path / "videos"), "--out", str(tmp_path / "out")])
+    message = capsys.readouterr().err
+    assert code == 1 and message.startswith("ovmlv adapt: error: ") and message.count("\n") == 1
+    return message
 
 
 def write(path: Path, text: str) -> Path:
@@ -225,8 +227,8 @@ def test_kinetics(tmp_path):
 
 def test_kinetics_manifest_reads_in_training(tmp_path):
     """The output is what `training.data` expects: paths resolve against the manifest, segments, vocabulary."""
-    from training.config import ManifestConfig
-    from training.data import manifest_vocabulary, read_manifest
+    from ovmlv.training.config import ManifestConfig
+    from ovmlv.training.data import manifest_vocabulary, read_manifest
 
     annotations = str(write(tmp_path / "k400.csv", KINETICS_400))
     summary, _, _, _ = adapt(

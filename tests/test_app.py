@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from hub_cards.app import bank_labels, build_demo, classify, load_classifier, main
-from modeling_ovmlv import ZeroShotVideoClassificationPipeline
+from ovmlv.hub_cards.app import bank_labels, build_demo, classify, load_classifier, main
+from ovmlv.modeling_ovmlv import ZeroShotVideoClassificationPipeline
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from modeling_ovmlv.atomic_files import (
+from ovmlv.modeling_ovmlv.atomic_files import (
     remove_folder,
     staging_folder,
     write_files_atomically,

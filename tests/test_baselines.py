@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, CLIPModel, pipeline
 
-from modeling_ovmlv import METHOD_PRESETS, LabelBank, OvmlvConfig, OvmlvModel
+from ovmlv.modeling_ovmlv import METHOD_PRESETS, LabelBank, OvmlvConfig, OvmlvModel
+from ovmlv.training.config import load_config
+from ovmlv.training.optimization import parameter_groups
 from tests.fresh_process import run_without_ovmlv
 from tests.numerics import assert_same_outputs, assert_same_state
 from tests.test_pipeline import FRESH_PROCESS_SCRIPT
-from training.config import load_config
-from training.optimization import parameter_groups
 
 LABELS = ["dog", "surfing", "red car"]
 TARGETS = torch.tensor([[1, 0, 0], [0, 1, 1]])

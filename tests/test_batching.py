@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.batching import Vocabulary, multi_hot, negative_label_rng, sample_label_batch
+from ovmlv.training.batching import Vocabulary, multi_hot, negative_label_rng, sample_label_batch
 
 VOCABULARY = Vocabulary([f"label {i}" for i in range(50)])
 

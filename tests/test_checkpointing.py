@@ -21,12 +21,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from ovmlv.training import checkpointing, train
+from ovmlv.training.checkpointing import CHECKPOINTS_DIR, CheckpointError, latest_checkpoint, load_checkpoint
+from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.numerics import assert_trained_alike
 from tests.process_state import reset_accelerate_state
 from tests.test_training import tiny_config
-from training import checkpointing, train
-from training.checkpointing import CHECKPOINTS_DIR, CheckpointError, latest_checkpoint, load_checkpoint
-from training.synthetic import SyntheticConfig, generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 # 4 steps, a checkpoint every 2 of which only the newest is kept, one evaluation at the end.
@@ -174,7 +174,7 @@ SIGKILL_SCRIPT = textwrap.dedent(
 
     import torch
 
-    from training import train
+    from ovmlv.training import train
 
     save = torch.save
 

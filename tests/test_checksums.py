@@ -11,10 +11,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hub_cards.cli import EXIT_ERROR, EXIT_OK, main
-from hub_cards.export import export_model
-from modeling_ovmlv import OvmlvModel
-from modeling_ovmlv.checksums import CHECKSUMS_NAME, VERIFY_ENV, ChecksumError, write_checksums
+from ovmlv.arguments import EXIT_ERROR, EXIT_OK
+from ovmlv.cli import main
+from ovmlv.hub_cards.export import export_model
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.checksums import CHECKSUMS_NAME, VERIFY_ENV, ChecksumError, write_checksums
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 
 

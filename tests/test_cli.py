@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hub_cards.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, main
-from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.arguments import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
+from ovmlv.cli import main
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video
-
-REPO_ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -153,22 +152,56 @@ def test_classify_errors_are_one_line(capsys, bare_folder, video_path, tmp_path)
     assert code == EXIT_ERROR and err.startswith("ovmlv classify: error:") and len(err.strip().splitlines()) == 1
 
 
-def test_evaluate_delegates_to_training_evaluate(capsys, monkeypatch):
+def test_each_command_runs_its_own_module(capsys, monkeypatch):
+    """`ovmlv evaluate` builds its options and runs through `ovmlv.training.evaluate`, imported only then."""
     received = []
-    module = types.ModuleType("training.evaluate")
-    module.main = received.append
-    monkeypatch.setitem(sys.modules, "training.evaluate", module)
-    assert main(["evaluate", "--model", "m", "--manifest", "val.jsonl"]) == EXIT_OK
-    assert received == [["--model", "m", "--manifest", "val.jsonl"]]
+    module = types.ModuleType("ovmlv.training.evaluate")
+    module.add_arguments = lambda parser: parser.add_argument("--model")
+    module.run = lambda args: received.append(args.model) or EXIT_OK
+    monkeypatch.setitem(sys.modules, "ovmlv.training.evaluate", module)
+    assert main(["evaluate", "--model", "m"]) == EXIT_OK
+    assert received == ["m"]
 
-    monkeypatch.setitem(sys.modules, "training.evaluate", None)  # as if the train extra were not installed
+    monkeypatch.setitem(sys.modules, "ovmlv.training.evaluate", None)  # as if the train extra were not installed
     assert main(["evaluate", "--help"]) == EXIT_ERROR
     assert "pip install 'ovmlv[train]'" in capsys.readouterr().err
 
 
+def test_unknown_commands_and_no_command(capsys):
+    assert main(["evaluat"]) == EXIT_USAGE
+    assert "Did you mean `ovmlv evaluate`?" in capsys.readouterr().err
+    assert main([]) == EXIT_USAGE
+    assert "commands:" in capsys.readouterr().err
+
+
+def test_train_checks_the_config_before_launching(capsys, monkeypatch, tmp_path):
+    """A typo fails in one line before any process starts; a good command line becomes one `accelerate launch`."""
+    from ovmlv.training import launch
+
+    launched = []
+    monkeypatch.setattr(
+        launch.subprocess,
+        "run",
+        lambda command, check: launched.append(command) or types.SimpleNamespace(returncode=0),
+    )
+    assert main(["train", "--config", "synthetic_tiny", "--lrr", "3"]) == EXIT_ERROR
+    assert "--lrr is no field" in capsys.readouterr().err and not launched
+    assert main(["train", "--config", "no_such_config"]) == EXIT_ERROR
+    assert "neither a file nor a shipped config" in capsys.readouterr().err
+
+    monkeypatch.chdir(tmp_path)  # shipped configs are found from anywhere, DeepSpeed's JSON too
+    assert (
+        main(["train", "--launch-config", "accelerate_zero2", "--config", "synthetic_tiny", "--lr", "1e-4"]) == EXIT_OK
+    )
+    [command] = launched
+    assert command[command.index("-m", 3) :][:2] == ["-m", "ovmlv.training.train"] and command[-2:] == ["--lr", "1e-4"]
+    assert Path(command[command.index("--deepspeed_config_file") + 1]).name == "ds_zero2.json"
+    assert Path(command[command.index("--config") + 1]).is_file()
+
+
 def test_module_entry_point(tmp_path):
-    """`python -m hub_cards.cli` is what the `ovmlv` console script runs (`hub_cards.cli:main`)."""
+    """`python -m ovmlv` is what the `ovmlv` console script runs (`ovmlv.cli:main`), from any folder."""
     completed = subprocess.run(
-        [sys.executable, "-m", "hub_cards.cli", "--help"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ovmlv", "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert completed.returncode == EXIT_OK and completed.stdout.startswith("usage: ovmlv")

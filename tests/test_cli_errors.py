@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hub_cards.cli import EXIT_ERROR, EXIT_OK, main
-from modeling_ovmlv.label_bank import BANK_LABELS_NAME
+from ovmlv.arguments import EXIT_ERROR, EXIT_OK
+from ovmlv.cli import main
+from ovmlv.modeling_ovmlv.label_bank import BANK_LABELS_NAME
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from processing.frame_transforms import CLIP_MEAN, CLIP_STD
+from ovmlv.processing.frame_transforms import CLIP_MEAN, CLIP_STD
+from ovmlv.training.config import DataConfig, ManifestConfig
+from ovmlv.training.data import VideoClips, collate_clips, load_training_data, manifest_vocabulary, read_manifest
 from tests.video_files import write_video
-from training.config import DataConfig, ManifestConfig
-from training.data import VideoClips, collate_clips, load_training_data, manifest_vocabulary, read_manifest
 
 FPS, NUM_FRAMES = 12, 24  # 2 s videos
 

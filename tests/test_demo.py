@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from ovmlv.training import compare, demo
+from ovmlv.training.runs import GROUPS, HELDOUT, QUICK_DATA, QUICK_STEPS, VAL
 from tests.process_state import reset_accelerate_state, torch_threads
-from training import compare, demo
-from training.runs import GROUPS, HELDOUT, QUICK_DATA, QUICK_STEPS, VAL
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -15,20 +15,21 @@ import numpy as np
 import pytest
 import torch
 
-from hub_cards import cli
-from hub_cards.export import METRIC_NAMES, build_model_card, read_eval_results
-from modeling_ovmlv import OvmlvModel
-from modeling_ovmlv.label_bank import embed_labels
-from processing import OvmlvProcessor
+from ovmlv import cli
+from ovmlv.hub_cards.eval_results import METRIC_NAMES, read_eval_results
+from ovmlv.hub_cards.export import build_model_card
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.batching import Vocabulary
+from ovmlv.training.config import ManifestConfig
+from ovmlv.training.evaluate import vocabulary_embeddings
+from ovmlv.training.evaluation import EvalResult, evaluation_report
+from ovmlv.training.evaluation_files import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
+from ovmlv.training.metrics import deployment_threshold, f1_at_threshold, multilabel_report, top_k_accuracy
 from tests.hub_model_folder import save_trained_folder
 from tests.process_state import reset_accelerate_state
 from tests.video_files import write_not_video, write_video
-from training.batching import Vocabulary
-from training.config import ManifestConfig
-from training.evaluate import vocabulary_embeddings
-from training.evaluation import EvalResult, evaluation_report
-from training.evaluation_files import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
-from training.metrics import deployment_threshold, f1_at_threshold, multilabel_report, top_k_accuracy
 
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 KINDS = {"dog": "object", "red circle": "object", "beach": "scene", "surfing": "action"}
@@ -208,8 +209,8 @@ def test_perfect_scores_give_aupr_and_f1_of_one():
 @pytest.mark.parametrize(
     "case, message",
     [
-        ("missing model", "Model folder not found"),
-        ("folder without a model", "holds no config.json"),
+        ("missing model", "There is no model folder"),
+        ("folder without a model", "folder without config.json"),
         ("missing manifest", "Manifest not found"),
         ("manifest without labels", "has no labels"),
         ("empty vocabulary", "is empty; write one label a line"),
@@ -238,7 +239,7 @@ def test_errors_are_one_line_and_exit_1(case, message, model_folder, data, tmp_p
     code, stdout, stderr = evaluate_cli(*argv, "--out", tmp_path / "out", "--num-workers", 0)
     assert code == 1 and stdout == "" and not (tmp_path / "out").exists()
     last_line = stderr.strip().splitlines()[-1]  # after any progress bars of reading the manifest
-    assert last_line.startswith("evaluate: error:") and message in last_line
+    assert last_line.startswith("ovmlv evaluate: error:") and message in last_line
 
 
 def test_per_manifest_option_needs_its_manifest(model_folder, tmp_path):

@@ -16,16 +16,11 @@ from huggingface_hub.repocard import metadata_load
 from huggingface_hub.repocard_data import model_index_to_eval_results
 from safetensors.torch import load_file
 
-from hub_cards import cli
-from hub_cards.export import (
-    PICKLE_SUFFIXES,
-    ExportError,
-    build_model_card,
-    export_model,
-    read_eval_results,
-)
-from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
-from processing import OvmlvProcessor
+from ovmlv import arguments, cli
+from ovmlv.hub_cards.eval_results import EvalResultsError, read_eval_results
+from ovmlv.hub_cards.export import PICKLE_SUFFIXES, ExportError, build_model_card, export_model
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.processing import OvmlvProcessor
 from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 
@@ -141,7 +136,7 @@ def test_card_without_results_and_with_hub_towers(exported):
 def test_bad_eval_results_are_named(tmp_path, content, message):
     path = tmp_path / "results.json"
     path.write_text(content)
-    with pytest.raises(ExportError, match=message):
+    with pytest.raises(EvalResultsError, match=message):
         read_eval_results(path)
 
 
@@ -173,7 +168,7 @@ def test_push_creates_the_repo_and_uploads_the_folder(trained_folder, tmp_path, 
     vocab.write_text("dog\n\nbeach\n")
     out = tmp_path / "export"
     argv = ["export", "--model", str(trained_folder), "--out", str(out), "--vocab", str(vocab)]
-    assert cli.main([*argv, "--push", "test-org/pushed", "--private"]) == cli.EXIT_OK
+    assert cli.main([*argv, "--push", "test-org/pushed", "--private"]) == arguments.EXIT_OK
 
     assert calls["create_repo"] == ("test-org/pushed", {"private": True, "exist_ok": True, "repo_type": "model"})
     repo_id, uploaded = calls["upload_folder"]

@@ -14,17 +14,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hub_cards import cli
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv.export_variants import TOWER_CHECKPOINTS_NAME
-from modeling_ovmlv.fixed_vocabulary import NO_LABEL_ENCODER, OvmlvFixedVocabularyModel
-from processing import OvmlvProcessor
+from ovmlv import arguments, cli
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv.export_variants import TOWER_CHECKPOINTS_NAME
+from ovmlv.modeling_ovmlv.fixed_vocabulary import NO_LABEL_ENCODER, OvmlvFixedVocabularyModel
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.tiny_towers import build_tiny_towers
 from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY
 from tests.numerics import assert_same_outputs, assert_same_state
 from tests.test_export import FRESH_PROCESS_SCRIPT as CARD_SNIPPETS_SCRIPT
 from tests.test_training import TINY_MODEL
-from training.tiny_towers import build_tiny_towers
 
 CLIP_ID, LLM_ID, OTHER_CLIP_ID = "test-org/tiny-clip", "test-org/tiny-t5", "test-org/other-clip"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -74,7 +74,7 @@ def trained_folder(towers, processor, tmp_path_factory) -> Path:
 
 
 def export(trained: Path, out: Path, *options: str) -> Path:
-    assert cli.main(["export", "--model", str(trained), "--out", str(out), *options]) == cli.EXIT_OK
+    assert cli.main(["export", "--model", str(trained), "--out", str(out), *options]) == arguments.EXIT_OK
     return out
 
 
@@ -98,7 +98,10 @@ def test_adapter_holds_trained_weights_and_names_the_towers_by_commit(trained_fo
 
 def test_adapter_export_refuses_towers_the_model_was_not_built_on(trained_folder, offline_hub, tmp_path, capsys):
     argv = ["--variant", "adapter", "--clip", OTHER_CLIP_ID, "--llm", LLM_ID]
-    assert cli.main(["export", "--model", str(trained_folder), "--out", str(tmp_path / "a"), *argv]) == cli.EXIT_ERROR
+    assert (
+        cli.main(["export", "--model", str(trained_folder), "--out", str(tmp_path / "a"), *argv])
+        == arguments.EXIT_ERROR
+    )
     assert "are not the checkpoints this model was built on" in capsys.readouterr().err
     assert cli.main(["export", "--model", str(trained_folder), "--out", str(tmp_path / "b"), "--variant", "adapter"])
     assert "pass --clip HUB_ID" in capsys.readouterr().err  # the tiny towers came from a local folder

@@ -18,17 +18,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from hub_cards import cli
-from modeling_ovmlv import OvmlvModel
+from ovmlv import arguments, cli
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.video_library.fingerprints import file_fingerprint
+from ovmlv.video_library.index_store import CorruptShardError, VideoIndex, VideoIndexError
+from ovmlv.video_library.indexing import index_videos
+from ovmlv.video_library.inputs import list_videos
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.numerics import assert_same_outputs
 from tests.test_training import descendants, free_port
 from tests.video_files import write_video
 from tests.video_library_files import CLIPS, FRAMES, NUM_VIDEOS, build_index, shade, write_library
-from video_library.fingerprints import file_fingerprint
-from video_library.index_store import CorruptShardError, VideoIndex, VideoIndexError
-from video_library.indexing import index_videos
-from video_library.inputs import list_videos
 
 REPO = Path(__file__).resolve().parents[1]
 SUBPROCESS_TIMEOUT_S = 300
@@ -118,7 +118,7 @@ def test_a_damaged_shard_is_reported_by_name(built, tmp_path, capsys):
     victim.write_bytes(bytes(data))
     with pytest.raises(CorruptShardError, match=victim.name):
         VideoIndex.open(root).read()
-    assert cli.main(["tag", str(root), "--out", str(tmp_path / "tags.jsonl")]) == cli.EXIT_ERROR
+    assert cli.main(["tag", str(root), "--out", str(tmp_path / "tags.jsonl")]) == arguments.EXIT_ERROR
     assert victim.name in capsys.readouterr().err and not (tmp_path / "tags.jsonl").exists()
 
     victim.write_bytes(bytes(data[: len(data) // 3]))  # truncated, as by a full disk
@@ -131,7 +131,7 @@ def test_another_model_cannot_grow_or_tag_the_index(built, towers, processor, li
     other.save_pretrained(tmp_path / "other")
     processor.save_pretrained(tmp_path / "other")
     argv = ["index", str(library), "--model", str(tmp_path / "other"), "--out", str(built)]
-    assert cli.main([*argv, "--frames", str(FRAMES), "--clips", str(CLIPS)]) == cli.EXIT_ERROR
+    assert cli.main([*argv, "--num-frames", str(FRAMES), "--num-clips", str(CLIPS)]) == arguments.EXIT_ERROR
     assert "was made with another embedding_fingerprint" in capsys.readouterr().err
     assert cli.main(["tag", str(built), "--model", str(tmp_path / "other"), "--out", str(tmp_path / "t.jsonl")]) == 1
     assert "embeds videos differently" in capsys.readouterr().err
@@ -141,7 +141,7 @@ def test_another_model_cannot_grow_or_tag_the_index(built, towers, processor, li
 
 def index_arguments(videos: Path, model: Path, out: Path) -> list[str]:
     """`ovmlv index` with shards of 2 videos, decoding in the indexing process."""
-    options = f"--frames {FRAMES} --clips {CLIPS} --shard-size 2 --workers 0".split()
+    options = f"--num-frames {FRAMES} --num-clips {CLIPS} --shard-size 2 --workers 0".split()
     return ["index", str(videos), "--model", str(model), "--out", str(out), *options]
 
 
@@ -170,7 +170,7 @@ def test_killed_runs_resume_to_the_uninterrupted_index(model_folder, model, proc
     assert codes == [-signal.SIGKILL] * 3 and 0 < count_shards(out) < 3 * NUM_VIDEOS // 2  # interrupted mid-way
     process = start_index_command(library, model_folder, out)
     process.join(SUBPROCESS_TIMEOUT_S)
-    assert process.exitcode in (cli.EXIT_OK, cli.EXIT_PARTIAL)
+    assert process.exitcode in (arguments.EXIT_OK, arguments.EXIT_PARTIAL)
 
     resumed = VideoIndex.open(out)
     reference = VideoIndex.open_or_create(tmp_path / "reference", resumed.info)
@@ -217,7 +217,7 @@ def test_two_processes_split_the_library_and_their_union_is_the_index(built, lib
         "--main_process_port",
         str(free_port()),
         "-m",
-        "hub_cards.cli",
+        "ovmlv",
         *index_arguments(library, model_folder, out),
     ]
     process = subprocess.Popen(

@@ -7,8 +7,8 @@ import json
 import pytest
 import torch
 
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv.label_bank import clean_labels
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv.label_bank import clean_labels
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv import label_bank as label_bank_module
-from modeling_ovmlv.label_bank import BANK_LABELS_NAME, BANK_WEIGHTS_NAME, LabelBankError
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv import label_bank as label_bank_module
+from ovmlv.modeling_ovmlv.label_bank import BANK_LABELS_NAME, BANK_WEIGHTS_NAME, LabelBankError
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 
 

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from transformers import T5ForConditionalGeneration
 
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv.fixed_llm_prompts import parse_descriptors
-from modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
-from modeling_ovmlv.soft_decoding import greedy_soft_decode
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
+from ovmlv.modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
+from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
 from tests.numerics import assert_same_outputs, assert_same_state
 
 LABELS = ["dog", "surfing on the beach", "red car"]

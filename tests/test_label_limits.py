@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
-from modeling_ovmlv.label_limits import check_label_lengths, label_token_counts
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.modeling_ovmlv.label_limits import check_label_lengths, label_token_counts
 
 TINY_LLM = {"num_prefixes": 1, "num_attributes": 1, "attribute_length": 2, "prompt_transformer_layers": 1}
 ENCODERS = {

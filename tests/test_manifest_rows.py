@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from training.config import ManifestConfig
-from training.data import read_manifest
-from training.manifest_rows import ManifestError, check_manifest
+from ovmlv.training.config import ManifestConfig
+from ovmlv.training.data import read_manifest
+from ovmlv.training.manifest_rows import ManifestError, check_manifest
 
 GOOD = '{"video": "a.mp4", "labels": ["dog"]}'
 

@@ -13,7 +13,7 @@ from sklearn.metrics import (
     top_k_accuracy_score,
 )
 
-from training.metrics import (
+from ovmlv.training.metrics import (
     aupr,
     average_precision,
     deployment_threshold,

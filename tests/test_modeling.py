@@ -11,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModel, CLIPModel
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel
-from modeling_ovmlv.loss import weighted_multilabel_bce
-from modeling_ovmlv.modeling_ovmlv import hub_id
-from processing import OvmlvProcessor
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel
+from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
+from ovmlv.modeling_ovmlv.modeling_ovmlv import hub_id
+from ovmlv.processing import OvmlvProcessor
 from tests.numerics import assert_same_outputs, assert_same_state
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import pipeline
 
-from modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
 from tests.fresh_process import run_without_ovmlv
 
 

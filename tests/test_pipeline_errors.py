@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
-from processing import VideoDecodeError
+from ovmlv.modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.processing import VideoDecodeError
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video, write_video
 

@@ -8,9 +8,11 @@ import torch
 from PIL import Image
 from transformers import AutoProcessor
 
-from processing import OvmlvProcessor, VideoDecodeError
-from processing.frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
-from processing.video_decoding import load_video
+from ovmlv.modeling_ovmlv.label_encoder import TemplateEnsembleLabelEncoder
+from ovmlv.processing import OvmlvProcessor, VideoDecodeError
+from ovmlv.processing.frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
+from ovmlv.processing.processing_ovmlv import LABEL_INPUT_NAMES
+from ovmlv.processing.video_decoding import load_video
 from tests.video_files import write_video
 
 
@@ -122,3 +124,20 @@ def test_video_pixels_are_clips_own_preprocessing(processor, tmp_path, width, he
     ):
         difference = (pixels - reference_pixels).abs()
         assert difference.mean() <= 0.005 and difference.max() <= 0.1, (difference.mean(), difference.max())
+
+
+def test_the_processor_makes_only_the_label_inputs_its_encoder_reads(processor, tmp_path):
+    """A model's processor tokenises for its label encoder only (a templates model: 8 prompts a label, no T5), and
+    keeps that choice through save and load."""
+    templates_only = OvmlvProcessor(
+        tokenizer=processor.tokenizer,
+        llm_tokenizer=processor.llm_tokenizer,
+        label_input_names=TemplateEnsembleLabelEncoder.input_names,
+    )
+    assert set(templates_only(text=["dog", "red car"])) == {"prompt_input_ids", "prompt_attention_mask"}
+    templates_only.save_pretrained(tmp_path)
+    reloaded = OvmlvProcessor.from_pretrained(tmp_path)
+    assert reloaded.label_input_names == list(TemplateEnsembleLabelEncoder.input_names)
+    assert set(processor(text=["dog"])) == set(LABEL_INPUT_NAMES)  # no choice made: every input
+    with pytest.raises(ValueError, match="label_input_names: unknown"):
+        OvmlvProcessor(tokenizer=processor.tokenizer, label_input_names=["input_idz"])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from modeling_ovmlv.label_bank import LabelBank, rank_labels
-from modeling_ovmlv.ranking import rank_rows
+from ovmlv.modeling_ovmlv.label_bank import LabelBank, rank_labels
+from ovmlv.modeling_ovmlv.ranking import rank_rows
 
 
 def python_ranking(scores: torch.Tensor, top_k: int | None, threshold: float | None) -> list[list[int]]:

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from hub_cards import cli
-from modeling_ovmlv import OvmlvModel
-from modeling_ovmlv.label_bank import embed_labels
+from ovmlv import arguments, cli
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.video_library.index_store import VideoIndex
+from ovmlv.video_library.search import SEARCH_DIR, SearchConfig, VideoSearch, build_faiss_index, linear_readout
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.numerics import assert_same_outputs
 from tests.video_files import write_video
 from tests.video_library_files import FRAMES, build_index, shade, write_library
-from video_library.index_store import VideoIndex
-from video_library.search import SEARCH_DIR, SearchConfig, VideoSearch, build_faiss_index, linear_readout
 
 QUERY = "a red circle"
 
@@ -57,7 +57,7 @@ def model_folder(towers, processor, tmp_path_factory) -> Path:
 
 
 def search(index: Path, *options: str, capsys) -> list[dict]:
-    assert cli.main(["search", str(index), QUERY, "--top-k", "5", "--json", *options]) == cli.EXIT_OK
+    assert cli.main(["search", str(index), QUERY, "--top-k", "5", "--json", *options]) == arguments.EXIT_OK
     return json.loads(capsys.readouterr().out)
 
 
@@ -84,7 +84,9 @@ def test_search_ranks_videos_as_the_model_scores_them(model_folder, processor, t
     assert search(index, "--backend", "faiss", capsys=capsys) == [through_faiss] and kept.stat().st_size > 7
 
     write_video(tmp_path / "videos" / "new.mp4", num_frames=2 * FRAMES, fps=6, frame_fn=lambda f: shade(77))
-    build_index(tmp_path / "videos", model_folder, index, cli.EXIT_OK)  # the index grows: the FAISS index is rebuilt
+    build_index(
+        tmp_path / "videos", model_folder, index, arguments.EXIT_OK
+    )  # the index grows: the FAISS index is rebuilt
     capsys.readouterr()
     [grown] = search(index, "--backend", "faiss", "--top-k", "50", capsys=capsys)
     assert len(grown["videos"]) == len(videos) + 1

@@ -9,7 +9,7 @@ import av
 import numpy as np
 import pytest
 
-from training.synthetic import (
+from ovmlv.training.synthetic import (
     COLOURS,
     SPLITS,
     TIME_REVERSAL_PAIRS,

@@ -17,9 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.video_files import frame_index, index_frame, write_video
-from training.synthetic import SyntheticConfig, generate_dataset
-from training.synthetic_labels import (
+from ovmlv import cli
+from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+from ovmlv.training.synthetic_labels import (
     PROMPTS,
     ClipTextEmbedder,
     ClusteredVocabulary,
@@ -39,9 +39,9 @@ from training.synthetic_labels import (
     run,
     select_labels,
 )
-from training.synthetic_labels.__main__ import main
-from training.synthetic_labels.pipeline import LazyModel
-from training.synthetic_labels.vocabulary import kmeans
+from ovmlv.training.synthetic_labels.pipeline import LazyModel
+from ovmlv.training.synthetic_labels.vocabulary import kmeans
+from tests.video_files import frame_index, index_frame, write_video
 
 CHAT_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] }}: {% if m['content'] is string %}{{ m['content'] }}{% else %}"
@@ -557,7 +557,8 @@ def test_command_line_runs_all_stages_with_tiny_models(
         "--clip", str(towers.clip), "--out", str(out), "--num-frames", "2", "--caption-max-new-tokens", "3",
         "--llm-max-new-tokens", "8", "--threshold", "none", "--top-k", "3", "--kinds", "verbs",
     ]  # fmt: skip
-    summary = main(argv)
+    assert cli.main(["synth-labels", *argv]) == 0
+    summary = json.loads((out / "summary.json").read_text())
     assert summary["videos"] == 3 and (out / "train.jsonl").exists()
     assert json.loads((out / "synthetic_labels_config.json").read_text())["threshold"] is None
     answers = [json.loads(line) for line in (out / "concepts_verbs.jsonl").read_text().splitlines()[1:]]

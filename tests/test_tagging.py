@@ -10,12 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from hub_cards import cli
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv.label_bank import embed_labels
+from ovmlv import arguments, cli
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.video_library.index_store import VideoIndex
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_library_files import build_index, write_library
-from video_library.index_store import VideoIndex
 
 THRESHOLD, TOP_K = 0.05, 2
 LABELS = ["dog", "beach", "cat", 'a "red" café']  # the last two are not in the label bank: encoded
@@ -52,7 +52,7 @@ def tag(index: Path, out: Path, *options: str) -> int:
 
 
 def test_jsonl_tags_are_the_models_scores_cut_by_threshold_and_top_k(index, expected, tmp_path):
-    assert tag(index, tmp_path / "tags.jsonl", "--threshold", str(THRESHOLD)) == cli.EXIT_OK
+    assert tag(index, tmp_path / "tags.jsonl", "--threshold", str(THRESHOLD)) == arguments.EXIT_OK
     records = [json.loads(line) for line in (tmp_path / "tags.jsonl").read_text().splitlines()]
     assert sorted(record["video"] for record in records) == sorted(expected)
     predicted_any = 0
@@ -68,7 +68,7 @@ def test_jsonl_tags_are_the_models_scores_cut_by_threshold_and_top_k(index, expe
 
 
 def test_parquet_holds_the_same_tags(index, expected, tmp_path):
-    assert tag(index, tmp_path / "tags.parquet", "--threshold", str(THRESHOLD)) == cli.EXIT_OK
+    assert tag(index, tmp_path / "tags.parquet", "--threshold", str(THRESHOLD)) == arguments.EXIT_OK
     table = pq.read_table(tmp_path / "tags.parquet")
     assert json.loads(table.schema.metadata[b"ovmlv.threshold"]) == THRESHOLD
     for row in table.to_pylist():
@@ -86,7 +86,9 @@ def test_an_uncalibrated_model_tags_top_k_only_and_says_so(index, processor, tmp
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
     out = tmp_path / "tags.jsonl"
-    assert cli.main(["tag", str(index), "--model", str(folder), "--out", str(out), "--top-k", "3"]) == cli.EXIT_OK
+    assert (
+        cli.main(["tag", str(index), "--model", str(folder), "--out", str(out), "--top-k", "3"]) == arguments.EXIT_OK
+    )
     assert "never calibrated" in capsys.readouterr().err
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert all("predicted" not in record and len(record["top_k"]) == 3 for record in records)
@@ -97,5 +99,5 @@ def test_an_uncalibrated_model_tags_top_k_only_and_says_so(index, processor, tmp
 
 
 def test_bad_output_names_are_refused(index, tmp_path, capsys):
-    assert tag(index, tmp_path / "tags.csv") == cli.EXIT_ERROR
+    assert tag(index, tmp_path / "tags.csv") == arguments.EXIT_ERROR
     assert "write tags to a .jsonl or .parquet file" in capsys.readouterr().err

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from transformers import AutoModel, CLIPModel
 
-from modeling_ovmlv import OvmlvConfig, OvmlvModel
-from modeling_ovmlv.loss import weighted_multilabel_bce
-from modeling_ovmlv.temporal import clip_layer_weights
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel
+from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
+from ovmlv.modeling_ovmlv.temporal import clip_layer_weights
 from tests.numerics import assert_same_outputs, assert_same_state
 
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ovmlv.training import train
+from ovmlv.training.checkpointing import CHECKPOINTS_DIR
+from ovmlv.training.config import load_config
+from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.process_state import reset_accelerate_state
 from tests.test_training import tiny_config
-from training import train
-from training.checkpointing import CHECKPOINTS_DIR
-from training.config import load_config
-from training.synthetic import SyntheticConfig, generate_dataset
 
 LONG_LABEL = " ".join(["red"] * 80)
 

@@ -19,15 +19,15 @@ from accelerate.utils import DeepSpeedPlugin
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.training import train
+from ovmlv.training.checkpointing import CHECKPOINTS_DIR
+from ovmlv.training.config import load_config
+from ovmlv.training.optimization import parameter_groups
+from ovmlv.training.runs import changed_frozen_weights
+from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.numerics import assert_same_report, assert_trained_alike
 from tests.process_state import reset_accelerate_state
-from training import train
-from training.checkpointing import CHECKPOINTS_DIR
-from training.config import load_config
-from training.optimization import parameter_groups
-from training.runs import changed_frozen_weights
-from training.synthetic import SyntheticConfig, generate_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
@@ -290,18 +290,19 @@ def descendants(pid: int) -> list[int]:
 
 
 def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[str, str]) -> dict:
-    """`accelerate launch` two ranks on loopback; a hang fails the test in minutes, with both ranks' logs."""
+    """`ovmlv train` (`accelerate launch`) two ranks on loopback; a hang fails the test in minutes, with both ranks' logs."""
     log = train_config.with_suffix(".log")
     command = [
-        str(Path(sys.executable).parent / "accelerate"),
-        "launch",
-        "--config_file",
+        sys.executable,
+        "-m",
+        "ovmlv",
+        "train",
+        "--launch-config",
         str(accelerate_config),
-        "--main_process_ip",
+        "--main-process-ip",
         "127.0.0.1",
-        "--main_process_port",
+        "--main-process-port",
         str(free_port()),
-        str(REPO / "training" / "train.py"),
         "--config",
         str(train_config),
         "--eval.every_steps",

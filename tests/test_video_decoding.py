@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from processing import video_decoding
-from processing.frame_transforms import clip_resize_and_crop
-from processing.video_decoding import (
+from ovmlv.processing import video_decoding
+from ovmlv.processing.frame_transforms import clip_resize_and_crop
+from ovmlv.processing.video_decoding import (
     VideoDecodeError,
     decode_frames,
     load_video,
@@ -78,9 +78,9 @@ def test_segment_random_draws_one_time_per_segment_reproducibly() -> None:
     assert not np.array_equal(times, sample_timestamps(10.0, 5, "segment_random", clips=3, rng=1))
 
 
-def test_multi_clip_tiles_the_video_with_uniform_clips() -> None:
-    times = sample_timestamps(16.0, 8, "multi_clip")
-    assert times.shape == (4, 8)  # 4 clips by default
+def test_several_uniform_clips_tile_the_video() -> None:
+    times = sample_timestamps(16.0, 8, "uniform", clips=4)
+    assert times.shape == (4, 8)
     for clip, window_start in enumerate([0.0, 4.0, 8.0, 12.0]):
         np.testing.assert_allclose(times[clip], window_start + sample_timestamps(4.0, 8)[0])
 
@@ -91,8 +91,8 @@ def test_multi_clip_tiles_the_video_with_uniform_clips() -> None:
         ({"duration": 0.0, "num_frames": 8}, "duration"),
         ({"duration": 1.0, "num_frames": 0}, "num_frames"),
         ({"duration": 1.0, "num_frames": 8, "mode": "dense"}, "mode"),
-        ({"duration": 1.0, "num_frames": 8, "clips": 2}, "multi_clip"),
-        ({"duration": 1.0, "num_frames": 8, "mode": "multi_clip", "clips": 0}, "clips"),
+        ({"duration": 1.0, "num_frames": 8, "mode": "multi_clip"}, "mode"),
+        ({"duration": 1.0, "num_frames": 8, "clips": 0}, "clips"),
     ],
 )
 def test_sampling_rejects_bad_arguments(kwargs: dict, message: str) -> None:
@@ -140,14 +140,20 @@ def test_sparse_targets_seek_instead_of_decoding_everything(tmp_path: Path, monk
     assert len(decoded) < 60  # sequential decoding would need 216 frames
 
 
-def test_multi_clip_and_segment_random_shapes(videos: dict[str, Path]) -> None:
-    clips = load_video(videos["h264.mp4"], num_frames=4, mode="multi_clip", size=None)
+def test_uniform_clips_and_segment_random_shapes(videos: dict[str, Path]) -> None:
+    clips = load_video(videos["h264.mp4"], num_frames=4, clips=4, size=None)
     assert clips.shape == (4, 4, 48, 64, 3)
-    assert indices_of(clips) == expected_indices(sample_timestamps(DURATION, 4, "multi_clip"))
+    assert indices_of(clips) == expected_indices(sample_timestamps(DURATION, 4, clips=4))
     first = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, size=None, seed=3)
     assert first.shape == (2, 4, 48, 64, 3)
     again = load_video(videos["h264.mp4"], num_frames=4, mode="segment_random", clips=2, size=None, seed=3)
     np.testing.assert_array_equal(first, again)
+
+
+def test_a_segment_is_sampled_inside_its_start_and_end(videos: dict[str, Path]) -> None:
+    start, end = DURATION / 4, DURATION / 2
+    frames = load_video(videos["h264.mp4"], num_frames=4, clips=2, size=None, segment=(start, end))
+    assert indices_of(frames) == expected_indices(start + sample_timestamps(end - start, 4, clips=2))
 
 
 def test_more_frames_than_the_video_has_repeat_frames(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from processing.video_decoding import DownloadLimits, VideoDecodeError, load_video
+from ovmlv.processing.video_decoding import DownloadLimits, VideoDecodeError, load_video
 from tests.http_servers import declaring, dripping, endless, http_server, never_answering, serving
 from tests.video_files import frame_index, write_video
 
@@ -92,7 +92,8 @@ def test_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_classify_ends_with_a_sentence_for_a_hanging_url(tmp_path: Path, towers, processor, capsys) -> None:
-    from hub_cards.cli import EXIT_ERROR, main
+    from ovmlv.arguments import EXIT_ERROR
+    from ovmlv.cli import main
     from tests.hub_model_folder import save_trained_folder
 
     folder = save_trained_folder(tmp_path / "model", towers, processor)
@@ -106,8 +107,8 @@ def test_classify_ends_with_a_sentence_for_a_hanging_url(tmp_path: Path, towers,
 
 
 def test_training_skips_a_hanging_url(tmp_path: Path, processor) -> None:
-    from training.config import ManifestConfig
-    from training.data import VideoClips, read_manifest
+    from ovmlv.training.config import ManifestConfig
+    from ovmlv.training.data import VideoClips, read_manifest
 
     write_video(tmp_path / "good.mp4", num_frames=8, fps=8)
     with http_server(never_answering) as base:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hub_cards import cli
+from ovmlv import arguments, cli
 from tests.video_files import write_not_video, write_video
 
 NUM_VIDEOS = 12
@@ -27,9 +27,9 @@ def write_library(folder: Path, count: int = NUM_VIDEOS) -> Path:
     return folder
 
 
-def build_index(videos: Path, model: Path, out: Path, exit_code: int = cli.EXIT_PARTIAL) -> Path:
+def build_index(videos: Path, model: Path, out: Path, exit_code: int = arguments.EXIT_PARTIAL) -> Path:
     """`ovmlv index` through the command line: 3 videos a shard, one decoding worker. The first time, broken.mp4
     makes it exit with EXIT_PARTIAL."""
-    argv = ["index", str(videos), "--model", str(model), "--out", str(out), "--frames", str(FRAMES), "--clips"]
+    argv = ["index", str(videos), "--model", str(model), "--out", str(out), "--num-frames", str(FRAMES), "--num-clips"]
     assert cli.main([*argv, str(CLIPS), "--shard-size", "3", "--workers", "1"]) == exit_code
     return out

@@ -28,8 +28,14 @@ from accelerate.utils import load as accelerate_load
 from accelerate.utils.constants import RNG_STATE_NAME, SAFE_WEIGHTS_NAME
 from safetensors import safe_open
 
-from modeling_ovmlv.atomic_files import publish_folder, remove_folder, staging_folder
-from modeling_ovmlv.checksums import CHECKSUMS_NAME, ChecksumError, checksum_problems, read_checksums, write_checksums
+from ovmlv.modeling_ovmlv.atomic_files import publish_folder, remove_folder, staging_folder
+from ovmlv.modeling_ovmlv.checksums import (
+    CHECKSUMS_NAME,
+    ChecksumError,
+    checksum_problems,
+    read_checksums,
+    write_checksums,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Every method on one benchmark and one budget, as a table shaped like the paper's Tables 1-2.
 
-    python -m training.compare --out outputs/compare [--methods ovmlv coop class_name ...] [--steps N]
+    ovmlv compare --out outputs/compare [--methods ovmlv coop class_name ...] [--steps N]
         [--data outputs/demo/data --towers outputs/demo/towers]
 
 Each method with parameters to train is trained with the same recipe (`configs/synthetic_tiny.yaml`), seed and
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from modeling_ovmlv import METHODS
+from ovmlv.modeling_ovmlv import METHODS
 
 from .evaluation import write_json
 from .evaluation_files import markdown_table

@@ -27,8 +27,8 @@ from typing import Any
 
 import yaml
 
-from modeling_ovmlv import METHODS, OvmlvConfig
-from modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 
 @dataclass
@@ -191,9 +191,9 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected a mapping, got {value!r}.")
         return _build(annotation, value, where)
-    if origin is list:
-        values = value if isinstance(value, list) else [value]
-        return [_coerce(item, args[0], f"{where}[{i}]") for i, item in enumerate(values)]
+    if origin in (list, tuple):  # tuple[X, ...]: a variable-length tuple
+        values = value if isinstance(value, (list, tuple)) else [value]
+        return origin(_coerce(item, args[0], f"{where}[{i}]") for i, item in enumerate(values))
     if origin is dict or annotation is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where}: expected a mapping, got {value!r}.")
@@ -298,7 +298,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     return _build(TrainConfig, values, where=str(path or "config"))
 
 
-def _fields_help() -> str:
+def fields_help() -> str:
     """Every overridable field with its default, for --help."""
     lines = ["Any field below overrides the config file: --section.field VALUE, or --field VALUE when unique."]
     for section, cls in _sections().items():
@@ -316,12 +316,60 @@ def _fields_help() -> str:
 def parse_args(argv: list[str] | None = None) -> TrainConfig:
     parser = argparse.ArgumentParser(
         description="Train an open-vocabulary multi-label video classifier (Gupta et al., ECCV 2024).",
-        epilog=_fields_help(),
+        epilog=fields_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config", type=Path, help="YAML file (training/configs/*.yaml)")
     args, overrides = parser.parse_known_args(argv)
     return load_config(args.config, overrides)
+
+
+def add_field_arguments(
+    parser: argparse.ArgumentParser, cls: type, help: dict[str, str], choices: dict[str, list[str]]
+) -> None:
+    """One `--field-name` flag per field of the dataclass `cls`, read as YAML and checked by the rules a config file
+    follows (`none` or `null` is None where the field allows it; a list field takes several values); `from_arguments`
+    builds the dataclass back."""
+    hints = typing.get_type_hints(cls)
+    for spec in dataclasses.fields(cls):
+        flag = "--" + spec.name.replace("_", "-")
+        kwargs: dict[str, Any] = {"help": help.get(spec.name), "choices": choices.get(spec.name), "dest": spec.name}
+        if spec.default is dataclasses.MISSING:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = spec.default
+            if "default:" not in (kwargs["help"] or ""):
+                kwargs["help"] = f"{kwargs['help'] or ''} (default: %(default)s)".lstrip()
+        hint = hints[spec.name]
+        if hint is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif typing.get_origin(hint) in (list, tuple):
+            kwargs["nargs"] = "+"
+        else:
+            kwargs["type"] = _flag_reader(hint, flag)
+        parser.add_argument(flag, **kwargs)
+
+
+def _flag_reader(hint: Any, flag: str):
+    """argparse's `type` for a field: text as the field's type; a string field keeps the text as typed."""
+    optional = type(None) in typing.get_args(hint)
+    is_text = str in (hint, *typing.get_args(hint))
+
+    def read(text: str) -> Any:
+        if optional and text.lower() in ("none", "null"):
+            return None
+        try:
+            return _coerce(text if is_text else yaml.safe_load(text), hint, flag)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    read.__name__ = getattr(hint, "__name__", str(hint))
+    return read
+
+
+def from_arguments(cls: type, args: argparse.Namespace) -> Any:
+    """The dataclass `cls` from the flags `add_field_arguments` made."""
+    return _build(cls, {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(cls)}, where="arguments")
 
 
 def save_config(config: TrainConfig, path: str | Path) -> None:

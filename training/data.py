@@ -27,9 +27,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from processing import OvmlvProcessor
-from processing.frame_transforms import frames_to_pixel_values
-from processing.video_decoding import VideoDecodeError, decode_frames, sample_timestamps
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.processing.video_decoding import VideoDecodeError
+from ovmlv.text_files import read_lines
 
 from .batching import Vocabulary
 from .config import DataConfig, ManifestConfig
@@ -47,11 +47,6 @@ RECORD_FEATURES = datasets.Features(
     }
 )
 CSV_LABEL_SEPARATOR = "|"
-
-
-def read_lines(path: str | Path) -> list[str]:
-    """Non-empty stripped lines (a vocabulary file: one label a line)."""
-    return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def read_label_kinds(path: str | Path) -> dict[str, str]:
@@ -93,9 +88,7 @@ def manifest_vocabulary(spec: ManifestConfig, records: datasets.Dataset) -> list
     used = {label for labels in records["labels"] for label in labels}
     if spec.vocabulary is None:
         return sorted(used)
-    vocabulary = read_lines(spec.vocabulary)
-    if not vocabulary:
-        raise ValueError(f"Vocabulary {spec.vocabulary} of manifest {spec.manifest} is empty; write one label a line.")
+    vocabulary = read_lines(spec.vocabulary, f"Vocabulary of manifest {spec.manifest}")
     if unknown := sorted(used - set(vocabulary)):
         raise ValueError(
             f"Manifest {spec.manifest} uses {len(unknown)} label(s) missing from its vocabulary {spec.vocabulary}, "
@@ -185,21 +178,10 @@ class VideoClips(Dataset):
 
     def pixel_values(self, record: dict[str, Any], seed: tuple[int, ...]) -> torch.Tensor:
         """(T, 3, S, S), or (clips, T, 3, S, S) when num_clips > 1, from the record's segment or the whole video."""
-        rng = np.random.default_rng(seed)
-        if record["start"] is None:
-            return self.processor.video_pixel_values(
-                record["video"], self.num_frames, self.num_clips, self.sampling, seed=rng
-            )[0]
-        # A segment: the same sampling as the processor's, placed inside [start, end].
-        mode = "multi_clip" if self.num_clips > 1 else self.sampling
-        times = record["start"] + sample_timestamps(
-            record["end"] - record["start"], self.num_frames, mode, self.num_clips, rng=rng
-        )  # (clips, T)
-        size = self.processor.image_size
-        frames = decode_frames(record["video"], times, size=size)  # (clips * T, S, S, 3)
-        frames = frames.reshape(*times.shape, *frames.shape[1:])
-        pixels = frames_to_pixel_values(frames, size, self.processor.image_mean, self.processor.image_std)
-        return pixels if self.num_clips > 1 else pixels[0]
+        segment = None if record["start"] is None else (record["start"], record["end"])
+        return self.processor.video_pixel_values(
+            record["video"], self.num_frames, self.num_clips, self.sampling, np.random.default_rng(seed), segment
+        )[0]
 
     def blank(self) -> torch.Tensor:
         """Zeros in the shape of a clip, standing in for an unreadable validation video (masked out later)."""

@@ -1,4 +1,4 @@
-"""The main job end to end, offline, on 2 CPU cores: `python -m training.demo --out outputs/demo`.
+"""The main job end to end, offline, on 2 CPU cores: `ovmlv demo --out outputs/demo`.
 
 1. tiny random CLIP and T5 towers (stand-ins for CLIP B/32 and Flan-T5, so nothing is downloaded);
 2. the synthetic moving-shapes benchmark (train, val, and a held-out split whose labels training never sees);
@@ -15,9 +15,9 @@ from pathlib import Path
 
 from transformers import pipeline
 
-from hub_cards import export
-from hub_cards.export import read_labels
-from modeling_ovmlv import OvmlvModel
+from ovmlv.hub_cards import export
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.text_files import read_lines
 
 from .config import ManifestConfig
 from .data import read_manifest
@@ -71,7 +71,7 @@ def results_table(results: dict[str, dict]) -> str:
 def classify_held_out(model_dir: Path, data: Path) -> None:
     """Top labels of a few held-out videos against the whole vocabulary, unseen labels included, vs the truth."""
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), trust_remote_code=True)
-    vocabulary = read_labels(data / "vocab_all.txt")
+    vocabulary = read_lines(data / "vocab_all.txt", "vocabulary")
     records = read_manifest(ManifestConfig(manifest=str(data / "heldout.jsonl")))  # as `synthetic` names it
     for record in records.select(range(NUM_CLASSIFIED)):
         truth = set(record["labels"])

@@ -1,6 +1,6 @@
-"""Evaluate a saved model on labelled manifests (docs/design.md §8): `python -m training.evaluate` or `ovmlv evaluate`.
+"""`ovmlv evaluate`: evaluate a saved model on labelled manifests (docs/design.md §8).
 
-    python -m training.evaluate --model outputs/run/final --out outputs/eval \\
+    ovmlv evaluate --model outputs/run/final --out outputs/eval \\
         --manifest data/k400_val.jsonl --name K400 \\
         --manifest data/tao_val.jsonl --kinds data/tao_kinds.json --name TAO --dataset-id tao --no-calibrate
 
@@ -15,24 +15,25 @@ unreadable videos skipped and counted) -> the deployment threshold over the cali
 from __future__ import annotations
 
 import argparse
+import logging
 import os
-import sys
 from pathlib import Path
 
 import torch
 from accelerate import Accelerator
 from transformers.utils import CONFIG_NAME
 
-from hub_cards.cli import int_at_least
-from modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
-from modeling_ovmlv.atomic_files import write_text_atomically
-from modeling_ovmlv.label_bank import embed_labels
-from processing import OvmlvProcessor
-from training.config import DataConfig, EvalConfig, ManifestConfig
-from training.evaluation import build_eval_set, evaluate
-from training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
+from ovmlv.arguments import EXIT_OK, add_video_sampling_arguments, int_at_least
+from ovmlv.hub_cards.saved_models import load_model
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.config import DataConfig, EvalConfig, ManifestConfig
+from ovmlv.training.evaluation import build_eval_set, evaluate
+from ovmlv.training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
 
-EXIT_OK, EXIT_ERROR = 0, 1
+logger = logging.getLogger(__name__)
 DEFAULT_SPLIT = "test"  # the model card's default split (hub_cards/README.md)
 
 
@@ -55,14 +56,13 @@ class ManifestOption(argparse.Action):
         current[self.dest] = self.const if self.nargs == 0 else values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    defaults = EvalConfig()  # the training's evaluation defaults: 4 clips x 8 frames
-    parser = argparse.ArgumentParser(
-        prog="python -m training.evaluate",
-        description="Evaluate a saved ovmlv model on labelled video manifests: AUPR, peak F1, F1 at a threshold, "
-        "the deployment threshold (max-min F1 over the calibrating sets) and F1-threshold curves.",
-        epilog="Options after a --manifest apply to that manifest. Exit codes: 0 done, 1 failed, 2 bad command line.",
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Evaluate a saved ovmlv model on labelled video manifests: AUPR, peak F1, F1 at a threshold, the deployment "
+        "threshold (max-min F1 over the calibrating sets) and F1-threshold curves. Options after a --manifest apply "
+        "to that manifest."
     )
+    defaults = EvalConfig()  # the training's evaluation defaults: 4 clips x 8 frames
     parser.add_argument(
         "--model", required=True, help="a model folder saved by training (with its processor), or a Hub id"
     )
@@ -103,18 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not write the deployment threshold into a local model folder's config.json (written by default)",
     )
-    parser.add_argument(
-        "--num-frames",
-        type=int_at_least(1),
-        default=defaults.num_frames,
-        help="frames per clip (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--num-clips",
-        type=int_at_least(1),
-        default=defaults.num_clips,
-        help="clips averaged per video (default: %(default)s)",
-    )
+    add_video_sampling_arguments(parser)
+    parser.set_defaults(num_frames=defaults.num_frames, num_clips=defaults.num_clips)
     parser.add_argument(
         "--batch-size",
         type=int_at_least(1),
@@ -138,7 +128,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--save-scores", action="store_true", help="also write every set's scores to DIR/scores/{name}.npz"
     )
-    return parser
 
 
 def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | None, str, str | None]]:
@@ -165,24 +154,6 @@ def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | No
     return specs
 
 
-def load_model(name_or_path: str) -> tuple[OvmlvModel, OvmlvProcessor]:
-    """The saved model and processor, with errors that say which of folder or Hub id went wrong."""
-    path = Path(name_or_path)
-    looks_like_folder = path.is_absolute() or name_or_path.startswith(".") or name_or_path.count("/") > 1
-    if path.exists() and not (path / "config.json").is_file():
-        raise FileNotFoundError(
-            f"{path} holds no config.json: give a folder saved by training (e.g. outputs/run/final)."
-        )
-    if not path.exists() and looks_like_folder:
-        raise FileNotFoundError(f"Model folder not found: {path}")
-    try:
-        return OvmlvModel.from_pretrained(name_or_path), OvmlvProcessor.from_pretrained(name_or_path)
-    except OSError as err:
-        raise OSError(
-            f"Cannot load the model {name_or_path!r}: no such folder, nor a Hub model to fetch ({err})"
-        ) from err
-
-
 def vocabulary_embeddings(
     model: OvmlvModel, processor: OvmlvProcessor, labels: list[str], batch_size: int
 ) -> tuple[torch.Tensor, int]:
@@ -201,8 +172,8 @@ def vocabulary_embeddings(
     return model.label_bank.embeddings_for(labels, encode), num_missing
 
 
-def run(args: argparse.Namespace) -> str:
-    """Evaluate and write the files; returns the Markdown report."""
+def run(args: argparse.Namespace) -> int:
+    """Evaluate, write the files and print the Markdown report."""
     specs = manifest_specs(args.manifests)
     if args.plot:
         import_pyplot()  # fail now, not after the inference
@@ -224,33 +195,30 @@ def run(args: argparse.Namespace) -> str:
         labels = eval_set.vocabulary.labels
         label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, args.label_batch_size)
         if accelerator.is_main_process:
-            print(
-                f"{spec.name}: {len(labels)} labels, {num_encoded} encoded, the others already embedded",
-                file=sys.stderr,
-            )
+            logger.info("%s: %d labels, %d encoded, the others already embedded", spec.name, len(labels), num_encoded)
         result = evaluate(
             model, processor, eval_set, accelerator, args.label_batch_size, label_embeds, threshold, progress=True
         )
         if accelerator.is_main_process and result.report["num_unreadable_videos"]:
-            print(
-                f"{spec.name}: skipped {result.report['num_unreadable_videos']} unreadable video(s)", file=sys.stderr
-            )
+            logger.warning("%s: skipped %d unreadable video(s)", spec.name, result.report["num_unreadable_videos"])
         evaluated.append(EvaluatedSet(spec, result, dataset_id, split, group))
 
     summary = summarise(args.model, threshold, evaluated, args.num_frames, args.num_clips)
     if not accelerator.is_main_process:
-        return ""
+        return EXIT_OK
     markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)
-    print(f"Wrote the results to {args.out}", file=sys.stderr)
+    logger.info("Wrote the results to %s", args.out)
     if args.save_threshold and summary["deployment"] and Path(args.model).is_dir():
         deployment = summary["deployment"]
         save_calibrated_threshold(Path(args.model), deployment["threshold"], deployment["calibrated_on"])
-        print(
-            f"Saved the deployment threshold {deployment['threshold']:.4f} (calibrated on "
-            f"{', '.join(deployment['calibrated_on'])}) into {Path(args.model) / 'config.json'}",
-            file=sys.stderr,
+        logger.info(
+            "Saved the deployment threshold %.4f (calibrated on %s) into %s",
+            deployment["threshold"],
+            ", ".join(deployment["calibrated_on"]),
+            Path(args.model) / CONFIG_NAME,
         )
-    return markdown
+    print(markdown)
+    return EXIT_OK
 
 
 def save_calibrated_threshold(folder: Path, threshold: float, calibrated_on: list[str]) -> None:
@@ -258,19 +226,3 @@ def save_calibrated_threshold(folder: Path, threshold: float, calibrated_on: lis
     config = OvmlvConfig.from_pretrained(folder)
     config.threshold, config.threshold_calibrated_on = threshold, calibrated_on
     write_text_atomically(folder / CONFIG_NAME, config.to_json_string())
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Exit code 0 when done, 1 on a user-facing error (one line on stderr); argparse exits 2 on a bad command line."""
-    args = build_parser().parse_args(argv)
-    try:
-        markdown = run(args)
-    except (ImportError, OSError, ValueError) as err:
-        print(f"evaluate: error: {err}", file=sys.stderr)
-        return EXIT_ERROR
-    print(markdown)
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,7 +4,7 @@ Label embeddings are computed once per evaluation (model in eval mode) or taken 
 video embeddings per batch (4 x 8 frames by default, the clip embeddings averaged), and scores are gathered over
 processes before the metrics: macro and micro AUPR and peak F1 with its threshold (and F1/precision/recall at a
 given threshold), overall and per label kind when the manifest comes with a kinds file. Training calls
-`evaluate_all`; `python -m training.evaluate` calls `evaluate` on a saved model, so both report the same numbers.
+`evaluate_all`; `ovmlv evaluate` calls `evaluate` on a saved model, so both report the same numbers.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from modeling_ovmlv.label_bank import embed_labels
-from processing import OvmlvProcessor
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.processing import OvmlvProcessor
 
 from .batching import Vocabulary, multi_hot
 from .config import EvalConfig, ManifestConfig

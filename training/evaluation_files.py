@@ -1,9 +1,9 @@
-"""What `python -m training.evaluate` writes: one summary of every set, rendered as the files people and tools read.
+"""What `ovmlv evaluate` writes: one summary of every set, rendered as the files people and tools read.
 
 - `report.json`: everything (per-kind numbers, unreadable videos, the deployment threshold and each set's F1,
   precision and recall at it), the source of the files below.
 - `results.json`: the model card's evaluation results (schema: hub_cards/README.md), for
-  `python -m hub_cards.export --eval`; a label kind is a result of its own, its dataset config.
+  `ovmlv export --eval`; a label kind is a result of its own, its dataset config.
 - `results.md`: the card's table of `results.json`, and the deployment threshold's table.
 - `curves.json` (and `f1_vs_threshold.png` on request): micro F1, precision and recall against one global
   threshold per set, as the paper's Fig. 6.
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from hub_cards.export import METRIC_NAMES, read_eval_results, results_table
+from ovmlv.hub_cards.eval_results import METRIC_NAMES, read_eval_results, results_table
 
 from .config import ManifestConfig
 from .evaluation import EvalResult, write_json

@@ -4,7 +4,7 @@ A re-export. The functions live in `training/ovmlv_metrics/functional.py`, next 
 them copied alongside it; importing them from here does not import `evaluate` (sklearn is imported on first use).
 """
 
-from training.ovmlv_metrics.functional import (
+from ovmlv.training.ovmlv_metrics.functional import (
     aupr,
     average_precision,
     deployment_threshold,

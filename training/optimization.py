@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv import OvmlvModel
 
 
 def parameter_groups(model: OvmlvModel, weight_decay: float, clip_weight_decay: float) -> list[dict[str, Any]]:

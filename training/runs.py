@@ -10,6 +10,7 @@ held-out labels that training never saw.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
 import json
@@ -25,9 +26,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from hub_cards.export import read_labels
-from modeling_ovmlv import OvmlvModel
-from processing import OvmlvProcessor
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.text_files import read_lines
 
 from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
@@ -148,7 +149,7 @@ def method_run(method: str, towers: TinyTowers, data: Path, run_dir: Path, steps
 def label_groups(data: Path) -> dict[str, set[str]]:
     """The labels each table row or column reports on; see GROUPS."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
-    train_vocabulary = set(read_labels(data / "vocab_train.txt"))
+    train_vocabulary = set(read_lines(data / "vocab_train.txt", "vocabulary"))
     groups = {"all": set(kinds), "direction": set(DIRECTIONS), "unseen": set(kinds) - train_vocabulary}
     for kind in ("entity", "action", "scene"):
         groups[kind] = {label for label, label_kind in kinds.items() if label_kind == kind}
@@ -182,8 +183,9 @@ def evaluate_run(model_dir: Path, data: Path, out_dir: Path) -> dict[str, dict[s
         for flag, key in (("--manifest", "manifest"), ("--vocabulary", "vocabulary"), ("--kinds", "kinds")):
             argv += [flag, entry[key]] if entry[key] else []
         argv += ["--name", entry["name"], *([] if entry["calibrate"] else ["--no-calibrate"])]
-    if evaluate.main(argv) != evaluate.EXIT_OK:
-        raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
+    parser = argparse.ArgumentParser()
+    evaluate.add_arguments(parser)
+    evaluate.run(parser.parse_args(argv))
     groups = label_groups(data)
     return {
         spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in config.data.validation

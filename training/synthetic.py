@@ -29,7 +29,7 @@ Output layout of `generate_dataset(out_dir, config)`:
 - labels.json `{label: "entity" | "action" | "scene"}`; time_reversal_pairs.json `[[label, reversed label], ...]`;
 - synthetic_config.json: the `SyntheticConfig` that made the folder (same seed, same videos).
 
-CLI: `python -m training.synthetic --out DIR [--num-train N --num-val N --num-heldout N --size 64 --fps 8
+CLI: `ovmlv synthetic --out DIR [--num-train N --num-val N --num-heldout N --size 64 --fps 8
 --seconds 2.5 --seed 0 --workers 2]`.
 """
 

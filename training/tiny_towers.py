@@ -17,7 +17,7 @@ synthetic videos) and so does every label (0.75). The demo uses 3 (0.49 and 0.43
 learn from; `width` and `projection_dim` grow the towers for experiments. Tests use the defaults.
 
 The tokenizers are trained once from a small corpus and committed under `tiny_tokenizers/` (training them
-is not deterministic across processes); `python -m training.tiny_towers --retrain-tokenizers` remakes them.
+is not deterministic across processes); `ovmlv tiny-towers --retrain-tokenizers` remakes them.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, T5Config, T5ForConditionalGeneration, T5Tokenizer
 
-from modeling_ovmlv.llm_label_encoder import untie_lm_head
+from ovmlv.modeling_ovmlv.llm_label_encoder import untie_lm_head
 
 TOKENIZERS_DIR = Path(__file__).parent / "tiny_tokenizers"
 # openai/clip-vit-base-patch32's text config: ids that predate its tokenizer, kept by every OpenAI CLIP checkpoint.

@@ -1,5 +1,6 @@
 """Train an open-vocabulary multi-label video classifier (Gupta et al., ECCV 2024) with Accelerate.
 
+    ovmlv train --config paper_recipe [--section.field VALUE ...]          # checks the config, then launches:
     accelerate launch training/train.py --config training/configs/paper_recipe.yaml [--section.field VALUE ...]
     accelerate launch --config_file training/configs/accelerate_zero2.yaml training/train.py --config ...
 
@@ -26,13 +27,9 @@ import json
 import logging
 import math
 import os
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script (`accelerate launch training/train.py`): the repo root is the root
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import datasets
 import torch
@@ -50,23 +47,23 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
-from modeling_ovmlv import LabelBank, OvmlvModel
-from modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
-from modeling_ovmlv.label_limits import check_label_lengths
-from processing import OvmlvProcessor
-from training.batching import negative_label_rng, sample_label_batch
-from training.checkpointing import (
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
+from ovmlv.modeling_ovmlv.label_limits import check_label_lengths
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.batching import negative_label_rng, sample_label_batch
+from ovmlv.training.checkpointing import (
     check_output_dir,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
     save_trainable_weights_only,
 )
-from training.config import TrainConfig, parse_args, save_config
-from training.data import VideoClips, collate_clips, load_training_data
-from training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
-from training.metrics import deployment_threshold
-from training.optimization import parameter_groups
+from ovmlv.training.config import TrainConfig, parse_args, save_config
+from ovmlv.training.data import VideoClips, collate_clips, load_training_data
+from ovmlv.training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
+from ovmlv.training.metrics import deployment_threshold
+from ovmlv.training.optimization import parameter_groups
 
 logger = get_logger(__name__)
 
@@ -101,7 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
     model = OvmlvModel.from_towers(config.towers.clip, config.towers.llm, **config.model)
     if train_cfg.gradient_checkpointing:
         model.activation_checkpointing_enable()
-    processor = OvmlvProcessor.from_towers(config.towers.clip, config.towers.llm)
+    processor = OvmlvProcessor.from_towers(
+        config.towers.clip, config.towers.llm, label_input_names=model.label_encoder.input_names
+    )
 
     # 2. Accelerator: processes, mixed precision, accumulation, trackers; one data order for every process.
     accelerator = Accelerator(

@@ -1,26 +1,28 @@
-"""`ovmlv index`, `ovmlv tag` and `ovmlv search`: arguments and what each command runs (registered by
-`hub_cards.cli`). Heavy imports wait until a command runs, so `ovmlv --help` stays quick."""
+"""`ovmlv index`, `ovmlv tag` and `ovmlv search`: the arguments of each and what it runs (listed in `ovmlv.cli`).
+Heavy imports wait until a command runs, so `ovmlv --help` stays quick."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
-import sys
 from pathlib import Path
 
-from hub_cards.cli import (
+from ovmlv.arguments import (
     EXIT_OK,
     EXIT_PARTIAL,
-    CliError,
-    _add_command,
-    _add_label_arguments,
-    _add_model_argument,
-    format_table,
+    CommandError,
+    add_label_arguments,
+    add_model_argument,
+    add_video_sampling_arguments,
     given_labels,
     int_at_least,
-    load_model,
 )
+from ovmlv.hub_cards.saved_models import load_model
+from ovmlv.hub_cards.tables import format_table
+
+logger = logging.getLogger(__name__)
 
 INDEX_DESCRIPTION = """Decode and embed every video once into INDEX (Parquet shards), so that any vocabulary can
 later be scored (`ovmlv tag`) and any text searched (`ovmlv search`) without decoding again.
@@ -28,14 +30,14 @@ later be scored (`ovmlv tag`) and any text searched (`ovmlv search`) without dec
 Videos are files, folders (searched recursively), .txt lists (one path or URL a line) or manifests (.jsonl/.csv,
 as training reads them). Run it again to continue after an interruption or to add new and changed videos: done
 videos are skipped, unreadable ones are recorded with the reason. Several processes share the work:
-  accelerate launch --multi_gpu --num_processes 2 -m hub_cards.cli index videos/ --model M --out INDEX
+  accelerate launch --multi_gpu --num_processes 2 -m ovmlv index videos/ --model M --out INDEX
   torchrun --nproc_per_node 2 --no-python ovmlv index videos/ --model M --out INDEX
 (any launcher that sets RANK and WORLD_SIZE; on several machines, mount the videos and INDEX at the same paths).
 Each process writes its own shards; the index is their union.
 
 examples:
   ovmlv index videos/ --model org/name --out library.index
-  ovmlv index list.txt more/*.mp4 --model outputs/hub --out library.index --clips 4 --batch-size 16"""
+  ovmlv index list.txt more/*.mp4 --model outputs/hub --out library.index --num-clips 4 --batch-size 16"""
 
 TAG_DESCRIPTION = """Score every indexed video against a vocabulary (labels of the model's label bank are reused, others
 encoded once) and write, per video, the labels scoring at least the threshold and the top-k, as JSONL or Parquet.
@@ -53,56 +55,53 @@ examples:
   ovmlv search library.index "cooking" "a red car" --top-k 5 --json"""
 
 
-def add_library_commands(commands) -> None:
-    """Register `index`, `tag` and `search` on the `ovmlv` sub-command parser."""
-    index = _add_command(
-        commands, "index", "embed a video library once, resumably, in one or many processes", INDEX_DESCRIPTION
-    )
-    index.add_argument(
+def add_index_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = INDEX_DESCRIPTION
+    parser.add_argument(
         "videos", nargs="+", metavar="VIDEOS_OR_MANIFEST", help="video files, folders, lists, manifests"
     )
-    _add_model_argument(index)
-    index.add_argument("--out", required=True, type=Path, metavar="INDEX", help="the index folder (created or grown)")
-    index.add_argument("--frames", type=int_at_least(1), help="frames per clip (default: the processor's)")
-    index.add_argument("--clips", type=int_at_least(1), help="clips averaged per video (default: the processor's)")
-    index.add_argument("--batch-size", type=int_at_least(1), default=8, help="videos per model call (default: 8)")
-    index.add_argument("--workers", type=int_at_least(0), default=2, help="decoding processes (default: 2)")
-    index.add_argument(
+    add_model_argument(parser)
+    parser.add_argument("--out", required=True, type=Path, metavar="INDEX", help="the index folder (created or grown)")
+    add_video_sampling_arguments(parser)
+    parser.add_argument("--batch-size", type=int_at_least(1), default=8, help="videos per model call (default: 8)")
+    parser.add_argument("--workers", type=int_at_least(0), default=2, help="decoding processes (default: 2)")
+    parser.add_argument(
         "--shard-size",
         type=int_at_least(1),
         default=512,
         help="videos per shard: at most this is redone after a kill (default: 512)",
     )
-    index.add_argument("--device", help="torch device (default: cuda:LOCAL_RANK when there is a GPU, else cpu)")
-    index.add_argument("--retry-failed", action="store_true", help="try unreadable videos again even if unchanged")
-    index.set_defaults(func=run_index)
+    parser.add_argument("--device", help="torch device (default: cuda:LOCAL_RANK when there is a GPU, else cpu)")
+    parser.add_argument("--retry-failed", action="store_true", help="try unreadable videos again even if unchanged")
 
-    tag = _add_command(commands, "tag", "label every indexed video with any vocabulary", TAG_DESCRIPTION)
-    tag.add_argument("index", type=Path, metavar="INDEX")
-    _add_index_model_argument(tag)
-    _add_label_arguments(tag, "the vocabulary (default: the model's label bank)")
-    tag.add_argument("--out", required=True, type=Path, metavar="FILE", help="tags.jsonl or tags.parquet")
-    tag.add_argument("--threshold", type=float, help="keep labels scoring at least this (default: the model's)")
-    tag.add_argument("--top-k", type=int_at_least(1), default=10, help="best labels kept per video (default: 10)")
-    tag.add_argument("--device", help="torch device (default: cpu)")
-    tag.set_defaults(func=run_tag)
 
-    search = _add_command(commands, "search", "find indexed videos by text", SEARCH_DESCRIPTION)
-    search.add_argument("index", type=Path, metavar="INDEX")
-    search.add_argument("queries", nargs="+", metavar="TEXT", help="what to look for; several texts, several searches")
-    _add_index_model_argument(search)
-    search.add_argument("--top-k", type=int_at_least(1), default=10, help="videos per query (default: 10)")
-    search.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto", help="(default: auto)")
-    search.add_argument(
+def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = TAG_DESCRIPTION
+    parser.add_argument("index", type=Path, metavar="INDEX")
+    _add_index_model_argument(parser)
+    add_label_arguments(parser, "the vocabulary (default: the model's label bank)")
+    parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="tags.jsonl or tags.parquet")
+    parser.add_argument("--threshold", type=float, help="keep labels scoring at least this (default: the model's)")
+    parser.add_argument("--top-k", type=int_at_least(1), default=10, help="best labels kept per video (default: 10)")
+    parser.add_argument("--device", help="torch device (default: cpu)")
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = SEARCH_DESCRIPTION
+    parser.add_argument("index", type=Path, metavar="INDEX")
+    parser.add_argument("queries", nargs="+", metavar="TEXT", help="what to look for; several texts, several searches")
+    _add_index_model_argument(parser)
+    parser.add_argument("--top-k", type=int_at_least(1), default=10, help="videos per query (default: 10)")
+    parser.add_argument("--backend", choices=("auto", "exact", "faiss"), default="auto", help="(default: auto)")
+    parser.add_argument(
         "--exact-max-videos",
         type=int_at_least(0),
         help="auto: exact search up to this many videos, FAISS above (default: 250000)",
     )
-    search.add_argument(
+    parser.add_argument(
         "--probe", type=int_at_least(1), help="FAISS: lists scanned per query, recall against speed (default: 32)"
     )
-    search.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    search.set_defaults(func=run_search)
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 
 def _add_index_model_argument(parser: argparse.ArgumentParser) -> None:
@@ -121,7 +120,7 @@ def require_pyarrow() -> None:
     try:
         import pyarrow  # noqa: F401
     except ImportError as err:
-        raise CliError(f"index, tag and search need pyarrow ({err}): pip install 'ovmlv[index]'") from err
+        raise CommandError(f"index, tag and search need pyarrow ({err}): pip install 'ovmlv[index]'") from err
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -136,11 +135,11 @@ def run_index(args: argparse.Namespace) -> int:
     rank, world_size, local_rank = launch_rank()
     videos = list_videos(args.videos)
     if not videos:
-        raise CliError(f"no videos found in {' '.join(args.videos)}: pass video files, folders or lists.")
+        raise CommandError(f"no videos found in {' '.join(args.videos)}: pass video files, folders or lists.")
     device = args.device or (f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     model, processor = load_model(args.model)
     model = model.to(device).eval()
-    num_frames, num_clips = args.frames or processor.num_frames, args.clips or processor.num_clips
+    num_frames, num_clips = args.num_frames or processor.num_frames, args.num_clips or processor.num_clips
     info = IndexInfo(
         model=os.path.abspath(args.model) if Path(args.model).exists() else args.model,
         embedding_fingerprint=embedding_fingerprint(model, processor, num_frames, num_clips),
@@ -184,7 +183,7 @@ def _index_and_model(args: argparse.Namespace):
     if embedding_fingerprint(model, processor, index.info.num_frames, index.info.num_clips) != (
         index.info.embedding_fingerprint
     ):
-        raise CliError(
+        raise CommandError(
             f"{name} embeds videos differently from the model {args.index} was made with ({index.info.model}): its "
             "scores would mean nothing. Use that model, or index the videos again with this one."
         )
@@ -195,8 +194,8 @@ def _label_embeddings(model, processor, labels: list[str]):
     """The labels (cleaned) and their embeddings: from the model's label bank, or encoded by the model."""
     import torch
 
-    from modeling_ovmlv import LabelBank
-    from modeling_ovmlv.label_bank import clean_labels, embed_labels
+    from ovmlv.modeling_ovmlv import LabelBank
+    from ovmlv.modeling_ovmlv.label_bank import clean_labels, embed_labels
 
     bank = model.label_bank or LabelBank([], torch.empty(0, model.config.label_embedding_dim))
     labels = clean_labels(labels, what="labels")
@@ -205,7 +204,7 @@ def _label_embeddings(model, processor, labels: list[str]):
 
 def run_tag(args: argparse.Namespace) -> int:
     require_pyarrow()
-    from modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING
+    from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING
 
     from .tagging import check_output_path, tag_index
 
@@ -213,11 +212,11 @@ def run_tag(args: argparse.Namespace) -> int:
     index, model, processor = _index_and_model(args)
     labels = given_labels(args) or (model.label_bank.labels if model.label_bank is not None else [])
     if not labels:
-        raise CliError(f"{index.info.model} has no label bank: pass --labels or --labels-file.")
+        raise CommandError(f"{index.info.model} has no label bank: pass --labels or --labels-file.")
     labels, label_embeds = _label_embeddings(model, processor, labels)
     threshold = model.config.threshold if args.threshold is None else args.threshold
     if threshold is None:
-        print(f"ovmlv tag: {UNCALIBRATED_WARNING} Writing the top-{args.top_k} labels only.", file=sys.stderr)
+        logger.warning("%s Writing the top-%d labels only.", UNCALIBRATED_WARNING, args.top_k)
     videos, embeddings = index.embedded()
     device = next(model.parameters()).device
     label_embeds = label_embeds.to(device)
@@ -246,7 +245,7 @@ def run_search(args: argparse.Namespace) -> int:
     queries, label_embeds = _label_embeddings(model, processor, args.queries)
     videos, embeddings = index.embedded()
     if not videos:
-        raise CliError(f"{args.index} holds no embedded video yet: run `ovmlv index` first.")
+        raise CommandError(f"{args.index} holds no embedded video yet: run `ovmlv index` first.")
     given = {"exact_max_videos": args.exact_max_videos, "probe": args.probe}
     config = SearchConfig(**{field: value for field, value in given.items() if value is not None})
     search = VideoSearch(embeddings, args.backend, config)

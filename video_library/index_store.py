@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 
-from modeling_ovmlv.atomic_files import write_atomically, write_text_atomically
+from ovmlv.modeling_ovmlv.atomic_files import write_atomically, write_text_atomically
 
 FORMAT_VERSION = 1
 INFO_NAME = "index.json"
@@ -120,7 +120,7 @@ class VideoIndex:
                 raise VideoIndexError(
                     f"{root} was made with another {field} ({getattr(index.info, field)}, model {index.info.model}) "
                     f"than asked now ({getattr(info, field)}, model {info.model}): its embeddings would not be "
-                    "comparable. Index into another folder, or use the model and --frames/--clips it was made with."
+                    "comparable. Index into another folder, or use the model and --num-frames/--num-clips it was made with."
                 )
         return index
 

@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from processing import VideoDecodeError
+from ovmlv.processing import VideoDecodeError
 
 from .fingerprints import file_fingerprint
 from .index_store import STATUS_COLUMNS, VideoIndex

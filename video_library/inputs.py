@@ -51,8 +51,8 @@ def _read_list(path: Path) -> list[str]:
 def _read_manifest(path: Path) -> list[str]:
     """The `video` column of a manifest, read by `training.data.read_manifest` (the one manifest reader)."""
     try:
-        from training.config import ManifestConfig
-        from training.data import read_manifest
+        from ovmlv.training.config import ManifestConfig
+        from ovmlv.training.data import read_manifest
     except ImportError as err:
         raise ValueError(
             f"Reading the manifest {path} needs the training tools (`pip install 'ovmlv[train]'`, {err}); or list "

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modeling_ovmlv.atomic_files import write_atomically
+from ovmlv.modeling_ovmlv.atomic_files import write_atomically
 
 from .index_store import VideoIndex
 

@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from modeling_ovmlv.atomic_files import write_atomically
-from modeling_ovmlv.ranking import RankedRows, rank_rows
+from ovmlv.modeling_ovmlv.atomic_files import write_atomically
+from ovmlv.modeling_ovmlv.ranking import RankedRows, rank_rows
 
 OUTPUT_SUFFIXES = (".jsonl", ".parquet")
 THRESHOLD_KEY = b"ovmlv.threshold"

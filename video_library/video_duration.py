@@ -7,7 +7,7 @@ container's header (about a millisecond). URLs are not opened twice: their durat
 
 from __future__ import annotations
 
-from processing.video_decoding import _open_video
+from ovmlv.processing.video_decoding import _open_video
 
 from .inputs import is_url
 

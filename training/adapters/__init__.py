@@ -2,7 +2,7 @@
 
 One module per dataset family, each with `read(...) -> Adapted` (the clips, the vocabulary, optional kinds),
 its default `VIDEO_PATTERN` and `add_arguments` for its command; `manifest` holds what they share and writes the
-files. `python -m training.adapters <dataset> --annotations ... --videos DIR --out DIR` is the command line.
+files. `ovmlv adapt DATASET --annotations ... --videos DIR --out DIR` is the command line.
 """
 
 from . import activitynet, hmdb51, kinetics, kinetics_zeroshot, rareact, tao, ucf101, youtube8m

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .manifest import Adapted, AnnotationError, Clip, clean_label, read_lines
+from ovmlv.text_files import read_lines
+
+from .manifest import Adapted, AnnotationError, Clip, clean_label
 
 VIDEO_PATTERN = "{folder}/{file}"
 SPLIT_IDS = {"train": "1", "test": "2"}
@@ -26,7 +28,7 @@ def read(folder: str | Path, split: str, fold: int) -> Adapted:
         folder_name = split_file.name.removesuffix(f"_test_split{fold}.txt")
         label = clean_label(folder_name)
         classes.append(label)
-        for number, line in enumerate(read_lines(split_file, "HMDB51 split file"), start=1):
+        for number, line in enumerate(read_lines(split_file, "HMDB51 split file", item="video"), start=1):
             file, _, split_id = line.rpartition(" ")
             if split_id not in ("0", "1", "2") or not file:
                 raise AnnotationError(

@@ -17,8 +17,10 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ovmlv.text_files import read_lines
+
 from . import kinetics
-from .manifest import Adapted, AnnotationError, clean_label, read_json, read_lines, require_keys
+from .manifest import Adapted, AnnotationError, clean_label, read_json, require_keys
 
 VIDEO_PATTERN = kinetics.VIDEO_PATTERN
 

@@ -65,12 +65,6 @@ def require_file(path: str | Path, what: str) -> Path:
     return path
 
 
-def read_lines(path: str | Path, what: str) -> list[str]:
-    """Non-empty stripped lines (a class list: one name a line)."""
-    text = require_file(path, what).read_text(encoding="utf-8-sig")
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def read_json(path: str | Path, what: str) -> Any:
     path = require_file(path, what)
     try:

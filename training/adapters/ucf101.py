@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .manifest import Adapted, AnnotationError, Clip, read_lines, split_camel_case
+from ovmlv.text_files import read_lines
+
+from .manifest import Adapted, AnnotationError, Clip, split_camel_case
 
 VIDEO_PATTERN = "{path}"
 
@@ -21,7 +23,7 @@ VIDEO_PATTERN = "{path}"
 def read(folder: str | Path, split: str, fold: int) -> Adapted:
     folder = Path(folder)
     classes: dict[int, str] = {}
-    for line in read_lines(folder / "classInd.txt", "UCF101 class index"):
+    for line in read_lines(folder / "classInd.txt", "UCF101 class index", item="class"):
         index, _, name = line.partition(" ")
         if not index.isdigit() or not name:
             raise AnnotationError(
@@ -31,7 +33,7 @@ def read(folder: str | Path, split: str, fold: int) -> Adapted:
     by_folder = {name.lower(): name for name in classes.values()}
     split_file = folder / f"{split}list0{fold}.txt"
     clips = []
-    for number, line in enumerate(read_lines(split_file, f"UCF101 {split} list"), start=1):
+    for number, line in enumerate(read_lines(split_file, f"UCF101 {split} list", item="video"), start=1):
         path, _, index = line.partition(" ")
         folder_name, _, file = path.partition("/")
         where = f"UCF101 {split} list {split_file}, line {number}"

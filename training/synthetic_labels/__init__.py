@@ -6,7 +6,7 @@
 4. `assignment`: vocabulary labels are matched to each video's captions with CLIP ("a video of {label}") and
    written, marked as generated, into an augmented manifest.
 
-`pipeline.run` chains them; `python -m training.synthetic_labels` is its command line. Every stage takes its model
+`pipeline.run` chains them; `ovmlv synth-labels` is its command line. Every stage takes its model
 as a plain callable (`CaptionFn`, `GenerateFn`, `EmbedFn`), with a transformers implementation as the default.
 """
 

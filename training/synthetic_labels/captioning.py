@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 from transformers import pipeline
 
-from processing.video_decoding import VideoDecodeError, load_video
+from ovmlv.processing.video_decoding import VideoDecodeError, load_video
 
 from .jsonl_cache import JsonlCache
 

@@ -1,11 +1,12 @@
-"""Turn a dataset's official annotations into a manifest (JSONL), a vocabulary and, where it has kinds, a kinds file.
+"""`ovmlv adapt`: turn a dataset's official annotations into a manifest (JSONL), a vocabulary and, where it has
+kinds, a kinds file.
 
 ```
-python -m training.adapters kinetics --annotations kinetics400/val.csv --videos /data/k400/val --out manifests
+ovmlv adapt kinetics --annotations kinetics400/val.csv --videos /data/k400/val --out manifests
 ```
 
 writes `manifests/kinetics_val.jsonl` (`--name` to choose), `..._vocabulary.txt` and `..._kinds.json`, and prints
-one summary line. `python -m training.adapters <dataset> --help` describes each dataset's files and options.
+one summary line. `ovmlv adapt DATASET --help` describes each dataset's files and options.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ovmlv.arguments import EXIT_OK, CommandError
+
 from . import ADAPTERS
 from .manifest import AnnotationError, write_dataset
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.adapters", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="dataset", required=True, metavar="DATASET")
     for name, module in ADAPTERS.items():
         command = commands.add_parser(
@@ -41,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         )
         command.add_argument("--check-videos", action="store_true", help="count the videos missing on disk")
         command.add_argument("--drop-missing", action="store_true", help="leave out rows whose video is missing")
-    return parser
 
 
 def default_name(args: argparse.Namespace) -> str:
@@ -49,11 +50,10 @@ def default_name(args: argparse.Namespace) -> str:
     return "_".join(part for part in parts if part)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def adapt(args: argparse.Namespace) -> dict[str, Any]:
+    """Write the dataset's files; returns `write_dataset`'s summary."""
     try:
-        summary = write_dataset(
+        return write_dataset(
             args.adapt(args),
             args.out,
             args.name or default_name(args),
@@ -64,15 +64,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.drop_missing,
         )
     except AnnotationError as error:
-        parser.exit(2, f"{parser.prog} {args.dataset}: error: {error}\n")
+        raise CommandError(f"{args.dataset}: {error}") from error
+
+
+def run(args: argparse.Namespace) -> int:
+    summary = adapt(args)
     line = f"{args.dataset}: {summary['rows']} rows -> {summary['manifest']}; {summary['labels']} labels -> "
     line += summary["vocabulary"] + (f"; kinds -> {summary['kinds']}" if summary["kinds"] else "")
     if summary["missing_videos"] is not None:
         line += f"; {summary['missing_videos']} videos missing" + (" (rows left out)" if args.drop_missing else "")
         line += f", e.g. {summary['missing_examples']}" if summary["missing_videos"] else ""
     print("; ".join([line, *summary["notes"]]))
-    return summary
-
-
-if __name__ == "__main__":
-    main()
+    return EXIT_OK

@@ -1,19 +1,23 @@
-"""Synthetic labels for a video manifest (paper supp. I): captions, LLM concepts, CLIP de-duplication, assignment.
+"""`ovmlv synth-labels`: synthetic labels for a video manifest (paper supp. I): captions, LLM concepts, CLIP
+de-duplication, assignment.
 
-`python -m training.synthetic_labels --manifest train.jsonl --captioner MODEL --llm MODEL --out DIR [...]` runs
-the four stages with one progress bar each. The flags are the fields of `SyntheticLabelsConfig`, generated from it
-so the two cannot drift apart.
+    ovmlv synth-labels --manifest train.jsonl --captioner MODEL --llm MODEL --out DIR [...]
+
+runs the four stages with one progress bar each. The flags are the fields of `SyntheticLabelsConfig`, read by the
+rules of the training config, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import MISSING, fields
-from typing import Any
 
+from ovmlv.arguments import EXIT_OK
+
+from ..config import add_field_arguments, from_arguments
 from .concepts import PROMPTS
-from .pipeline import SyntheticLabelsConfig, run
+from .pipeline import SyntheticLabelsConfig
+from .pipeline import run as run_pipeline
 from .vocabulary import KMEANS_BACKENDS
 
 _HELP = {
@@ -41,42 +45,15 @@ _HELP = {
     "dtype": "captioner and LLM weights dtype: auto (as saved), bfloat16, float16, float32",
 }
 _CHOICES = {"kinds": list(PROMPTS), "kmeans_backend": list(KMEANS_BACKENDS)}
-_TYPES = {"int": int, "float": float, "str": str}
 
 
-def _optional(kind: type) -> Any:
-    """Parse 'none' as None, for settings where None means 'off'."""
-    return lambda text: None if text.lower() == "none" else kind(text)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    add_field_arguments(parser, SyntheticLabelsConfig, _HELP, _CHOICES)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training.synthetic_labels", description=__doc__.splitlines()[0])
-    for field in fields(SyntheticLabelsConfig):
-        flag = "--" + field.name.replace("_", "-")
-        kwargs: dict[str, Any] = {"help": _HELP.get(field.name), "choices": _CHOICES.get(field.name)}
-        if field.default is MISSING:
-            kwargs["required"] = True
-        else:
-            kwargs["default"] = field.default
-            if "default:" not in (kwargs["help"] or ""):
-                kwargs["help"] = f"{kwargs['help'] or ''} (default: %(default)s)".lstrip()
-        base_type = field.type.removesuffix(" | None")  # annotations are strings here
-        if base_type == "bool":
-            kwargs["action"] = argparse.BooleanOptionalAction
-        elif field.name == "kinds":
-            kwargs["nargs"] = "+"
-        else:
-            kwargs["type"] = _optional(_TYPES[base_type]) if base_type != field.type else _TYPES[base_type]
-        parser.add_argument(flag, **kwargs)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    config = SyntheticLabelsConfig(**vars(build_parser().parse_args(argv)))
-    summary = run(config)
+def run(args: argparse.Namespace) -> int:
+    summary = run_pipeline(from_arguments(SyntheticLabelsConfig, args))
     print(json.dumps(summary, indent=1))
-    return summary
-
-
-if __name__ == "__main__":
-    main()
+    return EXIT_OK

@@ -1,0 +1,120 @@
+"""The package's shape: one import root, no import cycle, nothing imports the command line, and the model's own
+files (shipped with every saved model) import only what a fresh environment has."""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parents[1]
+# Installed subpackage -> its folder in this repository (setup.cfg's package_dir).
+FOLDERS = {
+    "ovmlv": "ovmlv",
+    "ovmlv.modeling_ovmlv": "modeling_ovmlv",
+    "ovmlv.processing": "processing",
+    "ovmlv.training": "training",
+    "ovmlv.hub_cards": "hub_cards",
+    "ovmlv.video_library": "video_library",
+}
+# What the remote-code folders may import besides their own package and the standard library: a fresh environment
+# with transformers (which brings huggingface_hub and safetensors), PyAV and Pillow for video; peft only for the
+# LoRA adapter ablation, imported when such a model is built.
+REMOTE_CODE_IMPORTS = {
+    "modeling_ovmlv": {"torch", "numpy", "transformers", "safetensors", "huggingface_hub", "peft"},
+    "processing": {"torch", "numpy", "transformers", "huggingface_hub", "av", "PIL"},
+}
+
+
+def module_files() -> dict[str, Path]:
+    """Installed module name -> source file, for every module of the package."""
+    modules = {}
+    for package, folder in FOLDERS.items():
+        for path in sorted((REPO / folder).rglob("*.py")):
+            parts = path.relative_to(REPO / folder).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            modules[".".join((package, *parts))] = path
+    return modules
+
+
+def imports_of(name: str, path: Path, known: set[str]) -> set[str]:
+    """The package modules `name` imports at module level (not inside functions: those wait until called)."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = name.split(".")[: len(name.split(".")) - node.level + (1 if is_package else 0)]
+                prefix = ".".join([*base, *([node.module] if node.module else [])])
+            else:
+                prefix = node.module or ""
+            # `from package import module` depends on the module; `from module import name` on the module.
+            submodules = [f"{prefix}.{alias.name}" for alias in node.names if f"{prefix}.{alias.name}" in known]
+            targets = submodules if len(submodules) == len(node.names) else [prefix, *submodules]
+        else:
+            continue
+        found |= {target for target in targets if target in known}
+    return found - {name}
+
+
+@pytest.fixture(scope="module")
+def graph() -> dict[str, set[str]]:
+    files = module_files()
+    return {name: imports_of(name, path, set(files)) for name, path in files.items()}
+
+
+def test_the_build_installs_one_import_root_and_every_subpackage():
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    listed = set(config["options"]["packages"].split())
+    assert all(package == "ovmlv" or package.startswith("ovmlv.") for package in listed)
+    packages = {name for name, path in module_files().items() if path.name == "__init__.py"}
+    assert packages <= listed, "add new subpackages to setup.cfg's packages (and their data files to package_data)"
+    for data_only in listed - packages:  # folders of data files (tokenizers, metric scripts)
+        package, _, rest = data_only.partition(".")
+        top, _, below = rest.partition(".")
+        assert (REPO / FOLDERS[f"ovmlv.{top}"] / below.replace(".", "/")).is_dir(), data_only
+
+
+def test_the_import_graph_has_no_cycle(graph):
+    state: dict[str, str] = {}
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = "open"
+        for imported in sorted(graph[module]):
+            if state.get(imported) == "open":
+                cycle = path[path.index(imported) :] + [imported]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if imported not in state:
+                visit(imported, [*path, imported])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+
+
+def test_nothing_imports_the_command_line(graph):
+    importers = sorted(name for name, imported in graph.items() if "ovmlv.cli" in imported)
+    assert importers == ["ovmlv.__main__"]
+
+
+@pytest.mark.parametrize("folder", sorted(REMOTE_CODE_IMPORTS))
+def test_remote_code_imports_only_its_own_package_and_a_fresh_environment(folder):
+    allowed = REMOTE_CODE_IMPORTS[folder] | {"__future__"}
+    for path in sorted((REPO / folder).glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            outside = {root for root in roots if root not in allowed and root not in sys.stdlib_module_names}
+            assert not outside, f"{path.name} imports {sorted(outside)}: a saved model's code must not need it"

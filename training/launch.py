@@ -1,0 +1,71 @@
+"""`ovmlv train`: check the training configuration, then run `training/train.py` under `accelerate launch`.
+
+    ovmlv train --config paper_recipe --lr 1e-4                        # one process (or accelerate's default config)
+    ovmlv train --launch-config accelerate_zero2 --config paper_recipe  # DeepSpeed ZeRO-2 on 8 GPUs
+
+`--config` and `--launch-config` take a file, or the name of one shipped in `training/configs/` (listed by
+`--help`). The configuration and its overrides are read and checked here, so a typo fails in a second with one
+line instead of after every process has started and loaded the towers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ovmlv.arguments import CommandError
+
+from .config import fields_help, load_config
+
+CONFIGS = Path(__file__).parent / "configs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    shipped = ", ".join(sorted(path.stem for path in CONFIGS.glob("*.yaml")))
+    parser.description = __doc__
+    parser.epilog = f"shipped configs: {shipped}\n\n{fields_help()}\n\n{parser.epilog or ''}"
+    parser.add_argument("--config", metavar="YAML", help="training config: a file or a shipped name")
+    parser.add_argument(
+        "--launch-config", metavar="YAML", help="accelerate config: a file or a shipped name (default: accelerate's)"
+    )
+    parser.add_argument("--num-processes", type=int, help="processes to launch (default: the accelerate config's)")
+    parser.add_argument("--main-process-ip", metavar="IP", help="address of rank 0 (default: accelerate's)")
+    parser.add_argument(
+        "--main-process-port", type=int, metavar="PORT", help="port of rank 0, one per concurrent run (default: 29500)"
+    )
+
+
+def resolve(name: str, what: str) -> Path:
+    """A config file given by path, or by the name of one shipped in training/configs/."""
+    for candidate in (Path(name), CONFIGS / name, CONFIGS / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    raise CommandError(f"{what} {name!r} is neither a file nor a shipped config; run `ovmlv train --help` for those.")
+
+
+def launch_command(args: argparse.Namespace) -> list[str]:
+    """The `accelerate launch` command line that runs training/train.py with the given config and overrides."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]
+    if args.launch_config:
+        launch_config = resolve(args.launch_config, "--launch-config")
+        launch += ["--config_file", str(launch_config)]
+        deepspeed_file = (yaml.safe_load(launch_config.read_text()).get("deepspeed_config") or {}).get(
+            "deepspeed_config_file"
+        )
+        if deepspeed_file and not Path(deepspeed_file).is_file():  # a shipped config names its JSON from the repo root
+            launch += ["--deepspeed_config_file", str(CONFIGS / Path(deepspeed_file).name)]
+    for flag in ("num_processes", "main_process_ip", "main_process_port"):
+        if getattr(args, flag) is not None:
+            launch += [f"--{flag}", str(getattr(args, flag))]
+    config = ["--config", str(resolve(args.config, "--config"))] if args.config else []
+    return [*launch, "-m", "ovmlv.training.train", *config, *args.unknown]
+
+
+def run(args: argparse.Namespace) -> int:
+    config_path = resolve(args.config, "--config") if args.config else None
+    load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+    return subprocess.run(launch_command(args), check=False).returncode
