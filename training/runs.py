@@ -1,11 +1,14 @@
-"""One method's run on the synthetic benchmark, as the demo and the comparison runner both do it.
+"""One method's run on the synthetic world, as the demo and the comparison runner both do it.
 
 Why a module: every method must see the same towers, data and recipe (`configs/synthetic_tiny.yaml`), and the demo
-and `training.compare` must mean the same thing by "train" and "evaluate". Training goes through `accelerate
-launch training/train.py` in a subprocess with only the folders, the method and the step budget overridden;
-evaluation through `training.evaluate` with the recipe's evaluation settings. The tables then read the saved scores
-per label group: each kind of `labels.json`, the four directions (only frame order tells left from right) and the
-held-out labels that training never saw.
+and `training.compare` must mean the same thing by "train" and "evaluate". The towers are the model organism's
+(`training/organism_towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
+given. Training goes through `accelerate launch training/train.py` in a subprocess with only the folders, the method
+and the step budget overridden; evaluation through `training.evaluate` with the recipe's evaluation settings, on its
+three sets: val (closed vocabulary), heldout (every label, the unseen ones included) and paraphrased (the held-out
+videos, every label written with synonyms). The tables then read the saved scores per label group: shapes,
+colour-shape pairs, actions, scenes, the time-reversal pairs (only frame order tells them apart) and the unseen
+labels.
 """
 
 from __future__ import annotations
@@ -32,19 +35,22 @@ from processing import OvmlvProcessor
 from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
 from .metrics import multilabel_report
-from .synthetic import DIRECTIONS, SyntheticConfig, generate_dataset
+from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
 
 REPO = Path(__file__).resolve().parents[1]
 TRAIN_SCRIPT = REPO / "training" / "train.py"
 RECIPE = REPO / "training" / "configs" / "synthetic_tiny.yaml"
+ORGANISM_TOWERS = REPO / "training" / "organism_towers"  # clip/ and t5/, made by `python -m training.organism`
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
 TOWER_INITIALIZER_FACTOR = 3.0
 # --quick: enough to run every step end to end in seconds, not to learn anything.
 QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
 QUICK_STEPS = 3
-VAL, HELDOUT = "val", "heldout"  # the recipe's validation sets: closed vocabulary, and open (unseen labels)
-GROUPS = ("all", "entity", "action", "scene", "direction", "unseen")
+# The recipe's validation sets: closed vocabulary; open (unseen labels); the held-out videos' labels in synonyms.
+VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
+LABEL_KINDS = ("shape", "pair", "action", "scene")  # the rows of a per-kind table
+GROUPS = ("all", *LABEL_KINDS, "time-reversal", "unseen")
 
 
 @contextlib.contextmanager
@@ -61,11 +67,13 @@ def recipe() -> TrainConfig:
 
 
 def build_towers(out_dir: Path, seed: int) -> TinyTowers:
+    """Tiny random towers (the unit tests' kind), scaled so that their features differ between inputs."""
     return build_tiny_towers(out_dir, seed=seed, initializer_factor=TOWER_INITIALIZER_FACTOR)
 
 
-def existing_towers(folder: Path) -> TinyTowers:
-    """Towers written by `build_towers` (clip/ and t5/ in one folder)."""
+def existing_towers(folder: Path = ORGANISM_TOWERS) -> TinyTowers:
+    """Towers in one folder as clip/ and t5/: written by `build_towers` or `training.organism`; by default the
+    committed organism."""
     return TinyTowers(clip=folder / "clip", llm=folder / "t5")
 
 
@@ -146,38 +154,60 @@ def method_run(method: str, towers: TinyTowers, data: Path, run_dir: Path, steps
 
 
 def label_groups(data: Path) -> dict[str, set[str]]:
-    """The labels each table row or column reports on; see GROUPS."""
+    """The labels each table row reports on (see GROUPS), each with its paraphrases: a group means the same
+    concepts in the held-out set and in its paraphrased copy."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    world = SyntheticConfig(**json.loads((data / "synthetic_config.json").read_text(encoding="utf-8")))
     train_vocabulary = set(read_labels(data / "vocab_train.txt"))
-    groups = {"all": set(kinds), "direction": set(DIRECTIONS), "unseen": set(kinds) - train_vocabulary}
-    for kind in ("entity", "action", "scene"):
-        groups[kind] = {label for label, label_kind in kinds.items() if label_kind == kind}
-    return {group: groups[group] for group in GROUPS}
+    canonical = {
+        "all": set(kinds),
+        "shape": set(world.shapes),
+        "pair": set(world.entities),
+        "action": {label for label, kind in kinds.items() if kind == "action"},
+        "scene": {label for label, kind in kinds.items() if kind == "scene"},
+        "time-reversal": {label for pair in TIME_REVERSAL_PAIRS for label in pair} & set(kinds),
+        "unseen": set(kinds) - train_vocabulary,
+    }
+    paraphrases = world.paraphrases
+    return {
+        group: canonical[group] | {written for written, label in paraphrases.items() if label in canonical[group]}
+        for group in GROUPS
+    }
 
 
 def group_reports(scores_file: Path, groups: dict[str, set[str]]) -> dict[str, dict[str, float] | None]:
-    """multilabel_report over each group's columns of one set's saved scores; None where the set has none."""
+    """multilabel_report over each group's columns of one set's saved scores, with `chance_aupr` (the macro AUPR
+    of a random ranking: the mean share of positives over labels with any); None where the set has none."""
     saved = np.load(scores_file)
     labels = saved["labels"].tolist()
     reports = {}
     for group, members in groups.items():
         columns = [i for i, label in enumerate(labels) if label in members]
+        targets = saved["targets"][:, columns]
+        positives = targets.mean(axis=0)
         reports[group] = (
-            multilabel_report(saved["targets"][:, columns], saved["scores"][:, columns]) if columns else None
+            multilabel_report(targets, saved["scores"][:, columns])
+            | {"chance_aupr": float(positives[positives > 0].mean())}
+            if columns and positives.any()
+            else None
         )
     return reports
 
 
-def evaluate_run(model_dir: Path, data: Path, out_dir: Path) -> dict[str, dict[str, dict[str, float] | None]]:
-    """`training.evaluate` on the recipe's validation sets, as training evaluates; {set: {group: report}}."""
+def evaluate_run(
+    model_dir: Path, data: Path, out_dir: Path, sets: tuple[str, ...] | None = None
+) -> dict[str, dict[str, dict[str, float] | None]]:
+    """`training.evaluate` on the recipe's validation sets (or those named in `sets`), as training evaluates;
+    {set: {group: report}}."""
     config = recipe()
+    validation = [spec for spec in config.data.validation if sets is None or spec.name in sets]
     if config.training.cpu_threads is not None:  # one decoding worker shares the cores, as in training
         torch.set_num_threads(config.training.cpu_threads)
     argv = ["--model", str(model_dir), "--out", str(out_dir), "--save-scores"]
     argv += ["--num-frames", str(config.eval.num_frames), "--num-clips", str(config.eval.num_clips)]
     argv += ["--batch-size", str(config.eval.per_device_batch_size), "--num-workers", str(config.data.num_workers)]
     argv += ["--label-batch-size", str(config.eval.label_batch_size)]
-    for spec in config.data.validation:
+    for spec in validation:
         entry = _rebased(spec, data)
         for flag, key in (("--manifest", "manifest"), ("--vocabulary", "vocabulary"), ("--kinds", "kinds")):
             argv += [flag, entry[key]] if entry[key] else []
@@ -185,9 +215,7 @@ def evaluate_run(model_dir: Path, data: Path, out_dir: Path) -> dict[str, dict[s
     if evaluate.main(argv) != evaluate.EXIT_OK:
         raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
     groups = label_groups(data)
-    return {
-        spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in config.data.validation
-    }
+    return {spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in validation}
 
 
 def cell(report: dict[str, float] | None, metric: str) -> str:
