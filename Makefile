@@ -5,7 +5,7 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo paper-tables test lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,9 @@ setup: $(BIN)/.installed
 
 demo: setup
 	$(BIN)/ovmlv demo --out outputs/demo
+
+paper-tables: setup
+	$(BIN)/ovmlv claims --out outputs/claims
 
 test: setup
 	$(BIN)/python -m pytest tests

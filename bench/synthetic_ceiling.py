@@ -1,7 +1,8 @@
 """Synthetic-benchmark ceiling: how much of the entity labels a model of the demo's tower size learns at all in a
 fixed CPU time, beside the demo's own model.
 
-Why: the demo trains the paper's method on frozen *random* tiny towers, where real CLIP would already know colours
+Why: before the model organism (docs/organism.md), the demo trained the paper's method on frozen *random* tiny
+towers (this bench still builds those), where real CLIP would already know colours
 and shapes, and its entity AUPR stays far below the 0.9 that issue #5 asks for. This bench tells the two limits
 apart. Same decoded clips, same labels (entity + scene: what a single frame shows), same wall-clock seconds each:
 - ceiling: a ViT with the tiny CLIP's vision layout (width, layers, patch, 32 px), freshly initialised, *every*

@@ -1,6 +1,6 @@
 """What `ovmlv export --variant` writes: the full folder, an adapter-style folder or a fixed-vocabulary folder.
 
-- `full`: every weight, towers included (self-contained; 1.6 GB for CLIP B/32 + T5-base).
+- `full`: every weight, towers included (self-contained; 1983 MB for CLIP B/32 + T5-base, bench/export_sizes.py).
 - `adapter`: only the weights that differ from the tower checkpoints (the trained layers), and
   `tower_checkpoints.json` naming the towers by Hub id and commit; `from_pretrained` fetches the towers from the Hub
   and puts the trained weights on top, so the model is bit-for-bit the exported one.

@@ -2,7 +2,7 @@
 
 - Adapter-style: `model.safetensors` holds only the trained weights; `tower_checkpoints.json` names the frozen
   towers by Hub id and commit, and loading fetches them from there (as `from_towers` does) and puts the trained
-  weights on top. For CLIP B/32 + Flan-T5-XL that is ~185 MB shipped instead of over 12 GB.
+  weights on top. For CLIP B/32 + Flan-T5-XL that is 193 MB shipped instead of 12.7 GB (bench/export_sizes.py).
 - Fixed-vocabulary: no label encoder at all (no LLM, no CLIP text tower); labels come from the label bank only
   (`fixed_vocabulary.py`), so serving costs the same whatever LLM trained the labels. Its config names
   `OvmlvFixedVocabularyModel` in `architectures` and `auto_map`.

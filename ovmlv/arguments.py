@@ -65,3 +65,11 @@ def add_video_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--num-clips", type=int_at_least(1), help="clips averaged per video, e.g. 4 (default: the processor's)"
     )
+
+
+def run_command(module, argv: list[str]) -> int:
+    """Run a command module (`add_arguments`, `run`) on `argv` as `ovmlv` would: how one command uses another (the
+    demo exports, a run evaluates) without importing the front door."""
+    parser = argparse.ArgumentParser(prog=f"ovmlv {module.__name__.rsplit('.', 1)[-1]}")
+    module.add_arguments(parser)
+    return module.run(parser.parse_args(argv))

@@ -65,6 +65,9 @@ COMMANDS: dict[str, Command] = {
     "compare": Command(
         "train and evaluate every method on the synthetic world", "ovmlv.training.compare", extra="train"
     ),
+    "claims": Command(
+        "measure the paper's claims on the model organism, one row per claim", "ovmlv.training.claims", extra="train"
+    ),
     "demo": Command("the main job end to end on the model organism, offline", "ovmlv.training.demo", extra="train"),
     "synthetic": Command(
         "write the synthetic world's videos and manifests", "ovmlv.training.synthetic", extra="train"

@@ -1,5 +1,6 @@
-"""The embedded demo and the comparison runner end to end at a tiny budget (`--quick`): every step runs, training
-goes through `accelerate launch`, the tables hold the numbers `training.evaluate` reports, and the export loads."""
+"""The embedded demo and the comparison runner end to end at a tiny budget (`--quick`) on the committed organism
+towers: every step runs, training goes through `accelerate launch`, the tables hold the numbers `training.evaluate`
+reports, and the export loads and classifies held-out videos beside their true labels."""
 
 import contextlib
 import io
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from ovmlv.arguments import EXIT_OK
+from ovmlv.cli import main
 from ovmlv.training import compare, demo
-from ovmlv.training.runs import GROUPS, HELDOUT, QUICK_DATA, QUICK_STEPS, VAL
+from ovmlv.training.runs import GROUPS, HELDOUT, LABEL_KINDS, PARAPHRASED, QUICK_DATA, QUICK_STEPS, VAL
 from tests.process_state import reset_accelerate_state, torch_threads
 
 
@@ -22,18 +25,18 @@ def _leave_no_state():
     reset_accelerate_state()
 
 
-def run(main, *argv) -> str:
-    """Run a `main(argv)` and return what it printed (the training subprocess prints to the real stdout)."""
+def run(command: str, *argv) -> str:
+    """Run `ovmlv COMMAND ...` and return what it printed (the training subprocess prints to the real stdout)."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        main([str(arg) for arg in argv])
+        assert main([command, *(str(arg) for arg in argv)]) == EXIT_OK
     return printed.getvalue()
 
 
 @pytest.fixture(scope="module")
 def quick_demo(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo")
-    return out, run(demo.main, "--out", out, "--quick")
+    return out, run("demo", "--out", out, "--quick")
 
 
 def test_quick_demo_runs_every_step(quick_demo) -> None:
@@ -41,6 +44,7 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
     for step in range(1, demo.STEPS + 1):
         assert f"\n{step}/{demo.STEPS} " in printed
     assert len(re.findall(r"^   \(\d+\.\d s\)$", printed, flags=re.MULTILINE)) == demo.STEPS  # each step's time
+    assert "organism_towers" in printed  # the default towers
 
     assert len((out / "data" / "train.jsonl").read_text().splitlines()) == QUICK_DATA["num_train"]
     summary = json.loads((out / "train" / "train_summary.json").read_text())
@@ -48,48 +52,55 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
     assert json.loads((out / "train" / "final" / "config.json").read_text())["method"] == "ovmlv"
 
     results = json.loads((out / "results.json").read_text())
-    assert len(results) == 2
-    for model, eval_dir in zip(results, ("eval_baseline", "eval_trained"), strict=True):
+    assert list(results) == [*demo.BASELINES.values(), f"ovmlv, {QUICK_STEPS} steps"]
+    for model, eval_dir in zip(results, ("eval_class_name", "eval_templates", "eval_trained"), strict=True):
         report = json.loads((out / eval_dir / "report.json").read_text())["datasets"]
-        for name in (VAL, HELDOUT):  # the "all" group is the whole vocabulary: evaluate's own numbers
+        for name in (VAL, HELDOUT, PARAPHRASED):  # the "all" group is the whole vocabulary: evaluate's own numbers
             assert results[model][name]["all"]["aupr_macro"] == pytest.approx(report[name]["aupr_macro"])
             assert results[model][name]["all"]["peak_f1"] == pytest.approx(report[name]["peak_f1"])
-        assert 0 <= results[model][VAL]["direction"]["aupr_macro"] <= 1
+        assert 0 <= results[model][VAL]["time-reversal"]["aupr_macro"] <= 1
         assert results[model][VAL]["unseen"] is None  # the validation vocabulary holds no held-out label
         assert 0 <= results[model][HELDOUT]["unseen"]["aupr_macro"] <= 1
+        chance = results[model][HELDOUT]["scene"]["chance_aupr"]
+        assert chance == pytest.approx(0.25, abs=0.15)  # one scene of four per video
 
     table = (out / "results.md").read_text()
-    assert "| Model | Labels | Val AUPR (macro) | Val peak F1 | Held-out AUPR (macro) | Held-out peak F1 |" in table
-    assert sum(line.startswith("| ") for line in table.splitlines()) == 1 + 2 * len(GROUPS)
+    assert "| Model | Labels | Val AUPR (macro) | Held-out AUPR (macro) | Held-out peak F1 |" in table
+    assert "| Model | (a) unseen labels, held-out AUPR | (b) paraphrased labels, AUPR |" in table
+    rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
+    assert len(rows) == (1 + len(results)) * (1 + len(LABEL_KINDS)) + (1 + len(results))  # chance rows included
     assert table in printed
 
     hub = out / "hub"
     assert {"README.md", "model.safetensors", "label_bank.safetensors"} <= {p.name for p in hub.iterdir()}
     assert "zero-shot-video-classification" in json.loads((hub / "config.json").read_text())["custom_pipelines"]
-    for index in range(3):
-        assert f"heldout_{index:05d}.mp4  true labels: " in printed
-    assert len(re.findall(r"^  \d\.\d{3} [✓ ] \w", printed, flags=re.MULTILINE)) == 3 * demo.TOP_K
+    heldout = [json.loads(line) for line in (out / "data" / "heldout.jsonl").read_text().splitlines()]
+    for index in range(demo.NUM_CLASSIFIED):
+        assert f"heldout_{index:05d}.mp4  true labels: {', '.join(heldout[index]['labels'])}\n" in printed
+    found = re.findall(
+        r"^  (\d+) of (\d+) true labels found among \d+ predicted; missed: ", printed, flags=re.MULTILINE
+    )
+    assert [int(total) for _, total in found] == [len(record["labels"]) for record in heldout[: demo.NUM_CLASSIFIED]]
 
 
 def test_compare_trains_and_evaluates_each_method(quick_demo, tmp_path: Path) -> None:
     demo_out, _ = quick_demo
     out = tmp_path / "compare"
     printed = run(
-        compare.main,
-        *("--out", out, "--methods", "class_name", "coop", "--steps", 2),
-        *("--data", demo_out / "data", "--towers", demo_out / "towers"),
+        "compare", *("--out", out, "--methods", "class_name", "coop", "--steps", 2, "--data", demo_out / "data")
     )
 
     results = json.loads((out / "results.json").read_text())
     assert results["trained_steps"] == {"class_name": 0, "coop": 2}
     assert json.loads((out / "runs" / "coop" / "train_summary.json").read_text())["completed_steps"] == 2
     assert not (out / "runs" / "class_name" / "final").exists()  # zero-shot: evaluated untrained
-    # Same towers, data and untrained method as the demo's baseline: the same numbers.
-    baseline = json.loads((demo_out / "results.json").read_text())[demo.BASELINE_NAME]
+    # Same towers, data and untrained method as the demo's class-name baseline: the same numbers.
+    baseline = json.loads((demo_out / "results.json").read_text())[demo.BASELINES["class_name"]]
     assert results["methods"]["class_name"] == baseline
+    assert set(baseline[HELDOUT]) == set(GROUPS)
 
     table = (out / "results.md").read_text()
-    assert "| Method | Trained | Val AUPR | Val peak F1 | Val AUPR entity | Val AUPR action |" in table
+    assert "| Method | Trained | Val AUPR | Val peak F1 | Val AUPR shape | Val AUPR pair |" in table
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Method")]
     assert [row.split(" | ")[:2] for row in rows] == [["| class_name", "zero-shot"], ["| coop", "2 steps"]]
     cells = rows[0].strip("| ").split(" | ")[2:]

@@ -1,7 +1,10 @@
-"""The moving-shapes benchmark: real decodable videos, consistent manifests, a clean held-out split, determinism,
-and the property the demo relies on: time-reversed motions look alike frame by frame."""
+"""The synthetic world: real decodable videos, consistent manifests, the held-out structure (unseen labels only in the
+held-out split, a paraphrased copy), determinism, shapes that stay apart whatever their heading, synonyms that name
+one concept each, and the property the demo relies on: time-reversed motions look alike frame by frame."""
 
 import json
+import math
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,13 +12,20 @@ import av
 import numpy as np
 import pytest
 
+from ovmlv.arguments import EXIT_OK
+from ovmlv.cli import main
+from ovmlv.training.synonyms import SYNONYMS, paraphrase
 from ovmlv.training.synthetic import (
     COLOURS,
+    MOTIONS,
+    PARAPHRASED,
+    SCENES,
+    SHAPES,
     SPLITS,
     TIME_REVERSAL_PAIRS,
     SyntheticConfig,
     generate_dataset,
-    main,
+    object_mask,
     sample_track,
     sample_video,
 )
@@ -50,6 +60,18 @@ def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(cdf_a - cdf_b).max())
 
 
+def test_the_world_holds_what_the_organism_needs() -> None:
+    assert len(COLOURS) >= 10 and len(SHAPES) >= 8 and len(SCENES) >= 4
+    assert {"red", "green", "blue", "yellow", "purple", "cyan", "white", "orange"} <= set(COLOURS)
+    assert {"circle", "square", "triangle", "diamond", "ring", "cross", "bar", "star"} <= set(SHAPES)
+    assert "pulsing" in MOTIONS and len(MOTIONS) == 9
+    config = SyntheticConfig()
+    assert len(config.label_kinds) == 10 * 8 + 8 + 9 + 4
+    assert set(config.unseen_labels) == set(config.heldout_labels) | {
+        f"{c} {s}" for c in COLOURS for s in ("star", "cross")
+    }
+
+
 def test_videos_decode_with_expected_frames_and_size(dataset: tuple[Path, dict]) -> None:
     out, summary = dataset
     assert summary["num_frames"] == TINY.num_frames == 16
@@ -63,10 +85,11 @@ def test_manifests_and_vocabularies_are_consistent(dataset: tuple[Path, dict]) -
     out, summary = dataset
     vocab_all, vocab_train = read_lines(out / "vocab_all.txt"), read_lines(out / "vocab_train.txt")
     kinds = json.loads((out / "labels.json").read_text())
-    heldout = set(TINY.heldout_labels)
+    unseen = set(TINY.unseen_labels)
     assert list(kinds) == vocab_all and set(kinds.values()) == {"entity", "action", "scene"}
-    assert kinds["red circle"] == "entity" and kinds["moving left"] == "action" and kinds["dark background"] == "scene"
-    assert set(vocab_all) - set(vocab_train) == heldout and heldout <= set(vocab_all)
+    assert kinds["red circle"] == kinds["star"] == "entity" and kinds["pulsing"] == "action"
+    assert kinds["checkered background"] == "scene"
+    assert set(vocab_all) - set(vocab_train) == unseen and {"star", "red star", "blue circle"} <= unseen
     assert json.loads((out / "time_reversal_pairs.json").read_text()) == [list(pair) for pair in TIME_REVERSAL_PAIRS]
     for split in SPLITS:
         records = read_manifest(out, split)
@@ -76,18 +99,62 @@ def test_manifests_and_vocabularies_are_consistent(dataset: tuple[Path, dict]) -
             assert record["source"] == "synthetic"
             assert labels <= set(vocab_all)
             assert sum(kinds[label] == "scene" for label in labels) == 1
+            for label in labels:  # a pair comes with its shape
+                if label.split(" ", 1)[0] in COLOURS:
+                    assert label.split(" ", 1)[1] in labels
             if split == "heldout":
-                assert labels & heldout
+                assert labels & unseen
             else:
                 assert labels <= set(vocab_train)
 
 
-def test_heldout_labels_only_in_heldout_split() -> None:
-    heldout = set(TINY.heldout_labels)
+def test_paraphrased_copy_names_the_same_videos_in_synonyms(dataset: tuple[Path, dict]) -> None:
+    out, _ = dataset
+    vocab_all, vocab_paraphrased = read_lines(out / "vocab_all.txt"), read_lines(out / "vocab_paraphrased.txt")
+    to_label = json.loads((out / "paraphrases.json").read_text())
+    assert list(to_label) == vocab_paraphrased and set(to_label.values()) == set(vocab_all)
+    pairs = set(TINY.entities)
+    assert len(vocab_paraphrased) == len(pairs) + sum(
+        len(SYNONYMS[label]) for label in vocab_all if label not in pairs
+    )
+    kinds, paraphrased_kinds = (
+        json.loads((out / name).read_text()) for name in ("labels.json", "labels_paraphrased.json")
+    )
+    assert {p: kinds[to_label[p]] for p in paraphrased_kinds} == paraphrased_kinds
+    assert to_label["hoop"] == "ring" and paraphrase("red ring", 1) == "scarlet hoop"
+    for original, paraphrased in zip(read_manifest(out, "heldout"), read_manifest(out, PARAPHRASED), strict=True):
+        assert paraphrased["video"] == original["video"]
+        assert sorted({to_label[label] for label in paraphrased["labels"]}) == original["labels"]
+        assert {label for label in vocab_paraphrased if to_label[label] in original["labels"]} == set(
+            paraphrased["labels"]
+        )
+
+
+def test_synonyms_name_one_concept_each_and_never_a_canonical_word() -> None:
+    concepts = [*COLOURS, *SHAPES, *MOTIONS, *SCENES]
+    assert list(SYNONYMS) == concepts
+    assert all(2 <= len(synonyms) <= 4 for synonyms in SYNONYMS.values())
+    every = [synonym for synonyms in SYNONYMS.values() for synonym in synonyms]
+    assert len(set(every)) == len(every)
+    canonical_words = {word for concept in concepts for word in concept.split()}
+    for synonym in every:
+        assert not set(re.split(r"[ -]", synonym)) & canonical_words, synonym
+    written = SyntheticConfig().paraphrases
+    used = {
+        word
+        for label in written
+        for word in every
+        if label == word or label.startswith(f"{word} ") or label.endswith(f" {word}")
+    }
+    assert used == set(every)  # the paraphrased vocabulary uses every synonym
+
+
+def test_unseen_labels_only_in_heldout_split() -> None:
+    unseen = set(TINY.unseen_labels)
     for index in range(300):
-        assert not heldout & set(sample_video(TINY, "train", index).labels)
-        assert not heldout & set(sample_video(TINY, "val", index).labels)
-        assert heldout & set(sample_video(TINY, "heldout", index).labels)
+        assert not unseen & set(sample_video(TINY, "train", index).labels)
+        assert not unseen & set(sample_video(TINY, "val", index).labels)
+        assert unseen & set(sample_video(TINY, "heldout", index).labels)
 
 
 def test_generation_is_deterministic_by_seed(dataset: tuple[Path, dict], tmp_path: Path) -> None:
@@ -102,19 +169,51 @@ def test_generation_is_deterministic_by_seed(dataset: tuple[Path, dict], tmp_pat
     ]
 
 
+def inner_pixel(body: np.ndarray, marker: np.ndarray) -> tuple[int, int]:
+    """A pixel of the object's colour whose 8 neighbours are too: away from edges that chroma subsampling blurs."""
+    inside = body & ~marker
+    padded = np.pad(inside, 1)
+    core = np.ones_like(inside)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            core &= padded[1 + dy : 1 + dy + inside.shape[0], 1 + dx : 1 + dx + inside.shape[1]]
+    rows, cols = np.nonzero(core)
+    return int(rows[len(rows) // 2]), int(cols[len(cols) // 2])
+
+
 def test_decoded_video_shows_object_where_its_track_says(dataset: tuple[Path, dict]) -> None:
     out, _ = dataset
-    palette = np.array([COLOURS[colour] for colour in TINY.colours], dtype=np.float64)
+    palette = np.array(list(COLOURS.values()), dtype=np.float64)
+    checked = 0
     for split in SPLITS:
         for index, record in enumerate(read_manifest(out, split)):
             top = sample_video(TINY, split, index).objects[-1]  # drawn last: nothing covers it
             frames = decode(out / record["video"]).astype(np.float64)
-            rows = np.round(top.track.y).astype(int) % TINY.size
-            cols = np.round(top.track.x).astype(int) % TINY.size
-            centres = frames[np.arange(len(frames)), rows, cols]  # (T, 3)
-            distances = np.linalg.norm(centres[:, None] - palette[None], axis=-1)  # (T, colours)
-            assert (distances.argmin(axis=1) == TINY.colours.index(top.colour)).all()
-            assert distances.min(axis=1).max() < 60
+            bodies, markers = object_mask(top, TINY.size)
+            for frame, body, marker in zip(frames, bodies, markers, strict=True):
+                row, col = inner_pixel(body, marker)
+                distances = np.linalg.norm(frame[row, col] - palette, axis=-1)
+                assert distances.argmin() == list(COLOURS).index(top.colour) and distances.min() < 60
+                checked += 1
+    assert checked == 12 * TINY.num_frames
+
+
+def test_shapes_stay_apart_whatever_the_heading() -> None:
+    """The diamond is no turned square, nor the ring a circle: at the best alignment over 72 headings, no two shapes'
+    masks overlap by more than 0.8 intersection over union."""
+    grid = np.arange(64) - 31.5
+    u0, v0 = np.meshgrid(grid, grid)
+    headings = np.linspace(0, 2 * math.pi, 72, endpoint=False)
+    masks = {
+        name: [shape(u0 * math.cos(h) + v0 * math.sin(h), v0 * math.cos(h) - u0 * math.sin(h), 20.0) for h in headings]
+        for name, shape in SHAPES.items()
+    }
+    names = list(SHAPES)
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            reference = masks[first][0]
+            best = max((reference & turned).sum() / (reference | turned).sum() for turned in masks[second])
+            assert 0 < best < 0.8, (first, second, best)
 
 
 def wrapped_steps(values: np.ndarray, size: int) -> np.ndarray:
@@ -143,8 +242,9 @@ def test_time_reversed_motions_look_alike_frame_by_frame(motion: str, reversed_m
     assert len(forward_sign) == 1 and forward_sign[0] != 0 and (backward_sign == -forward_sign).all()
 
 
-def test_rotation_turns_in_place_and_bouncing_reflects_inside_the_frame() -> None:
+def test_rotation_turns_in_place_bouncing_reflects_and_pulsing_swings_through_the_sizes() -> None:
     config = SyntheticConfig()
+    r_min, r_max = (fraction * config.size for fraction in config.radius_range)
     rng = np.random.default_rng(0)
     for _ in range(50):
         rotating = sample_track("rotating", config, rng)
@@ -155,18 +255,26 @@ def test_rotation_turns_in_place_and_bouncing_reflects_inside_the_frame() -> Non
         radius = bouncing.radius[0]
         assert (bouncing.x >= radius - 1e-9).all() and (bouncing.x <= config.size - radius + 1e-9).all()
         assert len(np.unique(np.sign(np.diff(bouncing.x)))) == 2  # at least one horizontal reflection
+        pulsing = sample_track("pulsing", config, rng)
+        assert np.ptp(pulsing.x) == np.ptp(pulsing.y) == 0
+        assert r_min - 1e-9 <= pulsing.radius.min() and pulsing.radius.max() <= r_max + 1e-9
+        assert np.ptp(pulsing.radius) > (r_max - r_min) / 2  # 2.5 s at 1 Hz: through most of the range
+        assert len(np.unique(np.sign(np.diff(pulsing.radius)))) == 2  # grows and shrinks
 
 
 def test_config_rejects_impossible_settings() -> None:
     with pytest.raises(ValueError, match="even"):
         SyntheticConfig(size=63)
     with pytest.raises(ValueError, match="held-out"):
-        SyntheticConfig(heldout_labels=("purple circle",))
+        SyntheticConfig(heldout_labels=("purple hexagon",))
     with pytest.raises(ValueError, match="max_objects"):
-        SyntheticConfig(max_objects=20)
+        SyntheticConfig(max_objects=200)
 
 
-def test_cli_writes_dataset(tmp_path: Path) -> None:
-    summary = main(["--out", str(tmp_path), "--num-train", "2", "--num-val", "1", "--num-heldout", "1"])
+def test_cli_writes_dataset(tmp_path: Path, capsys) -> None:
+    argv = ["synthetic", "--out", str(tmp_path), "--num-train", "2", "--num-val", "1", "--num-heldout", "1"]
+    assert main(argv) == EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
     assert summary["num_videos"] == {"train": 2, "val": 1, "heldout": 1}
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 4
+    assert len(read_lines(tmp_path / f"{PARAPHRASED}.jsonl")) == 1

@@ -1,4 +1,4 @@
-"""`ovmlv train`: check the training configuration, then run `training/train.py` under `accelerate launch`.
+"""`ovmlv train`: check the training configuration, then run the trainer (`ovmlv.training.train`) under `accelerate launch`.
 
     ovmlv train --config paper_recipe --lr 1e-4                        # one process (or accelerate's default config)
     ovmlv train --launch-config accelerate_zero2 --config paper_recipe  # DeepSpeed ZeRO-2 on 8 GPUs
@@ -48,7 +48,7 @@ def resolve(name: str, what: str) -> Path:
 
 
 def launch_command(args: argparse.Namespace) -> list[str]:
-    """The `accelerate launch` command line that runs training/train.py with the given config and overrides."""
+    """The `accelerate launch` command line that runs the trainer module with the given config and overrides."""
     launch = [sys.executable, "-m", "accelerate.commands.launch"]
     if args.launch_config:
         launch_config = resolve(args.launch_config, "--launch-config")

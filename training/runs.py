@@ -1,16 +1,18 @@
-"""One method's run on the synthetic benchmark, as the demo and the comparison runner both do it.
+"""One method's run on the synthetic world, as the demo and the comparison runner both do it.
 
 Why a module: every method must see the same towers, data and recipe (`configs/synthetic_tiny.yaml`), and the demo
-and `training.compare` must mean the same thing by "train" and "evaluate". Training goes through `accelerate
-launch training/train.py` in a subprocess with only the folders, the method and the step budget overridden;
-evaluation through `training.evaluate` with the recipe's evaluation settings. The tables then read the saved scores
-per label group: each kind of `labels.json`, the four directions (only frame order tells left from right) and the
-held-out labels that training never saw.
+and `training.compare` must mean the same thing by "train" and "evaluate". The towers are the model organism's
+(`training/organism_towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
+given. Training goes through `accelerate launch training/train.py` in a subprocess with only the folders, the method
+and the step budget overridden; evaluation through `training.evaluate` with the recipe's evaluation settings, on its
+three sets: val (closed vocabulary), heldout (every label, the unseen ones included) and paraphrased (the held-out
+videos, every label written with synonyms). The tables then read the saved scores per label group: shapes,
+colour-shape pairs, actions, scenes, the time-reversal pairs (only frame order tells them apart) and the unseen
+labels.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
@@ -25,7 +27,9 @@ from typing import Any
 
 import numpy as np
 import torch
+import yaml
 
+from ovmlv.arguments import EXIT_OK, run_command
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
@@ -33,19 +37,21 @@ from ovmlv.text_files import read_lines
 from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
 from .metrics import multilabel_report
-from .synthetic import DIRECTIONS, SyntheticConfig, generate_dataset
+from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
 
 REPO = Path(__file__).resolve().parents[1]
-TRAIN_SCRIPT = REPO / "training" / "train.py"
 RECIPE = REPO / "training" / "configs" / "synthetic_tiny.yaml"
+ORGANISM_TOWERS = REPO / "training" / "organism_towers"  # clip/ and t5/, made by `ovmlv organism`
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
 TOWER_INITIALIZER_FACTOR = 3.0
 # --quick: enough to run every step end to end in seconds, not to learn anything.
 QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
 QUICK_STEPS = 3
-VAL, HELDOUT = "val", "heldout"  # the recipe's validation sets: closed vocabulary, and open (unseen labels)
-GROUPS = ("all", "entity", "action", "scene", "direction", "unseen")
+# The recipe's validation sets: closed vocabulary; open (unseen labels); the held-out videos' labels in synonyms.
+VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
+LABEL_KINDS = ("shape", "pair", "action", "scene")  # the rows of a per-kind table
+GROUPS = ("all", *LABEL_KINDS, "time-reversal", "unseen")
 
 
 @contextlib.contextmanager
@@ -62,11 +68,13 @@ def recipe() -> TrainConfig:
 
 
 def build_towers(out_dir: Path, seed: int) -> TinyTowers:
+    """Tiny random towers (the unit tests' kind), scaled so that their features differ between inputs."""
     return build_tiny_towers(out_dir, seed=seed, initializer_factor=TOWER_INITIALIZER_FACTOR)
 
 
-def existing_towers(folder: Path) -> TinyTowers:
-    """Towers written by `build_towers` (clip/ and t5/ in one folder)."""
+def existing_towers(folder: Path = ORGANISM_TOWERS) -> TinyTowers:
+    """Towers in one folder as clip/ and t5/: written by `build_towers` or `training.organism`; by default the
+    committed organism."""
     return TinyTowers(clip=folder / "clip", llm=folder / "t5")
 
 
@@ -88,13 +96,23 @@ def _rebased(spec: ManifestConfig, data: Path) -> dict[str, Any]:
     return values
 
 
-def train_run(method: str, towers: TinyTowers, data: Path, output_dir: Path, steps: int, seed: int) -> Path:
-    """Train `method` with the recipe through `accelerate launch` (output streamed); returns its exported folder."""
+def train_run(
+    method: str | None,
+    towers: TinyTowers,
+    data: Path,
+    output_dir: Path,
+    steps: int,
+    seed: int,
+    model_overrides: dict[str, Any] | None = None,
+) -> Path:
+    """Train `method` (None: the `model_overrides` alone) with the recipe through `accelerate launch` (output
+    streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder."""
     config = recipe()
+    model = {"method": method} if method is not None else {}
     overrides = {
         "towers.clip": str(towers.clip.resolve()),
         "towers.llm": str(towers.llm.resolve()),
-        "model.method": method,
+        **{f"model.{name}": value for name, value in {**model, **(model_overrides or {})}.items()},
         "data.train": [_rebased(spec, data) for spec in config.data.train],
         "data.validation": [_rebased(spec, data) for spec in config.data.validation],
         "training.output_dir": str(output_dir.resolve()),
@@ -106,11 +124,17 @@ def train_run(method: str, towers: TinyTowers, data: Path, output_dir: Path, ste
     launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
         launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
-    command = [*launch, "--cpu", str(TRAIN_SCRIPT), "--config", str(RECIPE)]
+    command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
     for name, value in overrides.items():
-        command += [f"--{name}", json.dumps(value) if isinstance(value, list) else str(value)]  # JSON is YAML
+        command += [f"--{name}", value if isinstance(value, str) else yaml_scalar(value)]
     subprocess.run(command, cwd=REPO, check=True)
     return output_dir / "final"
+
+
+def yaml_scalar(value: Any) -> str:
+    """`value` as YAML flow text that the trainer reads back as the same value (PyYAML reads `1e-06` as text,
+    `1.0e-06` as a float)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=math.inf).removesuffix("\n...\n").strip()
 
 
 def changed_frozen_weights(trained: OvmlvModel, untrained: OvmlvModel) -> tuple[int, list[str]]:
@@ -123,15 +147,17 @@ def changed_frozen_weights(trained: OvmlvModel, untrained: OvmlvModel) -> tuple[
 
 @dataclass(frozen=True)
 class MethodRun:
-    method: str
+    method: str | None
     folder: Path  # the model to evaluate, saved with its processor
     steps: int  # optimizer steps trained; 0 for a zero-shot method
 
 
-def save_untrained(method: str, towers: TinyTowers, folder: Path) -> bool:
-    """Save `method` as built on the towers, for zero-shot evaluation; False (nothing saved) if it has parameters
-    to train."""
-    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method)
+def save_untrained(
+    method: str | None, towers: TinyTowers, folder: Path, model_overrides: dict[str, Any] | None = None
+) -> bool:
+    """Save `method` (with `model_overrides`) as built on the towers, for zero-shot evaluation; False (nothing
+    saved) if it has parameters to train."""
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method, **(model_overrides or {}))
     if any(parameter.requires_grad for parameter in model.parameters()):
         return False
     model.save_pretrained(folder)
@@ -139,57 +165,86 @@ def save_untrained(method: str, towers: TinyTowers, folder: Path) -> bool:
     return True
 
 
-def method_run(method: str, towers: TinyTowers, data: Path, run_dir: Path, steps: int, seed: int) -> MethodRun:
-    """`method` trained with the recipe for `steps`, or saved untrained when it has nothing to train."""
-    if save_untrained(method, towers, run_dir / "untrained"):
+def method_run(
+    method: str | None,
+    towers: TinyTowers,
+    data: Path,
+    run_dir: Path,
+    steps: int,
+    seed: int,
+    model_overrides: dict[str, Any] | None = None,
+) -> MethodRun:
+    """`method` (with `model_overrides`) trained with the recipe for `steps`, or saved untrained when it has
+    nothing to train."""
+    if save_untrained(method, towers, run_dir / "untrained", model_overrides):
         return MethodRun(method, run_dir / "untrained", steps=0)
-    return MethodRun(method, train_run(method, towers, data, run_dir, steps, seed), steps)
+    folder = train_run(method, towers, data, run_dir, steps, seed, model_overrides)
+    return MethodRun(method, folder, steps)
 
 
 def label_groups(data: Path) -> dict[str, set[str]]:
-    """The labels each table row or column reports on; see GROUPS."""
+    """The labels each table row reports on (see GROUPS), each with its paraphrases: a group means the same
+    concepts in the held-out set and in its paraphrased copy."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    world = SyntheticConfig(**json.loads((data / "synthetic_config.json").read_text(encoding="utf-8")))
     train_vocabulary = set(read_lines(data / "vocab_train.txt", "vocabulary"))
-    groups = {"all": set(kinds), "direction": set(DIRECTIONS), "unseen": set(kinds) - train_vocabulary}
-    for kind in ("entity", "action", "scene"):
-        groups[kind] = {label for label, label_kind in kinds.items() if label_kind == kind}
-    return {group: groups[group] for group in GROUPS}
+    canonical = {
+        "all": set(kinds),
+        "shape": set(world.shapes),
+        "pair": set(world.entities),
+        "action": {label for label, kind in kinds.items() if kind == "action"},
+        "scene": {label for label, kind in kinds.items() if kind == "scene"},
+        "time-reversal": {label for pair in TIME_REVERSAL_PAIRS for label in pair} & set(kinds),
+        "unseen": set(kinds) - train_vocabulary,
+    }
+    paraphrases = world.paraphrases
+    return {
+        group: canonical[group] | {written for written, label in paraphrases.items() if label in canonical[group]}
+        for group in GROUPS
+    }
 
 
 def group_reports(scores_file: Path, groups: dict[str, set[str]]) -> dict[str, dict[str, float] | None]:
-    """multilabel_report over each group's columns of one set's saved scores; None where the set has none."""
+    """multilabel_report over each group's columns of one set's saved scores, with `chance_aupr` (the macro AUPR
+    of a random ranking: the mean share of positives over labels with any); None where the set has none."""
     saved = np.load(scores_file)
     labels = saved["labels"].tolist()
     reports = {}
     for group, members in groups.items():
         columns = [i for i, label in enumerate(labels) if label in members]
+        targets = saved["targets"][:, columns]
+        positives = targets.mean(axis=0)
         reports[group] = (
-            multilabel_report(saved["targets"][:, columns], saved["scores"][:, columns]) if columns else None
+            multilabel_report(targets, saved["scores"][:, columns])
+            | {"chance_aupr": float(positives[positives > 0].mean())}
+            if columns and positives.any()
+            else None
         )
     return reports
 
 
-def evaluate_run(model_dir: Path, data: Path, out_dir: Path) -> dict[str, dict[str, dict[str, float] | None]]:
-    """`training.evaluate` on the recipe's validation sets, as training evaluates; {set: {group: report}}."""
+def evaluate_run(
+    model_dir: Path, data: Path, out_dir: Path, sets: tuple[str, ...] | None = None
+) -> dict[str, dict[str, dict[str, float] | None]]:
+    """`training.evaluate` on the recipe's validation sets (or those named in `sets`), as training evaluates;
+    {set: {group: report}}."""
     config = recipe()
+    validation = [spec for spec in config.data.validation if sets is None or spec.name in sets]
     if config.training.cpu_threads is not None:  # one decoding worker shares the cores, as in training
         torch.set_num_threads(config.training.cpu_threads)
     argv = ["--model", str(model_dir), "--out", str(out_dir), "--save-scores"]
     argv += ["--num-frames", str(config.eval.num_frames), "--num-clips", str(config.eval.num_clips)]
     argv += ["--batch-size", str(config.eval.per_device_batch_size), "--num-workers", str(config.data.num_workers)]
     argv += ["--label-batch-size", str(config.eval.label_batch_size)]
-    for spec in config.data.validation:
+    for spec in validation:
         entry = _rebased(spec, data)
         for flag, key in (("--manifest", "manifest"), ("--vocabulary", "vocabulary"), ("--kinds", "kinds")):
             argv += [flag, entry[key]] if entry[key] else []
         argv += ["--name", entry["name"], *([] if entry["calibrate"] else ["--no-calibrate"])]
-    parser = argparse.ArgumentParser()
-    evaluate.add_arguments(parser)
-    evaluate.run(parser.parse_args(argv))
+    if run_command(evaluate, argv) != EXIT_OK:
+        raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
     groups = label_groups(data)
-    return {
-        spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in config.data.validation
-    }
+    return {spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in validation}
 
 
 def cell(report: dict[str, float] | None, metric: str) -> str:

@@ -1,32 +1,42 @@
-"""Synthetic "moving shapes" benchmark: tiny H.264 videos with entity, action and scene labels.
+"""The synthetic world: tiny H.264 videos of moving coloured shapes with entity, action and scene labels.
 
-Why: the end-to-end demo needs data that a tiny model learns on 2 CPU cores in minutes, and on which some labels
-can only be told apart by temporal modelling. Each video shows 1-3 coloured shapes (entities, e.g. "red circle") on
-a background (scenes, e.g. "striped background"); each shape has one motion (actions, e.g. "moving left"). A video's
-labels are the union of its objects' entity and motion labels plus its scene label.
+Why: the end-to-end demo and the model organism (`ovmlv organism`) need a world that tiny towers learn on 2 CPU
+cores, with concepts enough for open vocabulary to mean something, and labels that only temporal modelling tells
+apart. Each video shows 1-3 objects on a background; an object has a colour (10), a shape (8) and a motion (9); the
+background is one of 4 scenes. A video's labels: every object's shape ("star") and colour-shape pair ("red star"),
+both of kind "entity", every object's motion (kind "action", e.g. "moving left"), and its scene ("striped
+background"). Every concept also has 2-3 synonyms (`training.synonyms`).
 
 Only the order of frames tells the time-reversed pairs in `TIME_REVERSAL_PAIRS` apart:
 - Movers start at a uniform random point and move at constant speed on a torus (they wrap around the frame edges),
   so in every frame the centre is uniform over the frame, whichever the direction.
 - Growing and shrinking sweep the same radius range linearly, one being the other played backwards; every other
-  object has a fixed radius drawn uniformly from that range, so sizes pooled over frames match too.
+  object except pulsing ones has a fixed radius drawn uniformly from that range, so sizes pooled over frames match
+  too. Pulsing objects swing between the range's ends (`pulse_rate` cycles a second), in time with no direction.
 - Every object carries a dark marker dot along its heading, so rotation is visible even on a circle; non-rotating
-  objects have a uniform random heading, so a single frame does not tell rotation either.
+  objects have a uniform random heading, so a single frame does not tell rotation either. Shapes differ whatever
+  the heading: the diamond is a rhombus (never a turned square), the bar a long rectangle.
 - Bouncing objects move diagonally inside the frame and reflect off the walls (horizontally at least once per
   video). Unlike movers they never straddle an edge: that is their only single-frame clue.
 
-Held-out split (open-vocabulary evaluation): no object carrying a label of `heldout_labels` (default the entities
-"blue circle" and "yellow triangle") appears in train or val, and those labels are absent from vocab_train.txt.
-Every held-out video has at least one object carrying a held-out label, next to objects of any kind. Blue and
-yellow, circles and triangles are all seen in training in other combinations, so the split measures compositional
-generalisation to unseen label combinations.
+Held-out structure (open-vocabulary evaluation), decided once in `SyntheticConfig.heldout_labels`:
+(a) unseen labels: every object of a held-out shape ("star", "cross": the world's objects that fine-tuning never
+    shows, as "dog" would be for CLIP) and every object of a held-out colour-shape pair ("blue circle", ...) is kept
+    out of train and val, and those labels, with every pair of a held-out shape, are absent from vocab_train.txt.
+    Every held-out video has at least one such object, next to objects of any kind.
+(b) paraphrased labels: heldout_paraphrased.jsonl holds the held-out videos again, each label replaced by what
+    only the T5 knows means it: every synonym of a shape, motion or scene, and a paraphrase of a colour-shape pair
+    (`training.synonyms.paraphrase`: "crimson hoop" for "red ring"). Fine-tuning never uses them.
+(c) labels that only frame order tells apart: the time-reversal pairs, present in every split.
 
 Output layout of `generate_dataset(out_dir, config)`:
 - videos/{split}_{index:05d}.mp4 (libx264, yuv420p, `config.fps` fps, `config.num_frames` frames);
 - train.jsonl, val.jsonl, heldout.jsonl: one `{"video", "labels", "source": "synthetic"}` object per line, the
-  video path relative to the manifest's folder;
-- vocab_all.txt (every label), vocab_train.txt (vocab_all minus held-out labels), one label a line;
-- labels.json `{label: "entity" | "action" | "scene"}`; time_reversal_pairs.json `[[label, reversed label], ...]`;
+  video path relative to the manifest's folder; heldout_paraphrased.jsonl: heldout.jsonl with paraphrased labels;
+- vocab_all.txt (every label), vocab_train.txt (vocab_all minus the unseen labels), vocab_paraphrased.txt (the
+  paraphrases of every label), one label a line;
+- labels.json `{label: "entity" | "action" | "scene"}` and labels_paraphrased.json (the same for paraphrases);
+  paraphrases.json `{paraphrase: label}`; time_reversal_pairs.json `[[label, reversed label], ...]`;
 - synthetic_config.json: the `SyntheticConfig` that made the folder (same seed, same videos).
 
 CLI: `ovmlv synthetic --out DIR [--num-train N --num-val N --num-heldout N --size 64 --fps 8
@@ -38,9 +48,9 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from functools import partial
 from itertools import product
 from multiprocessing import Pool
@@ -50,17 +60,23 @@ import av
 import numpy as np
 from tqdm import tqdm
 
-# Saturated, far apart in hue: they survive 4:2:0 chroma subsampling and x264 at 64 px.
+from .synonyms import SYNONYMS, paraphrase
+
+# Saturated, far apart in hue or lightness: they survive 4:2:0 chroma subsampling and x264 at 64 px.
 COLOURS: dict[str, tuple[int, int, int]] = {
     "red": (230, 40, 40),
-    "green": (40, 200, 60),
-    "blue": (50, 90, 240),
+    "orange": (250, 140, 20),
     "yellow": (240, 220, 40),
-    "magenta": (220, 50, 220),
+    "green": (40, 190, 60),
     "cyan": (40, 210, 220),
+    "blue": (50, 90, 240),
+    "purple": (140, 60, 210),
+    "pink": (250, 130, 190),
+    "white": (245, 245, 245),
+    "brown": (130, 75, 30),
 }
 MARKER_COLOUR = (0, 0, 0)
-# Marker dot centre and radius as fractions of the object radius: the dot stays inside every shape, off its centre.
+# Marker dot centre and radius as fractions of the object radius: on the object, off its centre.
 MARKER_OFFSET, MARKER_RADIUS = 0.45, 0.2
 
 # Unit steps in image coordinates (y grows downwards).
@@ -70,13 +86,14 @@ DIRECTIONS: dict[str, tuple[float, float]] = {
     "moving up": (0.0, -1.0),
     "moving down": (0.0, 1.0),
 }
-MOTIONS: tuple[str, ...] = (*DIRECTIONS, "rotating", "growing", "shrinking", "bouncing")
+MOTIONS: tuple[str, ...] = (*DIRECTIONS, "rotating", "growing", "shrinking", "bouncing", "pulsing")
 TIME_REVERSAL_PAIRS: tuple[tuple[str, str], ...] = (
     ("moving left", "moving right"),
     ("moving up", "moving down"),
     ("growing", "shrinking"),
 )
 SPLITS = ("train", "val", "heldout")
+PARAPHRASED = "heldout_paraphrased"  # the held-out videos' manifest with paraphrased labels
 SOURCE = "synthetic"
 
 
@@ -97,11 +114,53 @@ def _triangle(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
     return inside
 
 
+def _diamond(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """A rhombus 1.6 times as long (along the heading) as it is wide, so that no heading makes it a square."""
+    return np.abs(u) + 1.6 * np.abs(v) <= r
+
+
+def _ring(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """A circle with a hole of half its radius."""
+    distance = u**2 + v**2
+    return (distance <= r**2) & (distance >= (r / 2) ** 2)
+
+
+def _cross(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """A plus sign: two arms of length 2r and width 0.6r."""
+    reach, half_width = np.maximum(np.abs(u), np.abs(v)), np.minimum(np.abs(u), np.abs(v))
+    return (reach <= r) & (half_width <= 0.3 * r)
+
+
+def _bar(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """A rectangle 2r long along the heading and 0.7r wide."""
+    return (np.abs(u) <= r) & (np.abs(v) <= 0.35 * r)
+
+
+STAR_POINTS, STAR_INNER_RADIUS = 5, 0.45  # inner vertices at 0.45 r
+
+
+def _star(u: np.ndarray, v: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """A five-pointed star, a point along the heading: inside the edge from a point to its inner vertex."""
+    half_step = math.pi / STAR_POINTS
+    angle = np.abs((np.arctan2(v, u) + half_step) % (2 * half_step) - half_step)  # to the nearest point, [0, pi/5]
+    distance = np.sqrt(u**2 + v**2)
+    x, y = distance * np.cos(angle), distance * np.sin(angle)
+    inner_x, inner_y = STAR_INNER_RADIUS * math.cos(half_step), STAR_INNER_RADIUS * math.sin(half_step)
+    # Edge from (1, 0) to (inner_x, inner_y), scaled by r; the origin is on its inner side.
+    normal_x, normal_y = inner_y, 1 - inner_x
+    return x * normal_x + y * normal_y <= r * normal_x
+
+
 # Shape masks in object coordinates: u along the heading, v across it, r the circumradius, all broadcastable.
 SHAPES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
     "circle": _circle,
     "square": _square,
     "triangle": _triangle,
+    "diamond": _diamond,
+    "ring": _ring,
+    "cross": _cross,
+    "bar": _bar,
+    "star": _star,
 }
 
 
@@ -116,11 +175,18 @@ def _striped_background(size: int) -> np.ndarray:
     return np.repeat(np.where(stripes, 90, 25).astype(np.uint8)[..., None], 3, axis=2)
 
 
+def _checkered_background(size: int) -> np.ndarray:
+    """Static squares of an eighth of the frame, two greys."""
+    rows, cols = np.indices((size, size)) // max(size // 8, 1)
+    return np.repeat(np.where((rows + cols) % 2 == 1, 150, 70).astype(np.uint8)[..., None], 3, axis=2)
+
+
 # Scene label -> painter of a (size, size, 3) uint8 background. The first one is also the unlabelled default.
 SCENES: dict[str, Callable[[int], np.ndarray]] = {
     "dark background": partial(_plain_background, 20),
     "grey background": partial(_plain_background, 120),
     "striped background": _striped_background,
+    "checkered background": _checkered_background,
 }
 
 
@@ -131,19 +197,30 @@ class SyntheticConfig:
     num_train: int = 400
     num_val: int = 100
     num_heldout: int = 100
-    size: int = 64  # frame height = width in pixels; even, as yuv420p needs. The demo model resizes to 32.
+    size: int = 64  # frame height = width in pixels; even, as yuv420p needs
     fps: int = 8
     seconds: float = 2.5  # 20 frames: 8-frame clips sampled one per segment still span the motion
     min_objects: int = 1
     max_objects: int = 3
     shapes: tuple[str, ...] = tuple(SHAPES)
-    colours: tuple[str, ...] = ("red", "green", "blue", "yellow")
+    colours: tuple[str, ...] = tuple(COLOURS)
     motions: tuple[str, ...] = MOTIONS
     scenes: tuple[str, ...] = tuple(SCENES)  # () = unlabelled dark background
-    heldout_labels: tuple[str, ...] = ("blue circle", "yellow triangle")  # entity or action labels
-    radius_range: tuple[float, float] = (0.1, 0.18)  # object circumradius as a fraction of `size`
+    # Shape, colour-shape pair or motion labels whose objects fine-tuning never sees (module docstring, (a)).
+    heldout_labels: tuple[str, ...] = (
+        "star",
+        "cross",
+        "blue circle",
+        "yellow triangle",
+        "green square",
+        "purple ring",
+        "orange diamond",
+        "white bar",
+    )
+    radius_range: tuple[float, float] = (0.14, 0.22)  # object circumradius as a fraction of `size`
     speed: float = 0.3  # frame widths per second, movers and bouncers alike
     rotation_speed: float = 0.5  # turns per second
+    pulse_rate: float = 1.0  # radius cycles per second
     crf: int = 20  # x264 constant rate factor: low enough that small shapes keep their colour
     seed: int = 0
 
@@ -160,13 +237,21 @@ class SyntheticConfig:
         ):
             if unknown := set(names) - set(known):
                 raise ValueError(f"unknown {kind}s {sorted(unknown)}; known: {list(known)}")
-        if unknown := set(self.heldout_labels) - set(self.entities) - set(self.motions):
-            raise ValueError(f"held-out labels {sorted(unknown)} are not entity or motion labels of this config")
+        if unknown := set(self.heldout_labels) - set(self.shapes) - set(self.entities) - set(self.motions):
+            raise ValueError(
+                f"held-out labels {sorted(unknown)} are not shape, entity or motion labels of this config"
+            )
         if not 0 < self.radius_range[0] <= self.radius_range[1] < 0.5:
             raise ValueError(f"radius_range must satisfy 0 < low <= high < 0.5, got {self.radius_range}")
         if not set(self.motions) - set(self.heldout_labels):
             raise ValueError("every motion is held out: training would have none")
-        seen_entities = len(set(self.entities) - set(self.heldout_labels))
+        seen_entities = len(
+            {
+                (shape, colour)
+                for shape, colour, motion in self.object_kinds
+                if not self.is_novel(shape, colour, motion)
+            }
+        )
         if not 1 <= self.min_objects <= self.max_objects <= seen_entities:
             raise ValueError(f"need 1 <= min_objects <= max_objects <= {seen_entities} (distinct seen entities)")
         if self.num_heldout and not self.heldout_labels:
@@ -178,16 +263,46 @@ class SyntheticConfig:
 
     @property
     def entities(self) -> list[str]:
+        """Colour-shape pair labels."""
         return [f"{colour} {shape}" for shape in self.shapes for colour in self.colours]
+
+    @property
+    def object_kinds(self) -> list[tuple[str, str, str]]:
+        """Every (shape, colour, motion) an object can have."""
+        return list(product(self.shapes, self.colours, self.motions))
+
+    def is_novel(self, shape: str, colour: str, motion: str) -> bool:
+        """Whether an object of this kind carries a held-out label: only held-out videos show it."""
+        return bool({shape, f"{colour} {shape}", motion} & set(self.heldout_labels))
 
     @property
     def label_kinds(self) -> dict[str, str]:
         """Every label of the benchmark, in vocabulary order, with its kind for per-kind evaluation."""
         return (
             dict.fromkeys(self.entities, "entity")
+            | dict.fromkeys(self.shapes, "entity")
             | dict.fromkeys(self.motions, "action")
             | dict.fromkeys(self.scenes, "scene")
         )
+
+    @property
+    def unseen_labels(self) -> list[str]:
+        """Labels that no train or val video carries: the held-out ones and every pair of a held-out shape."""
+        heldout = set(self.heldout_labels)
+        pairs_of_heldout_shapes = {
+            f"{colour} {shape}" for shape in heldout & set(self.shapes) for colour in self.colours
+        }
+        return [label for label in self.label_kinds if label in heldout | pairs_of_heldout_shapes]
+
+    @property
+    def paraphrases(self) -> dict[str, str]:
+        """{paraphrase: label}: every synonym of a shape, motion or scene label; one paraphrase of each colour-shape
+        pair (variant = its vocabulary position, so that every colour and shape synonym gets used)."""
+        return {
+            (written if label in SYNONYMS else paraphrase(label, index)): label
+            for index, label in enumerate(self.label_kinds)
+            for written in SYNONYMS.get(label, (label,))
+        }
 
 
 @dataclass(frozen=True)
@@ -198,6 +313,10 @@ class Track:
     y: np.ndarray
     radius: np.ndarray
     heading: np.ndarray
+
+    def at(self, frame: int) -> "Track":
+        """The one-frame track of frame `frame`: a still."""
+        return Track(*(values[frame : frame + 1] for values in (self.x, self.y, self.radius, self.heading)))
 
 
 @dataclass(frozen=True)
@@ -221,8 +340,12 @@ class VideoSpec:
 
     @property
     def labels(self) -> list[str]:
-        labels = {label for obj in self.objects for label in (obj.entity, obj.motion)}
+        labels = {label for obj in self.objects for label in (obj.shape, obj.entity, obj.motion)}
         return sorted(labels | ({self.scene} if self.scene else set()))
+
+    def at(self, frame: int) -> "VideoSpec":
+        """The still of frame `frame`: the same objects, one-frame tracks."""
+        return replace(self, objects=tuple(replace(obj, track=obj.track.at(frame)) for obj in self.objects))
 
 
 def _reflect(unfolded: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -249,6 +372,9 @@ def sample_track(motion: str, config: SyntheticConfig, rng: np.random.Generator)
     elif motion in ("growing", "shrinking"):
         sweep = np.linspace(r_min, r_max, num_frames)
         radius = sweep if motion == "growing" else sweep[::-1]
+    elif motion == "pulsing":
+        phase = rng.uniform(0, 2 * math.pi) + 2 * math.pi * config.pulse_rate / config.fps * t
+        radius = r_min + (r_max - r_min) * (1 + np.sin(phase)) / 2
     elif motion == "bouncing":
         low, high, axis_step = radius[0], size - radius[0], step / math.sqrt(2)
         x_sign, y_sign = rng.choice((-1, 1), 2)
@@ -261,16 +387,14 @@ def sample_track(motion: str, config: SyntheticConfig, rng: np.random.Generator)
     return Track(x=x, y=y, radius=radius, heading=heading)
 
 
-def sample_video(config: SyntheticConfig, split: str, index: int) -> VideoSpec:
-    """Draw one video's content, seeded by (seed, split, index) so that any worker renders the same video."""
-    rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
-    heldout = set(config.heldout_labels)
-    kinds = list(product(config.shapes, config.colours, config.motions))
-    is_novel = [f"{colour} {shape}" in heldout or motion in heldout for shape, colour, motion in kinds]
-    novel = [kind for kind, flag in zip(kinds, is_novel, strict=True) if flag]
-    seen = [kind for kind, flag in zip(kinds, is_novel, strict=True) if not flag]
-    # A held-out video gets one novel object, then objects of any kind; train and val only ever see seen objects.
-    first_pool, rest_pool = (novel, kinds) if split == "heldout" else (seen, seen)
+def sample_objects(
+    config: SyntheticConfig,
+    rng: np.random.Generator,
+    first_pool: Sequence[tuple[str, str, str]],
+    rest_pool: Sequence[tuple[str, str, str]],
+) -> VideoSpec:
+    """A video of one object drawn from `first_pool` (shape, colour, motion), then up to max_objects in all from
+    `rest_pool`, each of an entity not yet in the video, in random drawing order, on a random scene."""
     chosen = [first_pool[rng.integers(len(first_pool))]]
     for _ in range(rng.integers(config.min_objects, config.max_objects + 1) - 1):
         taken = {kind[:2] for kind in chosen}
@@ -284,26 +408,44 @@ def sample_video(config: SyntheticConfig, split: str, index: int) -> VideoSpec:
     return VideoSpec(objects=objects, scene=scene)
 
 
+def sample_video(config: SyntheticConfig, split: str, index: int) -> VideoSpec:
+    """Draw one video's content, seeded by (seed, split, index) so that any worker renders the same video."""
+    rng = np.random.default_rng([config.seed, SPLITS.index(split), index])
+    kinds = config.object_kinds
+    novel = [kind for kind in kinds if config.is_novel(*kind)]
+    seen = [kind for kind in kinds if not config.is_novel(*kind)]
+    # A held-out video gets one novel object, then objects of any kind; train and val only ever see seen objects.
+    first_pool, rest_pool = (novel, kinds) if split == "heldout" else (seen, seen)
+    return sample_objects(config, rng, first_pool, rest_pool)
+
+
 def _torus_offset(delta: np.ndarray, size: int) -> np.ndarray:
     """Shortest signed offset on a frame whose edges wrap around, so movers leave one side and enter the other."""
     return (delta + size / 2) % size - size / 2
 
 
-def render_video(spec: VideoSpec, config: SyntheticConfig) -> np.ndarray:
-    """Paint the objects over the background: (T, H, W, 3) uint8 RGB."""
-    size = config.size
-    background = SCENES[spec.scene or next(iter(SCENES))](size)
-    frames = np.repeat(background[None], config.num_frames, axis=0)  # (T, H, W, 3)
+def object_mask(obj: MovingObject, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(T, size, size) boolean masks of where `obj` paints its colour and where its marker dot."""
     grid = np.arange(size, dtype=np.float64)
+    track = obj.track
+    dx = _torus_offset(grid[None, None, :] - track.x[:, None, None], size)  # (T, 1, W)
+    dy = _torus_offset(grid[None, :, None] - track.y[:, None, None], size)  # (T, H, 1)
+    cos, sin = np.cos(track.heading)[:, None, None], np.sin(track.heading)[:, None, None]
+    u, v = dx * cos + dy * sin, dy * cos - dx * sin  # (T, H, W) along / across the heading
+    r = track.radius[:, None, None]
+    marker = (u - MARKER_OFFSET * r) ** 2 + v**2 <= (MARKER_RADIUS * r) ** 2
+    return SHAPES[obj.shape](u, v, r), marker
+
+
+def render_video(spec: VideoSpec, size: int) -> np.ndarray:
+    """Paint the objects over the background: (T, size, size, 3) uint8 RGB, T the tracks' length (1: a still)."""
+    background = SCENES[spec.scene or next(iter(SCENES))](size)
+    num_frames = len(spec.objects[0].track.x)
+    frames = np.repeat(background[None], num_frames, axis=0)  # (T, H, W, 3)
     for obj in spec.objects:
-        track = obj.track
-        dx = _torus_offset(grid[None, None, :] - track.x[:, None, None], size)  # (T, 1, W)
-        dy = _torus_offset(grid[None, :, None] - track.y[:, None, None], size)  # (T, H, 1)
-        cos, sin = np.cos(track.heading)[:, None, None], np.sin(track.heading)[:, None, None]
-        u, v = dx * cos + dy * sin, dy * cos - dx * sin  # (T, H, W) along / across the heading
-        r = track.radius[:, None, None]
-        frames[SHAPES[obj.shape](u, v, r)] = COLOURS[obj.colour]
-        frames[(u - MARKER_OFFSET * r) ** 2 + v**2 <= (MARKER_RADIUS * r) ** 2] = MARKER_COLOUR
+        body, marker = object_mask(obj, size)
+        frames[body] = COLOURS[obj.colour]
+        frames[marker] = MARKER_COLOUR
     return frames
 
 
@@ -323,7 +465,7 @@ def _make_video(task: tuple[str, int], config: SyntheticConfig, out_dir: Path) -
     split, index = task
     spec = sample_video(config, split, index)
     relative = f"videos/{split}_{index:05d}.mp4"
-    write_video(out_dir / relative, render_video(spec, config), config.fps, config.crf)
+    write_video(out_dir / relative, render_video(spec, config.size), config.fps, config.crf)
     return {"video": relative, "labels": spec.labels, "source": SOURCE}
 
 
@@ -350,14 +492,29 @@ def generate_dataset(
         records = list(tqdm(made, total=len(tasks), desc="moving shapes", unit="video", disable=not progress))
     elapsed = time.perf_counter() - start
 
-    for split in SPLITS:
-        split_records = [record for (task_split, _), record in zip(tasks, records, strict=True) if task_split == split]
-        _write_lines(out / f"{split}.jsonl", [json.dumps(record) for record in split_records])
+    written_as: dict[str, list[str]] = {}
+    for written, label in config.paraphrases.items():
+        written_as.setdefault(label, []).append(written)
+    manifests = {
+        split: [record for (task_split, _), record in zip(tasks, records, strict=True) if task_split == split]
+        for split in SPLITS
+    }
+    manifests[PARAPHRASED] = [
+        record | {"labels": sorted(written for label in record["labels"] for written in written_as[label])}
+        for record in manifests["heldout"]
+    ]
+    for name, split_records in manifests.items():
+        _write_lines(out / f"{name}.jsonl", [json.dumps(record) for record in split_records])
     label_kinds = config.label_kinds
-    vocab_train = [label for label in label_kinds if label not in config.heldout_labels]
+    unseen = set(config.unseen_labels)
+    vocab_train = [label for label in label_kinds if label not in unseen]
     _write_lines(out / "vocab_all.txt", list(label_kinds))
     _write_lines(out / "vocab_train.txt", vocab_train)
+    _write_lines(out / "vocab_paraphrased.txt", list(config.paraphrases))
     (out / "labels.json").write_text(json.dumps(label_kinds, indent=1))
+    paraphrase_kinds = {written: label_kinds[label] for written, label in config.paraphrases.items()}
+    (out / "labels_paraphrased.json").write_text(json.dumps(paraphrase_kinds, indent=1))
+    (out / "paraphrases.json").write_text(json.dumps(config.paraphrases, indent=1))
     pairs = [list(pair) for pair in TIME_REVERSAL_PAIRS if set(pair) <= set(config.motions)]
     (out / "time_reversal_pairs.json").write_text(json.dumps(pairs))
     (out / "synthetic_config.json").write_text(json.dumps(asdict(config), indent=1))
@@ -369,27 +526,25 @@ def generate_dataset(
         "fps": config.fps,
         "vocab_all": len(label_kinds),
         "vocab_train": len(vocab_train),
-        "heldout_labels": list(config.heldout_labels),
+        "unseen_labels": config.unseen_labels,
         "seconds_elapsed": round(elapsed, 2),
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = {field.name: field.default for field in fields(SyntheticConfig)}
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="output folder")
     for name in ("num_train", "num_val", "num_heldout", "size", "fps", "min_objects", "max_objects", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     parser.add_argument("--seconds", type=float, default=defaults["seconds"])
     parser.add_argument("--no-scenes", action="store_true", help="plain dark background, no scene labels")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    args = vars(parser.parse_args(argv))
+
+
+def run(namespace: argparse.Namespace) -> int:
+    args = vars(namespace).copy()
     out, workers, no_scenes = args.pop("out"), args.pop("workers"), args.pop("no_scenes")
     config = SyntheticConfig(**args, **({"scenes": ()} if no_scenes else {}))
     summary = generate_dataset(out, config, workers=workers)
     print(json.dumps(summary, indent=1))
-    return summary
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -159,19 +159,22 @@ def build_tiny_towers(
     return TinyTowers(clip=clip_dir, llm=t5_dir)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="folder to write clip/ and t5/ into")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--initializer-factor", type=float, default=1.0, help="scale of CLIP's init (the demo: 3)")
+    parser.add_argument(
+        "--initializer-factor",
+        type=float,
+        default=1.0,
+        help="scale of CLIP's init (3 makes random features differ between inputs)",
+    )
     parser.add_argument("--retrain-tokenizers", action="store_true", help=f"remake the tokenizers in {TOKENIZERS_DIR}")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> int:
     if args.retrain_tokenizers:
         train_tokenizers()
     if args.out is not None:
         towers = build_tiny_towers(args.out, seed=args.seed, initializer_factor=args.initializer_factor)
         print(f"tiny CLIP: {towers.clip}\ntiny T5:   {towers.llm}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,0 +1,90 @@
+"""`ovmlv claims`: which runs it makes, how it confirms close comparisons, and how it reads its verdicts.
+
+Training and evaluation are replaced by a table of made-up results; the real runs are `make paper-tables`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ovmlv.training import claims
+from ovmlv.training.claims import CLAIMS, VARIANTS, Runner
+from ovmlv.training.runs import GROUPS, HELDOUT, PARAPHRASED, VAL, MethodRun
+
+
+def fake_results(value: float) -> dict[str, Any]:
+    report = {"aupr_macro": value, "peak_f1": value, "chance_aupr": 0.2}
+    return {name: dict.fromkeys(GROUPS, report) for name in (VAL, HELDOUT, PARAPHRASED)}
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path: Path) -> tuple[Runner, list[tuple[str, int]]]:
+    """A Runner whose runs score every metric at a value set per variant (0.5 unless `values` says otherwise)."""
+    calls = []
+    values = {"ovmlv (T=4 parallel, paper)": 0.95, "ovmlv T=4 serial": 0.93, "ovmlv T=0": 0.21}
+
+    def run_variant(variant, towers, data, run_dir, steps, seed):
+        name = next(name for name, known in VARIANTS.items() if known == variant)
+        calls.append((name, seed))
+        return run_dir / "final", fake_results(values.get(name, 0.5) + 0.001 * seed)
+
+    monkeypatch.setattr(claims, "run_variant", run_variant)
+    return Runner(towers=None, data=tmp_path, out=tmp_path, steps=3), calls
+
+
+def test_variants_that_build_the_same_model_share_one_run() -> None:
+    assert VARIANTS["ovmlv (T=4 parallel, paper)"].config_key() == claims.Variant("ovmlv", {}).config_key()
+    keys = [variant.config_key() for variant in VARIANTS.values()]
+    assert len(set(keys)) == len(keys), "two names for one configuration: one of them measures nothing new"
+    every_variant = {name for claim in CLAIMS for name in claim.variants}
+    assert every_variant <= set(VARIANTS)
+    assert {name for claim in CLAIMS for pair in claim.pairs for name in pair} <= every_variant
+
+
+def test_each_configuration_runs_once_per_seed(runner) -> None:
+    runner, calls = runner
+    runner.run([(name, 0) for claim in CLAIMS for name in claim.variants])
+    assert len(calls) == len(set(calls)) == len({name for claim in CLAIMS for name in claim.variants})
+    runner.run([("ovmlv T=0", 0), ("ovmlv T=0", 1)])
+    assert calls[-1] == ("ovmlv T=0", 1) and calls.count(("ovmlv T=0", 0)) == 1
+    assert runner.values("ovmlv T=0", claims.ORDER_ONLY) == [0.21, 0.211]
+
+
+def test_table_gives_each_claim_a_verdict_and_spreads_over_seeds(runner) -> None:
+    runner, _ = runner
+    runner.run([(name, seed) for claim in CLAIMS for name in claim.variants for seed in (0,)])
+    runner.run([(name, seed) for name in ("ovmlv (T=4 parallel, paper)", "ovmlv T=4 serial") for seed in (1, 2)])
+    threshold = {"threshold": 0.3, "per_kind": {"shape": {"f1": 0.5, "peak_f1": 0.6}}, "min_f1": 0.5, "gap": 0.1}
+    curve = [{"ratio": 0.0, "seen_aupr": 0.9, "unseen_aupr": 0.4}]
+    table = claims.claims_table(runner, threshold, curve)
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| ")}
+    motion = rows["the temporal branch adds motion (Tab. 3a)"]
+    assert "ovmlv T=0: 0.210" in motion and motion.rstrip(" |").endswith("met")  # 0.95 ≥ 0.9; 0.21 ≤ 0.2 + 0.05
+    assert "ovmlv T=4 serial: 0.931 ± 0.001 (3 seeds)" in motion
+    assert rows["frozen CLIP is blind to motion (§1)"].rstrip(" |").endswith("**missed**")  # 0.5 > 0.2 + 0.05
+    assert "**missed** (gap 0.100)" in rows["one threshold serves actions and entities (§4.6)"]
+
+
+def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monkeypatch, tmp_path: Path) -> None:
+    calls = []
+
+    def method_run(method, towers, data, run_dir, steps, seed, model_overrides=None):
+        calls.append(run_dir)
+        assert not run_dir.exists(), "an interrupted run's folder is cleared first"
+        (run_dir / "final").mkdir(parents=True)
+        return MethodRun(method, run_dir / "final", steps)
+
+    monkeypatch.setattr(claims, "method_run", method_run)
+    monkeypatch.setattr(claims, "evaluate_run", lambda folder, data, out, sets: fake_results(0.7))
+    variant, run_dir = VARIANTS["ovmlv T=0"], tmp_path / "run"
+    (run_dir / "final").mkdir(parents=True)  # killed before its result was written
+    first = claims.run_variant(variant, None, tmp_path, run_dir, 5, 0)
+    assert (
+        claims.run_variant(variant, None, tmp_path, run_dir, 5, 0) == first == (run_dir / "final", fake_results(0.7))
+    )
+    assert len(calls) == 1
+    claims.run_variant(variant, None, tmp_path, run_dir, 6, 0)  # another budget is another run
+    assert len(calls) == 2

@@ -1,0 +1,161 @@
+"""Make the model organism, or measure it: `ovmlv organism`.
+
+    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1]
+    ovmlv organism --measure [--towers training/organism_towers] [--out outputs/organism_targets]
+
+The first regenerates everything from the seed (the tokenizers' corpora, the stills, the T5 corpus), pretrains the
+tiny CLIP and then the tiny T5, saves them as `save_pretrained` folders `--out`/clip and `--out`/t5 (each written
+whole, then moved into place), measures the targets on fresh held-out videos, and writes `--out`/organism.json: the
+command, the seed, a hash of the data, the recipes, the pretraining histories and the targets. The second only
+measures (targets.md and targets.json in `--out`). `--toy` shrinks every size and budget to seconds: a check of the
+plumbing, not an organism.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before torch loads: OpenMP threads that spin while another process holds a core made steps several times slower
+# on a busy 2-core machine (the same CLIP step: 1.3 s passive, 5.6 s spinning).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from ovmlv.arguments import CommandError
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
+from ..runs import ORGANISM_TOWERS, existing_towers
+from ..synonyms import SYNONYMS
+from ..synthetic import SyntheticConfig
+from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pretrain_clip
+from .corpus import corpus
+from .stills import caption, sample_still
+from .t5_pretraining import T5PretrainingConfig, build_t5, pretrain_t5
+from .targets import measure_targets, targets_markdown, world_concepts
+from .tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
+
+CAPTIONS_FOR_TOKENIZER = 4000
+HELDOUT_VIDEOS = 300
+TOY_CLIP = dict(
+    vision_width=16, vision_layers=4, text_width=16, text_layers=1, projection_dim=8, batch_size=8, group_size=4
+) | dict(steps=2, warmup_steps=1, eval_every=2, eval_videos=4, eval_frames=2)
+TOY_T5 = dict(d_model=16, d_ff=32, num_layers=1, batch_size=4, steps=2, warmup_steps=1, eval_every=2)
+TOY_HELDOUT_VIDEOS = 4
+
+
+def clip_tokenizer_texts(world: SyntheticConfig, seed: int) -> list[str]:
+    """What the CLIP tokenizer is trained on: captions of random stills, and every synonym once (so that each is
+    covered by sub-words without becoming a word CLIP's text tower ever trains)."""
+    rng = np.random.default_rng([seed, 0])
+    captions = [caption(sample_still(world, rng), rng).text for _ in range(CAPTIONS_FOR_TOKENIZER)]
+    return captions + [synonym for synonyms in SYNONYMS.values() for synonym in synonyms]
+
+
+def data_hash(
+    world: SyntheticConfig, clip_texts: list[str], pairs: list[tuple[str, str]], eval_pixels: torch.Tensor
+) -> str:
+    """sha256 of what the towers learn from and are checked on: the world, both corpora, the rendered evaluation
+    videos."""
+    digest = hashlib.sha256(json.dumps([asdict(world), clip_texts, pairs]).encode())
+    digest.update(eval_pixels.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def save_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
+    """`save_pretrained` model and tokenizer into a fresh sibling folder, then swap it in for `folder`."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    retired = folder.with_name(f".{folder.name}.old")
+    if folder.exists():
+        folder.rename(retired)
+    staging.rename(folder)
+    shutil.rmtree(retired, ignore_errors=True)
+
+
+def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
+    """Pretrain both towers into `out` and measure them; returns what organism.json holds."""
+    world = SyntheticConfig(seed=seed)
+    clip_config = replace(ClipPretrainingConfig(), **(TOY_CLIP if toy else {}))
+    t5_config = replace(T5PretrainingConfig(), **(TOY_T5 if toy else {}))
+    start = time.perf_counter()
+
+    clip_texts = clip_tokenizer_texts(world, seed)
+    pairs = corpus(world)
+    clip_tokenizer = train_clip_tokenizer(clip_texts)
+    t5_tokenizer = train_t5_tokenizer([text for pair in pairs for text in pair])
+
+    torch.manual_seed(seed)
+    clip = build_clip(clip_tokenizer, clip_config)
+    clip_log = pretrain_clip(clip, clip_tokenizer, world, clip_config, seed)
+    save_folder(clip, clip_tokenizer, out / "clip")
+    torch.manual_seed(seed)
+    t5 = build_t5(t5_tokenizer, t5_config)
+    t5_log = pretrain_t5(t5, t5_tokenizer, pairs, world_concepts(world), t5_config, seed)
+    save_folder(t5, t5_tokenizer, out / "t5")
+    pretraining_seconds = round(time.perf_counter() - start, 1)
+
+    _, eval_pixels = eval_videos(world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed)
+    with tempfile.TemporaryDirectory() as scratch:
+        targets = measure_targets(
+            existing_towers(out), Path(scratch), TOY_HELDOUT_VIDEOS if toy else HELDOUT_VIDEOS, seed + 1
+        )
+    record = {
+        "command": command,
+        "seed": seed,
+        "data_sha256": data_hash(world, clip_texts, pairs, eval_pixels),
+        "threads": torch.get_num_threads(),
+        "pretraining_seconds": pretraining_seconds,
+        "world": asdict(world),
+        "clip": {"recipe": asdict(clip_config), "vocab_size": len(clip_tokenizer), **clip_log},
+        "t5": {"recipe": asdict(t5_config), "vocab_size": len(t5_tokenizer), "corpus_pairs": len(pairs), **t5_log},
+        "targets": targets,
+    }
+    write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="where the towers go (or, with --measure, the results)")
+    parser.add_argument("--measure", action="store_true", help="only measure the targets of --towers")
+    parser.add_argument(
+        "--towers", type=Path, default=ORGANISM_TOWERS, help="with --measure: clip/ and t5/ to measure"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (the committed organism was made with 1)"
+    )
+    parser.add_argument("--toy", action="store_true", help="tiny sizes and budgets: a plumbing check in seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(args.threads)
+    if args.measure:
+        out = args.out or Path("outputs/organism_targets")
+        result = measure_targets(
+            existing_towers(args.towers), out, TOY_HELDOUT_VIDEOS if args.toy else HELDOUT_VIDEOS, args.seed + 1
+        )
+        print(f"\n{targets_markdown(result)}\n\nWritten to {out / 'targets.md'} and targets.json")
+        return 0
+    if args.out is None:
+        raise CommandError("--out is required: the folder the towers go into.")
+    options = [f"--out {args.out}", *([f"--seed {args.seed}"] if args.seed else [])]
+    options += [*(["--toy"] if args.toy else []), *([f"--threads {args.threads}"] if args.threads != 1 else [])]
+    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]))
+    print(
+        f"\n{targets_markdown(record['targets'])}\n\n"
+        f"Towers in {args.out}/clip and {args.out}/t5; record in {args.out / 'organism.json'}"
+    )
+    return 0

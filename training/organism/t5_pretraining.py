@@ -1,0 +1,127 @@
+"""Pretraining of the organism's tiny T5 ("LLM") on the world's text corpus (`corpus`), and the test of what it knows.
+
+The model is transformers' `T5ForConditionalGeneration` with Flan-T5's layout: gated-GELU feed-forward, the input
+embeddings shared by encoder and decoder, and an output head of its own (`tie_word_embeddings: false`, its own
+`lm_head.weight`), as every Flan-T5 on the Hub. Built tied, then only the head is untied (`untie_lm_head`): a T5
+built from a config that says false unties the encoder's and decoder's input embeddings from `shared` as well.
+
+What it must know (docs/organism.md): a synonym's encoder state, mean-pooled over its tokens, is nearer its
+canonical concept's than any other concept's (`synonym_nearness`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
+
+from ovmlv.modeling_ovmlv.llm_label_encoder import untie_lm_head
+
+from ..synonyms import SYNONYMS
+from .schedule import warmup_cosine
+
+
+@dataclass
+class T5PretrainingConfig:
+    """The tiny T5's size and its pretraining recipe."""
+
+    d_model: int = 64
+    d_ff: int = 256
+    num_layers: int = 3  # encoder and decoder alike
+    num_heads: int = 4
+    batch_size: int = 64
+    steps: int = 2500
+    lr: float = 2e-3
+    warmup_steps: int = 200
+    weight_decay: float = 0.01
+    eval_every: int = 500
+
+
+def build_t5(tokenizer: T5Tokenizer, config: T5PretrainingConfig) -> T5ForConditionalGeneration:
+    """A randomly initialised, untied T5 of `config`'s size for `tokenizer`."""
+    t5_config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=config.d_model,
+        d_kv=config.d_model // config.num_heads,
+        d_ff=config.d_ff,
+        num_layers=config.num_layers,
+        num_decoder_layers=config.num_layers,
+        num_heads=config.num_heads,
+        feed_forward_proj="gated-gelu",
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    model = T5ForConditionalGeneration(t5_config)
+    untie_lm_head(model)
+    torch.nn.init.normal_(model.lm_head.weight, std=t5_config.initializer_factor)  # T5's init of an untied head
+    return model
+
+
+@torch.no_grad()
+def encoder_states(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, texts: list[str]) -> torch.Tensor:
+    """(N, d_model) encoder last hidden states, mean-pooled over each text's tokens (its end token included)."""
+    tokens = tokenizer(texts, padding=True, return_tensors="pt")
+    hidden = model.get_encoder()(**tokens).last_hidden_state  # (N, W, d)
+    mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1)
+
+
+def synonym_nearness(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, concepts: list[str]) -> dict:
+    """For every synonym of `concepts`: is its encoder state nearer (cosine) its canonical concept's than any other
+    concept's? The fraction over all synonyms, and the synonyms that miss with the concept they land nearest."""
+    was_training = model.training
+    model.eval()
+    concept_states = F.normalize(encoder_states(model, tokenizer, concepts), dim=-1)
+    synonyms = [(synonym, concept) for concept in concepts for synonym in SYNONYMS[concept]]
+    synonym_states = F.normalize(encoder_states(model, tokenizer, [synonym for synonym, _ in synonyms]), dim=-1)
+    nearest = (synonym_states @ concept_states.T).argmax(1).tolist()
+    misses = {
+        synonym: concepts[index]
+        for (synonym, concept), index in zip(synonyms, nearest, strict=True)
+        if concepts[index] != concept
+    }
+    model.train(was_training)
+    return {"fraction": round(1 - len(misses) / len(synonyms), 4), "synonyms": len(synonyms), "misses": misses}
+
+
+def pretrain_t5(
+    model: T5ForConditionalGeneration,
+    tokenizer: T5Tokenizer,
+    pairs: list[tuple[str, str]],
+    concepts: list[str],
+    config: T5PretrainingConfig,
+    seed: int,
+) -> dict:
+    """Teacher-forced cross-entropy on (prompt, answer) pairs drawn uniformly; returns the loss and nearness history."""
+    rng = np.random.default_rng([seed, 3])
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    scheduler = warmup_cosine(optimizer, config.warmup_steps, config.steps)
+    history: list[dict] = []
+    start = time.perf_counter()
+    model.train()
+    progress = tqdm(range(config.steps), desc="organism T5", unit="step")
+    for step in progress:
+        batch = [pairs[i] for i in rng.integers(len(pairs), size=config.batch_size)]
+        inputs = tokenizer([prompt for prompt, _ in batch], padding=True, return_tensors="pt")
+        labels = tokenizer([answer for _, answer in batch], padding=True, return_tensors="pt")["input_ids"]
+        labels[labels == tokenizer.pad_token_id] = -100
+        loss = model(**inputs, labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        progress.set_postfix(loss=f"{loss.item():.3f}")
+        if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
+            nearness = synonym_nearness(model, tokenizer, concepts)
+            entry = {"step": step + 1, "seconds": round(time.perf_counter() - start, 1), "loss": round(loss.item(), 4)}
+            history.append(entry | {"synonym_nearness": nearness["fraction"]})
+            progress.write(str(history[-1]))
+    return {"history": history, "seconds": round(time.perf_counter() - start, 1)}
