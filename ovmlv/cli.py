@@ -164,8 +164,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         parser, command = parser_for(name)
-    except ImportError as error:  # an optional dependency of that command
-        hint = f": pip install 'ovmlv[{COMMANDS[name].extra}]'" if COMMANDS[name].extra else ""
+    except ImportError as error:  # an optional dependency of that command, or a broken installation
+        missing = error.name if isinstance(error, ModuleNotFoundError) else None
+        third_party = missing is not None and missing.split(".")[0] != "ovmlv"
+        hint = f": pip install 'ovmlv[{COMMANDS[name].extra}]'" if COMMANDS[name].extra and third_party else ""
         print(f"ovmlv {name}: error: {error}{hint}", file=sys.stderr)
         return EXIT_ERROR
     if command.passes_unknown:

@@ -8,16 +8,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from ovmlv.training import claims
 from ovmlv.training.claims import CLAIMS, VARIANTS, Runner
-from ovmlv.training.runs import GROUPS, HELDOUT, PARAPHRASED, VAL, MethodRun
+from ovmlv.training.runs import GROUPS, HELDOUT, ORDER_ONLY, PARAPHRASED, VAL, MethodRun, order_only_report
 
 
 def fake_results(value: float) -> dict[str, Any]:
     report = {"aupr_macro": value, "peak_f1": value, "chance_aupr": 0.2}
-    return {name: dict.fromkeys(GROUPS, report) for name in (VAL, HELDOUT, PARAPHRASED)}
+    return {name: dict.fromkeys((*GROUPS, ORDER_ONLY), report) for name in (VAL, HELDOUT, PARAPHRASED)}
 
 
 @pytest.fixture
@@ -50,7 +51,7 @@ def test_each_configuration_runs_once_per_seed(runner) -> None:
     assert len(calls) == len(set(calls)) == len({name for claim in CLAIMS for name in claim.variants})
     runner.run([("ovmlv T=0", 0), ("ovmlv T=0", 1)])
     assert calls[-1] == ("ovmlv T=0", 1) and calls.count(("ovmlv T=0", 0)) == 1
-    assert runner.values("ovmlv T=0", claims.ORDER_ONLY) == [0.21, 0.211]
+    assert runner.values("ovmlv T=0", claims.ORDER_ONLY_VAL) == [0.21, 0.211]
 
 
 def test_table_gives_each_claim_a_verdict_and_spreads_over_seeds(runner) -> None:
@@ -79,6 +80,7 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
 
     monkeypatch.setattr(claims, "method_run", method_run)
     monkeypatch.setattr(claims, "evaluate_run", lambda folder, data, out, sets: fake_results(0.7))
+    monkeypatch.setattr(claims, "set_reports", lambda eval_dir, data, sets: fake_results(0.7))  # saved scores
     variant, run_dir = VARIANTS["ovmlv T=0"], tmp_path / "run"
     (run_dir / "final").mkdir(parents=True)  # killed before its result was written
     first = claims.run_variant(variant, None, tmp_path, run_dir, 5, 0)
@@ -88,3 +90,21 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
     assert len(calls) == 1
     claims.run_variant(variant, None, tmp_path, run_dir, 6, 0)  # another budget is another run
     assert len(calls) == 2
+
+
+def test_order_only_counts_only_videos_that_show_one_side_of_a_pair() -> None:
+    """Left-only, right-only, both and neither videos: a scorer that sees "moving" but not its direction is at
+    chance, the right direction scores 1, and videos with both sides or neither do not count."""
+    labels = ["moving left", "heading west", "moving right", "red star"]
+    pairs = [({"moving left", "heading west"}, {"moving right"})]
+    left, right = np.array([1, 1, 1, 0, 0, 0, 1, 0]), np.array([0, 0, 0, 1, 1, 1, 1, 0])
+    targets = np.stack([left, left, right, np.ones(8)], axis=1)
+    motion = left | right
+    blind = np.stack([motion, motion, motion, np.zeros(8)], axis=1) + 0.01 * np.arange(8)[:, None]
+    report = order_only_report(targets, blind, labels, pairs)
+    assert report["videos"] == 6 and 0.5 < report["chance_aupr"] < 0.8  # 3 of 6: random AP lies above 0.5
+    assert report["aupr_macro"] < 0.75  # the same score for both sides: only the tiny ramp orders them
+    sighted = np.stack([left, left, right, np.zeros(8)], axis=1) + 0.0
+    sighted[6] = [0.0, 0.0, 0.0, 0.0]  # a both-sides video scored as neither: excluded, so it cannot hurt
+    assert order_only_report(targets, sighted, labels, pairs)["aupr_macro"] == 1.0
+    assert order_only_report(targets, sighted, labels, [({"growing"}, {"shrinking"})]) is None

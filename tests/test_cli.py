@@ -162,9 +162,13 @@ def test_each_command_runs_its_own_module(capsys, monkeypatch):
     assert main(["evaluate", "--model", "m"]) == EXIT_OK
     assert received == ["m"]
 
-    monkeypatch.setitem(sys.modules, "ovmlv.training.evaluate", None)  # as if the train extra were not installed
+    monkeypatch.delitem(sys.modules, "ovmlv.training.evaluate")
+    monkeypatch.setitem(sys.modules, "accelerate", None)  # as if the train extra were not installed
     assert main(["evaluate", "--help"]) == EXIT_ERROR
     assert "pip install 'ovmlv[train]'" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ovmlv.training.evaluate", None)  # our own module broken: no extra to name
+    assert main(["evaluate", "--help"]) == EXIT_ERROR
+    assert "pip install" not in capsys.readouterr().err
 
 
 def test_unknown_commands_and_no_command(capsys):

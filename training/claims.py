@@ -12,6 +12,7 @@ more seeds and reported as mean ± standard deviation. Writes `--out`/claims.md 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import multiprocessing
 import shutil
@@ -34,8 +35,10 @@ from .metrics import multilabel_report
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
+    ORDER_ONLY,
     ORGANISM_TOWERS,
     PARAPHRASED,
+    RECIPE,
     VAL,
     announce,
     build_data,
@@ -44,6 +47,7 @@ from .runs import (
     existing_towers,
     label_groups,
     method_run,
+    set_reports,
 )
 from .tiny_towers import TinyTowers
 
@@ -98,7 +102,7 @@ VARIANTS: dict[str, Variant] = {
     "ViFi-CLIP": Variant("vifi_clip"),
 }
 # Where a claim reads its number: (evaluation set, label group, metric).
-ORDER_ONLY = (VAL, "time-reversal", "aupr_macro")
+ORDER_ONLY_VAL = (VAL, ORDER_ONLY, "aupr_macro")
 ALL_SEEN = (VAL, "all", "aupr_macro")
 UNSEEN = (HELDOUT, "unseen", "aupr_macro")
 PARAPHRASED_ALL = (PARAPHRASED, "all", "aupr_macro")
@@ -121,14 +125,14 @@ CLAIMS = (
     Claim(
         "frozen CLIP is blind to motion (§1)",
         ("frozen CLIP, class names",),
-        ORDER_ONLY,
+        ORDER_ONLY_VAL,
         "order-only AUPR ≤ chance + 0.05",
         lambda v, chance: v["frozen CLIP, class names"] <= chance + 0.05,
     ),
     Claim(
         "the temporal branch adds motion (Tab. 3a)",
         ("ovmlv T=0", "ovmlv (T=4 parallel, paper)", "ovmlv T=4 serial", "ovmlv T=4, branch-frame pooling"),
-        ORDER_ONLY,
+        ORDER_ONLY_VAL,
         "T=4 order-only AUPR ≥ 0.9; T=0 ≤ chance + 0.05",
         lambda v, chance: v["ovmlv (T=4 parallel, paper)"] >= 0.9 and v["ovmlv T=0"] <= chance + 0.05,
         (("ovmlv (T=4 parallel, paper)", "ovmlv T=4 serial"),),
@@ -202,20 +206,23 @@ def run_variant(
 ) -> tuple[Path, dict[str, Any]]:
     """Train (or build) one variant and evaluate it on `SETS`: (its model folder, {set: {group: report}}).
 
-    A finished run leaves `RESULT_FILE` in its folder (written last, atomically) and is not run again: a killed
-    `ovmlv claims` continues where it stopped. A run folder without it is an interrupted run and starts over.
+    A finished run leaves `RESULT_FILE` in its folder (written last, atomically) and is not run again while its
+    variant, budget, seed and recipe file stay the same: a killed `ovmlv claims` continues where it stopped, and
+    its reports are read again from the saved scores. A run folder without it is an interrupted run; it starts
+    over.
     """
     done = run_dir / RESULT_FILE
+    recipe_sha256 = hashlib.sha256(RECIPE.read_bytes()).hexdigest()
+    record = {"variant": variant.config_key(), "steps": steps, "seed": seed, "recipe_sha256": recipe_sha256}
     if done.is_file():
         saved = json.loads(done.read_text(encoding="utf-8"))
-        if saved["variant"] == variant.config_key() and saved["steps"] == steps:
-            return run_dir / saved["folder"], saved["results"]
+        if saved == record | {"folder": saved.get("folder")}:
+            return run_dir / saved["folder"], set_reports(run_dir / "eval", data, list(SETS))
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run = method_run(variant.method, towers, data, run_dir, steps, seed, model_overrides=variant.overrides)
     results = evaluate_run(run.folder, data, run_dir / "eval", sets=SETS)
-    record = {"variant": variant.config_key(), "steps": steps, "folder": run.folder.name, "results": results}
-    write_text_atomically(done, json.dumps(record, indent=1) + "\n")
+    write_text_atomically(done, json.dumps(record | {"folder": run.folder.name}, indent=1) + "\n")
     return run.folder, results
 
 
@@ -318,14 +325,19 @@ def patching_curve(runner: Runner, name: str) -> list[dict[str, float]]:
     curve = []
     for ratio in PATCH_RATIOS:
         folder = runner.out / "patching" / f"ratio_{ratio:.2f}"
-        if folder.exists():
-            shutil.rmtree(folder)
-        shutil.copytree(runner.folder(name), folder)
-        config = OvmlvConfig.from_pretrained(folder)
-        config.temporal_patch_ratio = ratio
-        write_text_atomically(folder / "config.json", config.to_json_string())
-        with announce(f"test-time patching, ratio {ratio}"):
-            results = evaluate_run(folder, runner.data, folder / "eval", sets=(VAL, HELDOUT))
+        done = folder / RESULT_FILE
+        if done.is_file() and json.loads(done.read_text(encoding="utf-8"))["source"] == str(runner.folder(name)):
+            results = set_reports(folder / "eval", runner.data, [VAL, HELDOUT])
+        else:
+            if folder.exists():
+                shutil.rmtree(folder)
+            shutil.copytree(runner.folder(name), folder)
+            config = OvmlvConfig.from_pretrained(folder)
+            config.temporal_patch_ratio = ratio
+            write_text_atomically(folder / "config.json", config.to_json_string())
+            with announce(f"test-time patching, ratio {ratio}"):
+                results = evaluate_run(folder, runner.data, folder / "eval", sets=(VAL, HELDOUT))
+            write_text_atomically(done, json.dumps({"source": str(runner.folder(name))}) + "\n")
         curve.append({"ratio": ratio, "seen_aupr": read(results, ALL_SEEN), "unseen_aupr": read(results, UNSEEN)})
     return curve
 

@@ -36,7 +36,7 @@ from ovmlv.text_files import read_lines
 
 from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
-from .metrics import multilabel_report
+from .metrics import average_precision, multilabel_report
 from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
 
@@ -52,6 +52,8 @@ QUICK_STEPS = 3
 VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
 LABEL_KINDS = ("shape", "pair", "action", "scene")  # the rows of a per-kind table
 GROUPS = ("all", *LABEL_KINDS, "time-reversal", "unseen")
+ORDER_ONLY = "order-only"  # a report beside GROUPS: see `order_only_report`
+CHANCE_RANKINGS = 200
 
 
 @contextlib.contextmanager
@@ -204,12 +206,59 @@ def label_groups(data: Path) -> dict[str, set[str]]:
     }
 
 
-def group_reports(scores_file: Path, groups: dict[str, set[str]]) -> dict[str, dict[str, float] | None]:
+def reversal_pairs(data: Path) -> list[tuple[set[str], set[str]]]:
+    """Each time-reversal pair of the world as (one side's labels, the other's), each with its paraphrases."""
+    world = SyntheticConfig(**json.loads((data / "synthetic_config.json").read_text(encoding="utf-8")))
+
+    def side(label: str) -> set[str]:
+        return {label} | {written for written, meaning in world.paraphrases.items() if meaning == label}
+
+    return [(side(first), side(second)) for first, second in TIME_REVERSAL_PAIRS]
+
+
+def random_ranking_precision(targets: np.ndarray, rankings: int = CHANCE_RANKINGS) -> float:
+    """The mean average precision of `rankings` random orders of `targets` (seeded): AUPR's chance level, which
+    exceeds the share of positives when there are few videos."""
+    rng = np.random.default_rng(0)
+    return float(np.mean([average_precision(targets, rng.permutation(len(targets))) for _ in range(rankings)]))
+
+
+def order_only_report(
+    targets: np.ndarray, scores: np.ndarray, labels: list[str], pairs: list[tuple[set[str], set[str]]]
+) -> dict[str, float] | None:
+    """How well frame order alone is read: for each time-reversal pair, on the videos that show exactly one of its
+    two sides (moving left or moving right, not both, not neither), the AUPR of each label of either side at
+    telling its side from the other; macro over labels, with `chance_aupr` (the same for random rankings: on a few
+    dozen videos that is several points above the share of positives, about 0.5). A frame-mean model cannot beat chance here, whatever it knows about motion kinds: every frame of
+    "moving left" could be a frame of "moving right". None if no pair has videos of both sides."""
+    precisions, shares, videos = [], [], 0
+    for sides in pairs:
+        columns = [[i for i, label in enumerate(labels) if label in side] for side in sides]
+        if not all(columns):
+            continue
+        shown = [targets[:, side].any(axis=1) for side in columns]
+        rows = shown[0] ^ shown[1]
+        if not (shown[0] & rows).any() or not (shown[1] & rows).any():
+            continue
+        videos += int(rows.sum())
+        for side, side_columns in zip(shown, columns, strict=True):
+            for column in side_columns:
+                precisions.append(average_precision(side[rows], scores[rows, column]))
+                shares.append(random_ranking_precision(side[rows]))
+    if not precisions:
+        return None
+    return {"aupr_macro": float(np.mean(precisions)), "chance_aupr": float(np.mean(shares)), "videos": videos}
+
+
+def group_reports(
+    scores_file: Path, groups: dict[str, set[str]], pairs: list[tuple[set[str], set[str]]]
+) -> dict[str, dict[str, float] | None]:
     """multilabel_report over each group's columns of one set's saved scores, with `chance_aupr` (the macro AUPR
-    of a random ranking: the mean share of positives over labels with any); None where the set has none."""
+    of a random ranking: the mean share of positives over labels with any), and the `ORDER_ONLY` report of the
+    reversal `pairs`; None where the set has none."""
     saved = np.load(scores_file)
     labels = saved["labels"].tolist()
-    reports = {}
+    reports = {ORDER_ONLY: order_only_report(saved["targets"], saved["scores"], labels, pairs)}
     for group, members in groups.items():
         columns = [i for i, label in enumerate(labels) if label in members]
         targets = saved["targets"][:, columns]
@@ -243,8 +292,13 @@ def evaluate_run(
         argv += ["--name", entry["name"], *([] if entry["calibrate"] else ["--no-calibrate"])]
     if run_command(evaluate, argv) != EXIT_OK:
         raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
-    groups = label_groups(data)
-    return {spec.name: group_reports(out_dir / "scores" / f"{spec.name}.npz", groups) for spec in validation}
+    return set_reports(out_dir, data, [spec.name for spec in validation])
+
+
+def set_reports(eval_dir: Path, data: Path, sets: list[str]) -> dict[str, dict[str, dict[str, float] | None]]:
+    """{set: {group: report}} from the scores an evaluation saved in `eval_dir`/scores."""
+    groups, pairs = label_groups(data), reversal_pairs(data)
+    return {name: group_reports(eval_dir / "scores" / f"{name}.npz", groups, pairs) for name in sets}
 
 
 def cell(report: dict[str, float] | None, metric: str) -> str:

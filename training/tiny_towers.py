@@ -99,6 +99,16 @@ class TinyTowers:
     llm: Path
 
 
+def untied_t5(config: T5Config) -> T5ForConditionalGeneration:
+    """A new T5 in Flan-T5's layout: input embeddings shared by encoder and decoder, an output head of its own
+    (a T5 built from a config that says `tie_word_embeddings: false` unties the encoder's and decoder's inputs
+    too, so it is built tied and only its head is untied)."""
+    model = T5ForConditionalGeneration(config)
+    untie_lm_head(model)
+    torch.nn.init.normal_(model.lm_head.weight, std=config.initializer_factor)  # T5's init of an untied head
+    return model
+
+
 def build_tiny_towers(
     out_dir: str | Path,
     seed: int = 0,
@@ -152,10 +162,7 @@ def build_tiny_towers(
         eos_token_id=t5_tokenizer.eos_token_id,
         decoder_start_token_id=t5_tokenizer.pad_token_id,
     )
-    t5 = T5ForConditionalGeneration(t5_config)
-    untie_lm_head(t5)
-    torch.nn.init.normal_(t5.lm_head.weight, std=t5_config.initializer_factor)  # T5's init of an untied head
-    t5.save_pretrained(t5_dir)
+    untied_t5(t5_config).save_pretrained(t5_dir)
     return TinyTowers(clip=clip_dir, llm=t5_dir)
 
 

@@ -20,9 +20,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
 
-from ovmlv.modeling_ovmlv.llm_label_encoder import untie_lm_head
-
 from ..synonyms import SYNONYMS
+from ..tiny_towers import untied_t5
 from .schedule import warmup_cosine
 
 
@@ -57,10 +56,7 @@ def build_t5(tokenizer: T5Tokenizer, config: T5PretrainingConfig) -> T5ForCondit
         eos_token_id=tokenizer.eos_token_id,
         decoder_start_token_id=tokenizer.pad_token_id,
     )
-    model = T5ForConditionalGeneration(t5_config)
-    untie_lm_head(model)
-    torch.nn.init.normal_(model.lm_head.weight, std=t5_config.initializer_factor)  # T5's init of an untied head
-    return model
+    return untied_t5(t5_config)
 
 
 @torch.no_grad()
