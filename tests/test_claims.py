@@ -108,3 +108,14 @@ def test_order_only_counts_only_videos_that_show_one_side_of_a_pair() -> None:
     sighted[6] = [0.0, 0.0, 0.0, 0.0]  # a both-sides video scored as neither: excluded, so it cannot hurt
     assert order_only_report(targets, sighted, labels, pairs)["aupr_macro"] == 1.0
     assert order_only_report(targets, sighted, labels, [({"growing"}, {"shrinking"})]) is None
+
+
+def test_close_comparisons_are_confirmed_within_the_run_budget(runner) -> None:
+    runner, _ = runner
+    runner.run([(name, 0) for claim in CLAIMS for name in claim.variants])
+    paper_vs_serial = ("ovmlv (T=4 parallel, paper)", "ovmlv T=4 serial")  # 0.95 vs 0.93: close
+    regulariser = ("regulariser 1e-6, consistency (paper K.2)", "regulariser off")  # 0.5 vs 0.5
+    form = ("regulariser 0.5, task loss (default)", "regulariser 0.5, consistency")
+    assert claims.close_comparisons(runner, None) == ([paper_vs_serial, regulariser, form], [])
+    assert claims.close_comparisons(runner, 4) == ([paper_vs_serial], [regulariser, form])  # 4 new runs each
+    assert claims.close_comparisons(runner, 0) == ([], [paper_vs_serial, regulariser, form])

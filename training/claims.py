@@ -6,7 +6,7 @@ Every variant is trained with the same recipe (`configs/synthetic_tiny.yaml`), d
 `accelerate launch`, or evaluated as built when it has nothing to train, then scored on the organism's three sets
 (val: closed vocabulary; held-out: every label, the unseen ones included; paraphrased: the held-out videos with
 every label written in synonyms). A comparison whose two sides differ by less than `CLOSE` is run again with two
-more seeds and reported as mean ± standard deviation. Writes `--out`/claims.md (the README's table) and claims.json.
+more seeds and reported as mean ± standard deviation (within `--extra-runs`; the table names any left at one seed). Writes `--out`/claims.md (the README's table) and claims.json.
 """
 
 from __future__ import annotations
@@ -279,6 +279,28 @@ class Runner:
         return self.folders[(VARIANTS[name].config_key(), seed)]
 
 
+def close_comparisons(runner: Runner, run_budget: int | None) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The compared pairs whose seed-0 values differ by less than `CLOSE`: (those to confirm with `EXTRA_SEEDS`,
+    those left at one seed because the new runs they need exceed `run_budget`; None: no limit). Pairs are taken
+    one per claim in turn (each claim's first pair, then each claim's second, ...), so a budget spreads over claims.
+    """
+    rounds = max(len(claim.pairs) for claim in CLAIMS)
+    ordered = [(claim, claim.pairs[i]) for i in range(rounds) for claim in CLAIMS if i < len(claim.pairs)]
+    confirmed, unconfirmed, planned = [], [], set()
+    for claim, pair in ordered:
+        first, second = (runner.values(name, claim.metric)[0] for name in pair)
+        if abs(first - second) >= CLOSE:
+            continue
+        new = {(VARIANTS[name].config_key(), seed) for name in pair for seed in EXTRA_SEEDS} - planned
+        new -= set(runner.results)
+        if run_budget is None or len(planned) + len(new) <= run_budget:
+            confirmed.append(pair)
+            planned |= new
+        else:
+            unconfirmed.append(pair)
+    return confirmed, unconfirmed
+
+
 def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_")
 
@@ -342,7 +364,12 @@ def patching_curve(runner: Runner, name: str) -> list[dict[str, float]]:
     return curve
 
 
-def claims_table(runner: Runner, threshold: dict[str, Any], curve: list[dict[str, float]]) -> str:
+def claims_table(
+    runner: Runner,
+    threshold: dict[str, Any],
+    curve: list[dict[str, float]],
+    unconfirmed: list[tuple[str, str]] = (),
+) -> str:
     rows = []
     for claim in CLAIMS:
         means = {name: statistics.mean(runner.values(name, claim.metric)) for name in claim.variants}
@@ -375,6 +402,12 @@ def claims_table(runner: Runner, threshold: dict[str, Any], curve: list[dict[str
         [
             f"# The paper's claims on the model organism ({runner.steps} training steps a run)",
             markdown_table(["claim (paper)", "measured on", "measured", "target", "verdict"], rows),
+            (
+                "Comparisons closer than 0.05 at seed 0 left at one seed (the run budget, `--extra-runs`): "
+                + "; ".join(f"{a} vs {b}" for a, b in unconfirmed)
+            )
+            if unconfirmed
+            else f"Every comparison closer than {CLOSE} at seed 0 is reported over 3 seeds.",
             "## Test-time patching (the trained branch moved toward CLIP)",
             markdown_table(["ratio", "seen-label AUPR (val)", "unseen-label AUPR (held-out)"], curve_rows),
         ]
@@ -389,6 +422,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path, help="a synthetic world folder to reuse (default: write one)")
     parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
     parser.add_argument("--jobs", type=int_at_least(1), default=1, help="runs at once (default: %(default)s)")
+    parser.add_argument(
+        "--extra-runs",
+        type=int_at_least(0),
+        help="at most this many runs to confirm close comparisons over 3 seeds (default: all of them)",
+    )
     parser.add_argument("--no-extra-seeds", action="store_true", help="one seed only, even for close comparisons")
 
 
@@ -397,17 +435,11 @@ def run(args: argparse.Namespace) -> int:
     data = args.data or build_data(out / "data", seed=0, quick=False)
     runner = Runner(existing_towers(args.towers), data, out, args.steps or default_steps(quick=False), args.jobs)
     runner.run([(name, 0) for claim in CLAIMS for name in claim.variants])
-    if not args.no_extra_seeds:
-        close = []
-        for claim in CLAIMS:
-            for first, second in claim.pairs:
-                (a,), (b,) = runner.values(first, claim.metric)[:1], runner.values(second, claim.metric)[:1]
-                if abs(a - b) < CLOSE:
-                    close += [(name, seed) for seed in EXTRA_SEEDS for name in (first, second)]
-        runner.run(close)
+    confirmed, unconfirmed = close_comparisons(runner, 0 if args.no_extra_seeds else args.extra_runs)
+    runner.run([(name, seed) for pair in confirmed for name in pair for seed in EXTRA_SEEDS])
     threshold = threshold_row(runner, "ovmlv (T=4 parallel, paper)")
     curve = patching_curve(runner, "ovmlv (T=4 parallel, paper)")
-    table = claims_table(runner, threshold, curve)
+    table = claims_table(runner, threshold, curve, unconfirmed)
     write_text_atomically(out / "claims.md", table + "\n")
     measured = {
         name: {
@@ -419,6 +451,7 @@ def run(args: argparse.Namespace) -> int:
         if (VARIANTS[name].config_key(), 0) in runner.results
     }
     summary = {"steps": runner.steps, "variants": measured, "threshold": threshold, "patching": curve}
+    summary["close_at_one_seed"] = [list(pair) for pair in unconfirmed]
     write_text_atomically(out / "claims.json", json.dumps(summary, indent=1, default=float) + "\n")
     print(f"\n{table}\n\nWritten to {out / 'claims.md'} and claims.json")
     return EXIT_OK
