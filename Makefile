@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo paper-tables test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml setup.cfg
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(if $(strip $(TORCH)),$(BIN)/pip install -q $(TORCH))
