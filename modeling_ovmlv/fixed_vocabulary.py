@@ -46,6 +46,12 @@ class OvmlvFixedVocabularyModel(OvmlvModel):
         with quiet_transformers_logs():
             fixed = cls.from_pretrained(None, config=config, state_dict=weights, dtype=model.dtype)
         fixed.label_bank = model.label_bank
-        # The bank was made by `model`: saving re-stamps it with this model's fingerprint rather than dropping it.
-        fixed.label_encoder_fingerprint = model.label_encoder_fingerprint
+        # The bank was made by `model`'s label encoder: its fingerprint goes into the config (see `bank_fingerprint`).
+        fixed.config.bank_label_encoder_fingerprint = fixed.label_encoder_fingerprint = model.label_encoder_fingerprint
         return fixed.train(model.training)
+
+    def bank_fingerprint(self, weights_files: list[str] | None) -> str | None:
+        """The fingerprint of the label encoder that made the bank, kept in the config at export. The folder has no
+        label-encoder weights to hash: hashing none would give every fixed-vocabulary folder the same fingerprint
+        and let another export's bank pass as this one's. Two exports of one model share it, as their banks may."""
+        return getattr(self.config, "bank_label_encoder_fingerprint", None)

@@ -403,6 +403,10 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return_dict = self.config.return_dict if return_dict is None else return_dict
         return output if return_dict else output.to_tuple()
 
+    def bank_fingerprint(self, weights_files: list[str] | None) -> str | None:
+        """The fingerprint a label bank beside these saved weights must carry: that of their label encoder."""
+        return label_encoder_fingerprint(weights_files)
+
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
         """Also writes the label bank and the pipeline code, so the folder works with `trust_remote_code=True`."""
         self.config.custom_pipelines = {
@@ -417,7 +421,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
         custom_object_save(ZeroShotVideoClassificationPipeline, save_directory)
         if kwargs.get("is_main_process", True):  # the bank goes with the weights just written, and carries their
             before = self.label_encoder_fingerprint  # fingerprint; a bank left there by another model is removed
-            self.label_encoder_fingerprint = label_encoder_fingerprint(model_weights_files(save_directory))
+            self.label_encoder_fingerprint = self.bank_fingerprint(model_weights_files(save_directory))
             save_bank_beside(self.label_bank, save_directory, before, self.label_encoder_fingerprint)
 
     @classmethod
@@ -461,6 +465,6 @@ class OvmlvModel(OvmlvPreTrainedModel):
                 llm=TokenizerSource(folder, LLM_TOKENIZER_SUBFOLDER, hub_kwargs) if model.config.uses_llm else None,
             )
         weights = model_weights_files(pretrained_model_name_or_path, **hub_kwargs)
-        model.label_encoder_fingerprint = label_encoder_fingerprint(weights)
+        model.label_encoder_fingerprint = model.bank_fingerprint(weights)
         model.label_bank = usable_bank(pretrained_model_name_or_path, model.label_encoder_fingerprint, **hub_kwargs)
         return model

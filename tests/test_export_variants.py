@@ -129,6 +129,26 @@ def test_fixed_vocabulary_drops_the_label_encoder_and_serves_the_bank(trained_fo
         fixed.get_label_features(input_ids=torch.ones(1, 3, dtype=torch.long))
 
 
+def test_a_fixed_vocabulary_folder_refuses_the_bank_of_another_models_export(trained_folder, tmp_path):
+    """Each export keeps the fingerprint of the label encoder that made its bank: a bank copied from the export of
+    another model is reported and not used; one from another export of the same model is."""
+    other = OvmlvModel.from_pretrained(trained_folder)
+    with torch.no_grad():
+        next(p for n, p in other.named_parameters() if n.startswith("label_encoder.") and p.requires_grad).add_(1.0)
+    other.save_pretrained(tmp_path / "other")
+    OvmlvProcessor.from_pretrained(trained_folder).save_pretrained(tmp_path / "other")
+    ours = export(trained_folder, tmp_path / "ours", "--variant", "fixed-vocabulary")
+    again = export(trained_folder, tmp_path / "again", "--variant", "fixed-vocabulary")
+    theirs = export(tmp_path / "other", tmp_path / "theirs", "--variant", "fixed-vocabulary")
+    assert OvmlvModel.from_pretrained(ours).label_bank is not None
+    for name in ("label_bank.json", "label_bank.safetensors"):
+        shutil.copy(again / name, ours / name)
+    assert OvmlvModel.from_pretrained(ours).label_bank.labels == VOCABULARY
+    for name in ("label_bank.json", "label_bank.safetensors"):
+        shutil.copy(theirs / name, ours / name)
+    assert OvmlvModel.from_pretrained(ours).label_bank is None
+
+
 FRESH_ADAPTER_SCRIPT = textwrap.dedent(
     """
     import json, sys
