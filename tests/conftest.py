@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from ovmlv.training.tiny_towers import TinyTowers, build_tiny_towers
-from tests.process_state import torch_threads
+from tests.process_state import reset_accelerate_state, torch_threads
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +41,21 @@ def video_path(tmp_path_factory):
     from tests.video_files import write_video
 
     return write_video(tmp_path_factory.mktemp("videos") / "clip.mp4", num_frames=24, fps=24)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny synthetic world for the training tests: 8 train, 4 val and 4 held-out videos of 32 px, 1 s at 4 fps."""
+    from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+
+    out = tmp_path_factory.mktemp("synthetic")
+    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
+    return out
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """Each in-process run builds its own Accelerator; Accelerate keeps process-wide state between them. Modules
+    that train in-process use it on every test (`pytestmark`)."""
+    yield
+    reset_accelerate_state()

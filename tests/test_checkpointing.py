@@ -23,10 +23,11 @@ from safetensors.torch import load_file
 
 from ovmlv.training import checkpointing, train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR, CheckpointError, latest_checkpoint, load_checkpoint
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.numerics import assert_trained_alike
 from tests.process_state import reset_accelerate_state
 from tests.test_training import tiny_config
+
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 REPO = Path(__file__).resolve().parents[1]
 # 4 steps, a checkpoint every 2 of which only the newest is kept, one evaluation at the end.
@@ -53,19 +54,6 @@ KILL_POINTS = (
     + [(point, 2) for point in checkpoint_kill_points("step_4")[:-1]]
     + [("after publishing step_4", 0), ("before pruning step_2", 0), ("after pruning step_2", 0)]
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    yield
-    reset_accelerate_state()
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
-    return out
 
 
 class KillPoints:

@@ -12,24 +12,12 @@ import yaml
 from ovmlv.training import train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR
 from ovmlv.training.config import load_config
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.process_state import reset_accelerate_state
 from tests.test_training import tiny_config
 
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
+
 LONG_LABEL = " ".join(["red"] * 80)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    yield
-    reset_accelerate_state()
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
-    return out
 
 
 def old_run(output_dir: Path) -> dict[str, bytes]:

@@ -25,9 +25,10 @@ from ovmlv.training.checkpointing import CHECKPOINTS_DIR
 from ovmlv.training.config import load_config
 from ovmlv.training.optimization import parameter_groups
 from ovmlv.training.runs import changed_frozen_weights
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
 from tests.numerics import assert_same_report, assert_trained_alike
 from tests.process_state import reset_accelerate_state
+
+pytestmark = pytest.mark.usefixtures("fresh_accelerate_state")
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "training" / "configs"
@@ -40,20 +41,6 @@ TINY_MODEL = {
     "prompt_transformer_layers": 1,
     "temporal_layers": 1,
 }
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
-    return out
-
-
-@pytest.fixture(autouse=True)
-def _fresh_accelerate_state():
-    """Each in-process run builds its own Accelerator; Accelerate keeps process-wide state between them."""
-    yield
-    reset_accelerate_state()
 
 
 def tiny_config(path: Path, towers, data: Path, output_dir: Path) -> Path:
