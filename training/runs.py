@@ -188,7 +188,7 @@ def label_groups(data: Path) -> dict[str, set[str]]:
     """The labels each table row reports on (see GROUPS), each with its paraphrases: a group means the same
     concepts in the held-out set and in its paraphrased copy."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
-    world = SyntheticConfig(**json.loads((data / "synthetic_config.json").read_text(encoding="utf-8")))
+    world = SyntheticConfig.of_folder(data)
     train_vocabulary = set(read_lines(data / "vocab_train.txt", "vocabulary"))
     canonical = {
         "all": set(kinds),
@@ -208,7 +208,7 @@ def label_groups(data: Path) -> dict[str, set[str]]:
 
 def reversal_pairs(data: Path) -> list[tuple[set[str], set[str]]]:
     """Each time-reversal pair of the world as (one side's labels, the other's), each with its paraphrases."""
-    world = SyntheticConfig(**json.loads((data / "synthetic_config.json").read_text(encoding="utf-8")))
+    world = SyntheticConfig.of_folder(data)
 
     def side(label: str) -> set[str]:
         return {label} | {written for written, meaning in world.paraphrases.items() if meaning == label}

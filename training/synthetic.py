@@ -190,6 +190,9 @@ SCENES: dict[str, Callable[[int], np.ndarray]] = {
 }
 
 
+CONFIG_FILE = "synthetic_config.json"
+
+
 @dataclass
 class SyntheticConfig:
     """What the benchmark contains. Saved as synthetic_config.json next to the data so a folder can be rebuilt."""
@@ -223,6 +226,11 @@ class SyntheticConfig:
     pulse_rate: float = 1.0  # radius cycles per second
     crf: int = 20  # x264 constant rate factor: low enough that small shapes keep their colour
     seed: int = 0
+
+    @classmethod
+    def of_folder(cls, folder: str | Path) -> "SyntheticConfig":
+        """The config that wrote `folder` (its synthetic_config.json)."""
+        return cls(**json.loads((Path(folder) / CONFIG_FILE).read_text(encoding="utf-8")))
 
     def __post_init__(self) -> None:
         if self.size % 2:
@@ -517,7 +525,7 @@ def generate_dataset(
     (out / "paraphrases.json").write_text(json.dumps(config.paraphrases, indent=1))
     pairs = [list(pair) for pair in TIME_REVERSAL_PAIRS if set(pair) <= set(config.motions)]
     (out / "time_reversal_pairs.json").write_text(json.dumps(pairs))
-    (out / "synthetic_config.json").write_text(json.dumps(asdict(config), indent=1))
+    (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1))
     return {
         "out_dir": str(out),
         "num_videos": counts,
