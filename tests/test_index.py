@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -150,22 +151,16 @@ def subprocess_env() -> dict[str, str]:
 
 
 def test_killed_runs_resume_to_the_uninterrupted_index(model_folder, model, processor, tmp_path):
-    """SIGKILL `ovmlv index` at random points (after a random number of new shards, plus a random delay) three
-    times, then let it finish: the index holds every video once, with the embedding an uninterrupted run gave it.
+    """SIGKILL `ovmlv index` at random points (a random delay after a random number of new shards) three times, then
+    let it finish: the index holds every video once, with the embedding an uninterrupted run gave it.
 
-    The command runs in forked processes, which start in milliseconds (this one has imported torch already)."""
+    The command runs in forked processes, which start in milliseconds (this one has imported torch already). Each
+    child kills itself: a moment drawn in the parent's time let a child that the machine favoured finish first."""
     library = write_library(tmp_path / "videos", count=3 * NUM_VIDEOS)
     out, rng, codes = tmp_path / "killed.index", random.Random(16), []
     for _ in range(3):
-        process = start_index_command(library, model_folder, out)
-        shards_before = count_shards(out)
-        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
-        while count_shards(out) < shards_before + rng.randint(1, 3) and process.is_alive():
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.05))
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
+        process = start_index_command(library, model_folder, out, die=(rng.randint(1, 3), rng.uniform(0.0, 0.02)))
+        process.join(SUBPROCESS_TIMEOUT_S)
         codes.append(process.exitcode)
     assert codes == [-signal.SIGKILL] * 3 and 0 < count_shards(out) < 3 * NUM_VIDEOS // 2  # interrupted mid-way
     process = start_index_command(library, model_folder, out)
@@ -185,19 +180,38 @@ def test_killed_runs_resume_to_the_uninterrupted_index(model_folder, model, proc
     assert list(failures) == [str(library / "broken.mp4")]
 
 
-def start_index_command(videos: Path, model: Path, out: Path) -> multiprocessing.Process:
-    """`ovmlv index` (shards of 2 videos, decoding in-process) in a forked process."""
+def start_index_command(
+    videos: Path, model: Path, out: Path, die: tuple[int, float] | None = None
+) -> multiprocessing.Process:
+    """`ovmlv index` (shards of 2 videos, decoding in-process) in a forked process; `die=(shards, seconds)` makes
+    it SIGKILL itself that many seconds after writing that many shards, wherever its work then is."""
     argv = index_arguments(videos, model, out)
-    process = multiprocessing.get_context("fork").Process(target=run_cli_quietly, args=(argv,))
+    process = multiprocessing.get_context("fork").Process(target=run_cli_quietly, args=(argv, die))
     process.start()
     return process
 
 
-def run_cli_quietly(argv: list[str]) -> None:
+def run_cli_quietly(argv: list[str], die: tuple[int, float] | None) -> None:
     torch.set_num_threads(1)
+    if die is not None:
+        kill_self_after_shards(*die)
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull):
         code = cli.main(argv)
     os._exit(code)  # no pytest teardown in the child
+
+
+def kill_self_after_shards(shards: int, delay_s: float) -> None:
+    """In a forked child: SIGKILL this process `delay_s` after its `shards`-th shard is written."""
+    write_shard, written = VideoIndex.write_shard, 0
+
+    def write_and_count(index: VideoIndex, rows, rank: int) -> Path:
+        nonlocal written
+        path, written = write_shard(index, rows, rank), written + 1
+        if written == shards:
+            threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGKILL)).start()
+        return path
+
+    VideoIndex.write_shard = write_and_count
 
 
 def count_shards(index: Path) -> int:

@@ -49,7 +49,7 @@ def test_a_served_video_decodes_like_the_file(tmp_path: Path, monkeypatch: pytes
 def test_a_server_that_never_answers_times_out() -> None:
     with http_server(never_answering) as base:
         error, seconds = timed_failure(f"{base}/clip.mp4")
-    assert seconds < 2.5  # the read timeout is 0.5 s
+    assert seconds < 5  # the read timeout is 0.5 s; the reason names it, the bound leaves a busy machine room
     assert "download failed" in error.reason and "read 0.5 s" in error.reason
 
 
@@ -63,13 +63,13 @@ def test_an_endless_stream_stops_at_the_size_limit_in_flat_memory() -> None:
             tracemalloc.stop()
     assert "larger than 4 MB" in error.reason and "OVMLV_DOWNLOAD_MAX_MB" in error.reason
     assert peak < 2 * 2**20  # the body goes to a temporary file, chunk by chunk: 4 MB were read, < 2 MB held
-    assert seconds < 3
+    assert seconds < 5
 
 
 def test_a_dripping_server_meets_the_deadline() -> None:
     with http_server(dripping(0.1)) as base:  # each byte comes well within the read timeout
         error, seconds = timed_failure(f"{base}/slow.mp4")
-    assert "longer than 1.5 s" in error.reason and 1.5 <= seconds < 3.5
+    assert "longer than 1.5 s" in error.reason and 1.5 <= seconds < 5
 
 
 def test_a_declared_oversize_is_refused_before_downloading() -> None:
@@ -118,4 +118,4 @@ def test_training_skips_a_hanging_url(tmp_path: Path, processor) -> None:
         start = time.monotonic()
         sample = clips[0]
         seconds = time.monotonic() - start
-    assert sample["labels"] == ["b"] and sample["skipped"] == [f"{base}/hangs.mp4"] and seconds < 2.5
+    assert sample["labels"] == ["b"] and sample["skipped"] == [f"{base}/hangs.mp4"] and seconds < 5
