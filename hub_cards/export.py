@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ovmlv.arguments import CommandError
+from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
 from ovmlv.text_files import read_lines
 
@@ -169,18 +169,19 @@ def export_model(
             f"{model_path} has no label bank: pass --vocab FILE with the training vocabulary (one label per line)."
         )
     out_dir = Path(out_dir)
-    _prepare_out_dir(out_dir, Path(model_path), overwrite)
+    _check_out_dir(out_dir, Path(model_path), overwrite)
     logger.info(f"Writing the Hub folder {out_dir} ({len(model.label_bank)} labels in the label bank)")
     variant = variant or VariantOptions()
-    towers = save_variant(model, processor, out_dir, variant)
-    pickles = sorted(str(p.relative_to(out_dir)) for p in out_dir.rglob("*") if p.suffix in PICKLE_SUFFIXES)
-    if pickles:
-        raise ExportError(f"The export wrote pickle files {pickles}; only safetensors may be shipped.")
-    card = build_model_card(
-        model, processor, repo_id, eval_report, license, base_models, datasets, variant.variant, towers
-    )
-    card.save(out_dir / "README.md")
-    write_export_checksums(out_dir)
+    with write_folder_atomically(out_dir) as folder:  # a kill leaves the previous export, or none, never a part
+        towers = save_variant(model, processor, folder, variant)
+        pickles = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.suffix in PICKLE_SUFFIXES)
+        if pickles:
+            raise ExportError(f"The export wrote pickle files {pickles}; only safetensors may be shipped.")
+        card = build_model_card(
+            model, processor, repo_id, eval_report, license, base_models, datasets, variant.variant, towers
+        )
+        card.save(folder / "README.md")
+        write_export_checksums(folder)
     return out_dir
 
 
@@ -196,16 +197,15 @@ def write_export_checksums(folder: Path) -> None:
     write_checksums(folder, exclude=("README.md", CONFIG_NAME, BANK_LABELS_NAME, BANK_WEIGHTS_NAME))
 
 
-def _prepare_out_dir(out_dir: Path, model_path: Path, overwrite: bool) -> None:
-    """An empty `out_dir`; replacing a non-empty one needs `overwrite`, and never touches the model's own folder."""
+def _check_out_dir(out_dir: Path, model_path: Path, overwrite: bool) -> None:
+    """`out_dir` may be replaced: replacing a non-empty one needs `overwrite`, and never the model's own folder."""
     out, source = out_dir.resolve(), model_path.resolve()
     if model_path.exists() and (source == out or source.is_relative_to(out)):
         raise ExportError(f"--out {out_dir} holds the model being exported; write the export to another folder.")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise ExportError(f"{out_dir} is not empty; pass --overwrite to replace it.")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"--out {out_dir} is a file; give a folder.")
+    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
+        raise ExportError(f"{out_dir} is not empty; pass --overwrite to replace it.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

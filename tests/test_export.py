@@ -149,6 +149,26 @@ def test_export_refuses_unsafe_or_incomplete_inputs(trained_folder, exported, tm
         export_model(trained_folder, tmp_path / "out", REPO_ID)
 
 
+class Killed(BaseException):
+    """Stands for SIGKILL arriving during the export (BaseException: no `except Exception` stops it)."""
+
+
+def test_an_export_killed_midway_leaves_the_previous_export_whole(trained_folder, tmp_path, monkeypatch):
+    out = tmp_path / "export"
+    export_model(trained_folder, out, REPO_ID, VOCABULARY)
+    before = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+
+    def killed(folder: Path) -> None:
+        assert (folder / "README.md").is_file()  # killed after the weights and the card were written
+        raise Killed
+
+    monkeypatch.setattr("ovmlv.hub_cards.export.write_export_checksums", killed)
+    with pytest.raises(Killed):
+        export_model(trained_folder, out, "test-org/other", VOCABULARY, overwrite=True)
+    after = {path.relative_to(out): path.read_bytes() for path in out.rglob("*") if path.is_file()}
+    assert after == before and sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # nothing half-written
+
+
 def test_push_creates_the_repo_and_uploads_the_folder(trained_folder, tmp_path, monkeypatch, capsys):
     """Through `ovmlv export --push`, with HfApi's two network calls faked and the Hub marked offline."""
     calls = {}

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 from ovmlv.modeling_ovmlv import METHODS
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 from .evaluation import write_json
 from .evaluation_files import markdown_table
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
             runs.append(run)
             results[run.method] = evaluate_run(run.folder, data, out / "runs" / method / "eval")
     table = results_table(runs, results)
-    (out / "results.md").write_text(table + "\n", encoding="utf-8")
+    write_text_atomically(out / "results.md", table + "\n")
     trained_steps = {run.method: run.steps for run in runs}
     write_json(out / "results.json", {"seed": args.seed, "trained_steps": trained_steps, "methods": results})
     print(f"\n{table}\n\nWritten to {out / 'results.md'} and results.json")

@@ -23,6 +23,7 @@ from transformers import pipeline
 from ovmlv.arguments import EXIT_OK, CommandError, run_command
 from ovmlv.hub_cards import export
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.text_files import read_lines
 
 from .config import ManifestConfig
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
             results[name] = evaluate_run(baseline.folder, data, out / f"eval_{method}")
         results[f"{METHOD}, {steps} steps"] = evaluate_run(trained, data, out / "eval_trained")
         table = results_table(results)
-        (out / "results.md").write_text(table + "\n", encoding="utf-8")
+        write_text_atomically(out / "results.md", table + "\n")
         write_json(out / "results.json", results)
         print(f"\n{table}\n\nWritten to {out / 'results.md'}")
     with announce(f"5/{STEPS} Exporting the trained model as a Hub repo folder"):

@@ -21,6 +21,7 @@ from accelerate import Accelerator
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.processing import OvmlvProcessor
 
@@ -197,4 +198,4 @@ def write_json(path: Path, payload: dict) -> None:
             return [clean(item) for item in value]
         return value
 
-    path.write_text(json.dumps(clean(payload), indent=1), encoding="utf-8")
+    write_text_atomically(path, json.dumps(clean(payload), indent=1))

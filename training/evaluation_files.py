@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ovmlv.hub_cards.eval_results import METRIC_NAMES, read_eval_results, results_table
+from ovmlv.modeling_ovmlv.atomic_files import write_atomically, write_text_atomically
 
 from .config import ManifestConfig
 from .evaluation import EvalResult, write_json
@@ -220,7 +222,7 @@ def plot_f1_curves(curves: dict[str, Any], path: Path) -> None:
     axes.set(xlabel="threshold", ylabel="micro F1", xlim=(0, 1), ylim=(0, 1), title="F1 against the threshold")
     axes.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    write_atomically(path, lambda temporary: figure.savefig(temporary, dpi=120, format="png"))
     pyplot.close(figure)
 
 
@@ -228,12 +230,17 @@ def save_scores(directory: Path, sets: list[EvaluatedSet]) -> None:
     """`{set}.npz`: scores (N, C), targets (N, C), labels (C,) and videos (N,) of the readable videos."""
     directory.mkdir(parents=True, exist_ok=True)
     for item in sets:
+        write_atomically(directory / f"{item.spec.name}.npz", partial(_write_scores, result=item.result))
+
+
+def _write_scores(path: str, result: EvalResult) -> None:
+    with open(path, "wb") as file:  # a file object: given a name without ".npz", numpy would add one
         np.savez_compressed(
-            directory / f"{item.spec.name}.npz",
-            scores=item.result.scores,
-            targets=item.result.targets,
-            labels=np.array(item.result.labels),
-            videos=np.array(item.result.videos),
+            file,
+            scores=result.scores,
+            targets=result.targets,
+            labels=np.array(result.labels),
+            videos=np.array(result.videos),
         )
 
 
@@ -245,7 +252,7 @@ def write_outputs(
     write_json(out_dir / "report.json", summary)
     write_json(out_dir / "results.json", card_results(summary, model_name))
     markdown = markdown_report(summary, out_dir / "results.json")
-    (out_dir / "results.md").write_text(markdown + "\n", encoding="utf-8")
+    write_text_atomically(out_dir / "results.md", markdown + "\n")
     curves = threshold_curves(summary, sets)
     write_json(out_dir / "curves.json", curves)
     if plot:

@@ -60,6 +60,8 @@ import av
 import numpy as np
 from tqdm import tqdm
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
 from .synonyms import SYNONYMS, paraphrase
 
 # Saturated, far apart in hue or lightness: they survive 4:2:0 chroma subsampling and x264 at 64 px.
@@ -478,7 +480,7 @@ def _make_video(task: tuple[str, int], config: SyntheticConfig, out_dir: Path) -
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    path.write_text("".join(f"{line}\n" for line in lines))
+    write_text_atomically(path, "".join(f"{line}\n" for line in lines))
 
 
 def generate_dataset(
@@ -519,13 +521,13 @@ def generate_dataset(
     _write_lines(out / "vocab_all.txt", list(label_kinds))
     _write_lines(out / "vocab_train.txt", vocab_train)
     _write_lines(out / "vocab_paraphrased.txt", list(config.paraphrases))
-    (out / "labels.json").write_text(json.dumps(label_kinds, indent=1))
+    write_text_atomically(out / "labels.json", json.dumps(label_kinds, indent=1))
     paraphrase_kinds = {written: label_kinds[label] for written, label in config.paraphrases.items()}
-    (out / "labels_paraphrased.json").write_text(json.dumps(paraphrase_kinds, indent=1))
-    (out / "paraphrases.json").write_text(json.dumps(config.paraphrases, indent=1))
+    write_text_atomically(out / "labels_paraphrased.json", json.dumps(paraphrase_kinds, indent=1))
+    write_text_atomically(out / "paraphrases.json", json.dumps(config.paraphrases, indent=1))
     pairs = [list(pair) for pair in TIME_REVERSAL_PAIRS if set(pair) <= set(config.motions)]
-    (out / "time_reversal_pairs.json").write_text(json.dumps(pairs))
-    (out / CONFIG_FILE).write_text(json.dumps(asdict(config), indent=1))
+    write_text_atomically(out / "time_reversal_pairs.json", json.dumps(pairs))
+    write_text_atomically(out / CONFIG_FILE, json.dumps(asdict(config), indent=1))
     return {
         "out_dir": str(out),
         "num_videos": counts,

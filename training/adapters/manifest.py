@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
 
 class AnnotationError(ValueError):
     """An annotation file is not in the format its dataset publishes; the message names the file and the problem."""
@@ -151,13 +153,13 @@ def write_dataset(
         rows.append({**row, "source": name})
     out.mkdir(parents=True, exist_ok=True)
     manifest = out / f"{name}.jsonl"
-    manifest.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    write_text_atomically(manifest, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
     vocabulary = out / f"{name}_vocabulary.txt"
-    vocabulary.write_text("".join(label + "\n" for label in adapted.vocabulary), encoding="utf-8")
+    write_text_atomically(vocabulary, "".join(label + "\n" for label in adapted.vocabulary))
     kinds = None
     if adapted.kinds:
         kinds = out / f"{name}_kinds.json"
-        kinds.write_text(json.dumps(adapted.kinds, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomically(kinds, json.dumps(adapted.kinds, indent=1, ensure_ascii=False) + "\n")
     return {
         "manifest": str(manifest),
         "rows": len(rows),

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
 from ..evaluation_files import markdown_table
 from ..runs import HELDOUT, ORDER_ONLY, PARAPHRASED, evaluate_run, save_untrained
 from ..synthetic import SyntheticConfig, generate_dataset
@@ -85,8 +87,8 @@ def measure_targets(towers: TinyTowers, out_dir: Path, num_heldout: int, seed: i
         "clip_zero_shot_per_kind": per_kind,
         "t5_synonym_nearness": nearness,
     }
-    (out_dir / "targets.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    (out_dir / "targets.md").write_text(targets_markdown(result) + "\n", encoding="utf-8")
+    write_text_atomically(out_dir / "targets.json", json.dumps(result, indent=1) + "\n")
+    write_text_atomically(out_dir / "targets.md", targets_markdown(result) + "\n")
     return result
 
 

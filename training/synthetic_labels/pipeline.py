@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
 from .assignment import DEFAULT_LABEL_TEMPLATE, assign_labels, augment_record
 from .captioning import DEFAULT_CAPTION_PROMPT, CaptionFn, ImageCaptioner, caption_videos
 from .concepts import MAX_CONCEPT_WORDS, PROMPTS, GenerateFn, TextGenerator, extract_concepts
@@ -116,7 +118,7 @@ def run(
     if augmented_path.resolve() == manifest.resolve():
         raise ValueError(f"--out {out} would overwrite the input manifest: choose another folder")
     out.mkdir(parents=True, exist_ok=True)
-    (out / "synthetic_labels_config.json").write_text(json.dumps(asdict(config), indent=1))
+    write_text_atomically(out / "synthetic_labels_config.json", json.dumps(asdict(config), indent=1))
     records = read_manifest(manifest)
     videos = {record["video"]: manifest.parent / record["video"] for record in records}
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -183,8 +185,8 @@ def run(
         progress,
     )
     vocabulary.save(out / "vocabulary.json")
-    (out / "vocabulary.txt").write_text("".join(f"{label}\n" for label in vocabulary.labels))
-    (out / "clusters.md").write_text(clusters_markdown(vocabulary, config.report_rows, seed=config.seed))
+    write_text_atomically(out / "vocabulary.txt", "".join(f"{label}\n" for label in vocabulary.labels))
+    write_text_atomically(out / "clusters.md", clusters_markdown(vocabulary, config.report_rows, seed=config.seed))
 
     assigned = assign_labels(
         captions, vocabulary.labels, embed_fn, config.label_template, config.threshold, config.top_k, progress=progress
@@ -193,10 +195,10 @@ def run(
         augment_record(record, assigned[record["video"]]) | {"video": _relocate(record["video"], manifest.parent, out)}
         for record in records
     ]
-    augmented_path.write_text("".join(json.dumps(record) + "\n" for record in augmented))
+    write_text_atomically(augmented_path, "".join(json.dumps(record) + "\n" for record in augmented))
 
     summary = _summary(records, augmented, captions, concepts, vocabulary.labels, out, augmented_path)
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    write_text_atomically(out / "summary.json", json.dumps(summary, indent=1))
     return summary
 
 

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
 from .embedding import EmbedFn
 
 KMEANS_RESTARTS = 4  # k-means runs from different seeds; the best (lowest inertia) is kept
@@ -61,7 +63,7 @@ class ClusteredVocabulary:
         return list(dict.fromkeys(cluster.label for cluster in self.clusters))
 
     def save(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps([asdict(cluster) for cluster in self.clusters], indent=1))
+        write_text_atomically(Path(path), json.dumps([asdict(cluster) for cluster in self.clusters], indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> ClusteredVocabulary:
