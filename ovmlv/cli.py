@@ -68,6 +68,9 @@ COMMANDS: dict[str, Command] = {
     "claims": Command(
         "measure the paper's claims on the model organism, one row per claim", "ovmlv.training.claims", extra="train"
     ),
+    "budget": Command(
+        "train the variants of the missed claims at several step budgets", "ovmlv.training.budget", extra="train"
+    ),
     "demo": Command("the main job end to end on the model organism, offline", "ovmlv.training.demo", extra="train"),
     "synthetic": Command(
         "write the synthetic world's videos and manifests", "ovmlv.training.synthetic", extra="train"

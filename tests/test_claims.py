@@ -5,13 +5,16 @@ Training and evaluation are replaced by a table of made-up results; the real run
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from ovmlv.training import claims
+from ovmlv import cli
+from ovmlv.arguments import EXIT_OK, EXIT_USAGE
+from ovmlv.training import budget, claims
 from ovmlv.training.claims import CLAIMS, VARIANTS, Runner
 from ovmlv.training.runs import GROUPS, HELDOUT, ORDER_ONLY, PARAPHRASED, VAL, MethodRun, order_only_report
 
@@ -119,3 +122,25 @@ def test_close_comparisons_are_confirmed_within_the_run_budget(runner) -> None:
     assert claims.close_comparisons(runner, None) == ([paper_vs_serial, regulariser, form], [])
     assert claims.close_comparisons(runner, 4) == ([paper_vs_serial], [regulariser, form])  # 4 new runs each
     assert claims.close_comparisons(runner, 0) == ([], [paper_vs_serial, regulariser, form])
+
+
+def test_budget_reports_each_variant_per_budget_beside_the_frozen_reference(monkeypatch, tmp_path: Path) -> None:
+    """`ovmlv budget`: one row per (variant, budget), each measure beside the untrained reference's."""
+
+    def run_variant(variant, towers, data, run_dir, steps, seed):
+        name = next(name for name, known in VARIANTS.items() if known == variant)
+        return run_dir / "final", fake_results(0.3 if name == budget.REFERENCE else 0.4 + steps / 1000)
+
+    monkeypatch.setattr(claims, "run_variant", run_variant)
+    monkeypatch.setattr(budget, "existing_towers", lambda folder: None)
+    argv = ["budget", "--out", str(tmp_path / "out"), "--data", str(tmp_path), "--steps", "100", "10"]
+    assert cli.main([*argv, "--variants", "ovmlv T=0"]) == EXIT_OK
+    rows = json.loads((tmp_path / "out" / "budget.json").read_text(encoding="utf-8"))["rows"]
+    assert [(row["variant"], row["steps"]) for row in rows] == [("ovmlv T=0", 10), ("ovmlv T=0", 100)]
+    assert rows[1]["values"]["order-only (val)"] == pytest.approx(0.5)
+    assert rows[1]["minus_reference"]["order-only (val)"] == pytest.approx(0.2)
+    table = (tmp_path / "out" / "budget.md").read_text(encoding="utf-8")
+    assert "| ovmlv T=0 | 10 | 0.410 (+0.110) |" in table and "| chance | — | 0.200 |" in table
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--variants", "no such variant"])
+    assert exit_info.value.code == EXIT_USAGE

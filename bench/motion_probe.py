@@ -1,0 +1,211 @@
+"""Can the temporal branch learn frame order here at all? A probe on the model organism.
+
+The claims table finds every T = 4 variant at chance on the time-reversal labels (moving left/right, up/down,
+growing/shrinking) after 100 steps of the full task, 73 labels at once. This trains the branch on those six labels
+alone: the same train videos, each labelled with the time-reversal labels it shows and nothing else, with the
+recipe (learning rate, batch, regulariser), the class-name label encoder and T = 4, the branch the only trainable
+part. `--reverse-augment` adds every training video played backwards with its labels swapped (left <-> right, ...):
+then no content feature can fit the labels, only order can.
+
+It reports, on val, beside the frozen CLIP (class names, frame mean) measured in the same run:
+- order-only AUPR (the videos showing one side of a pair; chance: random rankings), as a ratio over chance;
+- the reversal margin, which isolates order from content: for a video showing side a of a pair (a, b),
+  m = [s(v, a) - s(v, b)] - [s(v reversed, a) - s(v reversed, b)] in logits (the same frames, so every content term
+  cancels); the shares with m > 0.01 (order known) and m < -0.01 (order backwards), and the mean |m|. A model
+  blind to order has m = 0 (to float rounding).
+
+A finished run's models are reused: rerun with the same `--out` to measure again.
+
+`--overfit N` asks the other question, whether the branch can represent order at all: it fits N training videos
+and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rate, no
+regulariser) and prints the mean reversal margin of those clips as it goes.
+
+    python bench/motion_probe.py --data outputs/claims/data --out outputs/motion_probe [--steps 300] [--reverse-augment]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import av
+import torch
+from tqdm.auto import tqdm
+
+from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.runs import ORDER_ONLY, ORGANISM_TOWERS, VAL, evaluate_run, existing_towers, method_run, recipe
+from ovmlv.training.tiny_towers import TinyTowers
+
+MODEL = {"label_encoder": "class_name", "temporal_layers": 4}
+SHARED = ("labels.json", "synthetic_config.json", "time_reversal_pairs.json", "paraphrases.json")  # copied as is
+NUM_FRAMES = 8
+DECIDED = 0.01  # logits: a reversal margin beyond this is a preference, below it rounding
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+def reversed_video(source: Path, target: Path) -> None:
+    """`source` played backwards, re-encoded at its frame rate."""
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        rate = stream.average_rate
+    with av.open(str(target), "w") as output:
+        out_stream = output.add_stream("libx264", rate=rate)
+        out_stream.height, out_stream.width = frames[0].shape[:2]
+        out_stream.pix_fmt = "yuv420p"
+        for array in reversed(frames):
+            output.mux(out_stream.encode(av.VideoFrame.from_ndarray(array, format="rgb24")))
+        output.mux(out_stream.encode())
+
+
+def probe_world(data: Path, out: Path, reverse_augment: bool) -> tuple[Path, dict[str, str]]:
+    """A copy of the world folder whose train and val splits hold the time-reversal labels only (the videos showing
+    none dropped), with those six as every vocabulary; returns it and each label's opposite."""
+    pairs = json.loads((data / "time_reversal_pairs.json").read_text(encoding="utf-8"))  # canonical words only
+    opposite = {first: second for first, second in pairs} | {second: first for first, second in pairs}
+    world = out / "world"
+    (world / "videos").mkdir(parents=True, exist_ok=True)
+    for name in SHARED:
+        shutil.copyfile(data / name, world / name)
+    splits = {}
+    for split in ("train", "val"):
+        splits[split] = [
+            {"video": str((data / row["video"]).resolve()), "labels": kept}
+            for row in read_jsonl(data / f"{split}.jsonl")
+            if (kept := [label for label in row["labels"] if label in opposite])
+        ]
+    if reverse_augment:
+        for row in list(splits["train"]):
+            backwards = world / "videos" / f"reversed_{Path(row['video']).name}"
+            if not backwards.exists():
+                reversed_video(Path(row["video"]), backwards)
+            splits["train"].append({"video": str(backwards.resolve()), "labels": [opposite[x] for x in row["labels"]]})
+    for split, rows in splits.items():
+        write_jsonl(world / f"{split}.jsonl", rows)
+    for name in ("heldout.jsonl", "heldout_paraphrased.jsonl"):  # the recipe names them; the probe scores val only
+        shutil.copyfile(world / "val.jsonl", world / name)
+    for name in ("vocab_train.txt", "vocab_all.txt", "vocab_paraphrased.txt"):
+        (world / name).write_text("".join(f"{label}\n" for label in sorted(opposite)), encoding="utf-8")
+    shutil.copyfile(data / "labels.json", world / "labels_paraphrased.json")
+    return world, opposite
+
+
+def reversal_margins(model_dir: Path, world: Path, opposite: dict[str, str]) -> torch.Tensor:
+    """m for every (val video, side of a pair it shows alone): see the module docstring."""
+    model, processor = OvmlvModel.from_pretrained(model_dir).eval(), OvmlvProcessor.from_pretrained(model_dir)
+    labels = sorted(opposite)
+    column = {label: index for index, label in enumerate(labels)}
+    cases = [
+        (row["video"], label)
+        for row in read_jsonl(world / "val.jsonl")
+        for label in row["labels"]
+        if opposite[label] not in row["labels"]
+    ]
+    margins = []
+    with torch.no_grad():
+        label_embeds = model.get_label_features(**processor.label_inputs(labels))
+        for start in range(0, len(cases), 16):
+            chunk = cases[start : start + 16]
+            pixels = processor(videos=[video for video, _ in chunk], num_frames=NUM_FRAMES)["pixel_values_videos"]
+            forward = model.logits(model.get_video_features(pixels), label_embeds)
+            backward = model.logits(model.get_video_features(pixels.flip(1)), label_embeds)
+            for row, (_, label) in enumerate(chunk):
+                a, b = column[label], column[opposite[label]]
+                margins.append((forward[row, a] - forward[row, b]) - (backward[row, a] - backward[row, b]))
+    return torch.stack(margins)
+
+
+def measure(name: str, model_dir: Path, world: Path, opposite: dict[str, str], eval_dir: Path) -> dict[str, float]:
+    report = evaluate_run(model_dir, world, eval_dir, sets=(VAL,))[VAL][ORDER_ONLY]
+    margins = reversal_margins(model_dir, world, opposite)
+    return {
+        "model": name,
+        "order_only_aupr": float(report["aupr_macro"]),
+        "chance_aupr": float(report["chance_aupr"]),
+        "reversal_right": float((margins > DECIDED).float().mean()),
+        "reversal_backwards": float((margins < -DECIDED).float().mean()),
+        "reversal_mean_abs_margin": float(margins.abs().mean()),
+        "cases": len(margins),
+    }
+
+
+def overfit_reversals(towers: TinyTowers, world: Path, opposite: dict[str, str], videos: int, steps: int) -> None:
+    """Fit `videos` training videos and their reversals; print the mean reversal margin every 30 steps."""
+    torch.manual_seed(0)
+    model = OvmlvModel.from_towers(
+        towers.clip, score_bias=-3.0, learnable_bias=True, weight_interpolation_loss_weight=0.0, **MODEL
+    ).train()
+    processor = OvmlvProcessor.from_towers(towers.clip, towers.llm)
+    labels = sorted(opposite)
+    rows = read_jsonl(world / "train.jsonl")[:videos]
+    with torch.no_grad():
+        pixels = processor(videos=[row["video"] for row in rows], num_frames=NUM_FRAMES)["pixel_values_videos"]
+        label_embeds = model.get_label_features(**processor.label_inputs(labels))
+    targets = torch.tensor([[float(label in row["labels"]) for label in labels] for row in rows])
+    swapped = torch.tensor([[float(opposite[label] in row["labels"]) for label in labels] for row in rows])
+    pixels, targets = torch.cat([pixels, pixels.flip(1)]), torch.cat([targets, swapped])
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=recipe().optimizer.lr, weight_decay=0.0)
+    for step in tqdm(range(steps + 1), desc="overfit", unit="step"):
+        logits = model.logits(model.get_video_features(pixels), label_embeds)
+        if step % 30 == 0:
+            with torch.no_grad():  # per clip and label: the score moved by playing the clip backwards, signed
+                margin = ((logits[:videos] - logits[videos:]) * (targets[:videos] - targets[videos:])).mean()
+            tqdm.write(f"step {step}: mean reversal margin {margin.item():.4f} logits")
+        loss = weighted_multilabel_bce(logits, targets, model.config.negative_weight)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, required=True, help="a synthetic world folder (`ovmlv synthetic`)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/motion_probe"))
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reverse-augment", action="store_true", help="add every training video played backwards")
+    parser.add_argument("--overfit", type=int, metavar="N", help="fit N videos and their reversals instead")
+    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS)
+    args = parser.parse_args()
+
+    towers = existing_towers(args.towers)
+    world, opposite = probe_world(args.data, args.out, args.reverse_augment)
+    if args.overfit:
+        overfit_reversals(towers, world, opposite, args.overfit, args.steps)
+        return
+    print(f"Probe world {world}: {len(read_jsonl(world / 'train.jsonl'))} training videos, labels {sorted(opposite)}")
+    frozen = method_run("class_name", towers, world, args.out / "frozen", 0, args.seed)
+    trained_folder = args.out / "branch" / "final"
+    if not trained_folder.is_dir():
+        method_run(None, towers, world, args.out / "branch", args.steps, args.seed, model_overrides=MODEL)
+    rows = [
+        measure("frozen CLIP, class names", frozen.folder, world, opposite, args.out / "frozen_eval"),
+        measure(f"branch, {args.steps} steps", trained_folder, world, opposite, args.out / "branch_eval"),
+    ]
+    result = {"steps": args.steps, "reverse_augment": args.reverse_augment, "rows": rows}
+    (args.out / "motion_probe.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print("\n| model | order-only AUPR (× chance) | reversal margin > 0.01 / < -0.01 | mean abs reversal margin |")
+    print("|---|---|---|---|")
+    for row in rows:
+        ratio = row["order_only_aupr"] / row["chance_aupr"]
+        print(
+            f"| {row['model']} | {row['order_only_aupr']:.3f} ({ratio:.2f}x of {row['chance_aupr']:.3f}) | "
+            f"{row['reversal_right']:.3f} / {row['reversal_backwards']:.3f} of {row['cases']} | "
+            f"{row['reversal_mean_abs_margin']:.4f} logits |"
+        )
+
+
+if __name__ == "__main__":
+    main()

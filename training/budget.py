@@ -1,0 +1,108 @@
+"""`ovmlv budget`: whether the claims that miss at the claims table's step budget move with more training.
+
+    ovmlv budget --out outputs/budget --steps 100 300 1000 [--variants NAME ...] [--data DIR] [--jobs 2]
+
+`ovmlv claims` trains every variant for one small budget. A claim that misses there is either a question of budget
+or a fault of the method, and only more steps tell them apart. This trains the variants the missed claims hinge on
+for each budget, with the claims' recipe, data and seed, and reports the claims' measures side by side: seen-label
+AUPR (val), order-only AUPR (the motion claim), unseen-label AUPR (the zero-shot claim) and paraphrased AUPR (the
+LLM claim), each beside the frozen CLIP's class-name reference measured in the same run. The runs of a budget live
+in `--out`/steps_N/runs, laid out as `ovmlv claims --out X --steps N` lays out X/runs: copy a claims run there and
+it is reused, and a killed run continues where it stopped. Writes `--out`/budget.md and budget.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ovmlv.arguments import EXIT_OK, int_at_least
+from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
+from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, VARIANTS, Runner, chance_level
+from .evaluation_files import markdown_table
+from .runs import ORGANISM_TOWERS, build_data, existing_towers
+
+REFERENCE = "frozen CLIP, class names"
+DEFAULT_VARIANTS = ("ovmlv (T=4 parallel, paper)", "branch + class names")
+MEASURES = {  # column title: where the claims table reads it
+    "seen (val)": ALL_SEEN,
+    "order-only (val)": ORDER_ONLY_VAL,
+    "unseen (held-out)": UNSEEN,
+    "paraphrased": PARAPHRASED_ALL,
+}
+
+
+def budget_rows(runners: dict[int, Runner], variants: list[str]) -> list[dict[str, object]]:
+    """One row per (variant, budget): each measure, and its difference to the frozen reference of the same run."""
+    rows = []
+    for steps, runner in sorted(runners.items()):
+        reference = {title: runner.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
+        for name in variants:
+            values = {title: runner.values(name, metric)[0] for title, metric in MEASURES.items()}
+            rows.append(
+                {
+                    "variant": name,
+                    "steps": steps,
+                    "values": values,
+                    "minus_reference": {title: values[title] - reference[title] for title in MEASURES},
+                }
+            )
+    return rows
+
+
+def budget_table(rows: list[dict[str, object]], reference: dict[str, float], chance: dict[str, float]) -> str:
+    header = ["variant", "steps", *(f"{title} (− frozen)" for title in MEASURES)]
+    cells = [
+        [
+            row["variant"],
+            str(row["steps"]),
+            *(f"{row['values'][t]:.3f} ({row['minus_reference'][t]:+.3f})" for t in MEASURES),
+        ]
+        for row in rows
+    ]
+    cells.append([f"{REFERENCE} (reference, untrained)", "—", *(f"{reference[t]:.3f}" for t in MEASURES)])
+    cells.append(["chance", "—", *(f"{chance[t]:.3f}" for t in MEASURES)])
+    return markdown_table(header, cells)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--out", type=Path, default=Path("outputs/budget"), help="(default: %(default)s)")
+    parser.add_argument(
+        "--steps", type=int_at_least(1), nargs="+", default=[100, 1000], help="budgets (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=sorted(set(VARIANTS) - {REFERENCE}),
+        default=list(DEFAULT_VARIANTS),
+        metavar="NAME",
+        help="claims variants to train at each budget (default: %(default)s; any name of the claims table)",
+    )
+    parser.add_argument("--data", type=Path, help="a synthetic world folder to reuse (default: write one)")
+    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
+    parser.add_argument("--jobs", type=int_at_least(1), default=1, help="runs at once (default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    out: Path = args.out
+    data = args.data or build_data(out / "data", seed=0, quick=False)
+    towers = existing_towers(args.towers)
+    runners = {}
+    for steps in args.steps:
+        runner = Runner(towers, data, out / f"steps_{steps}", steps, args.jobs)
+        runner.run([(name, 0) for name in (REFERENCE, *args.variants)])
+        runners[steps] = runner
+    any_runner = next(iter(runners.values()))
+    reference = {title: any_runner.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
+    chance = {title: chance_level(any_runner, metric) for title, metric in MEASURES.items()}
+    rows = budget_rows(runners, args.variants)
+    table = budget_table(rows, reference, chance)
+    write_text_atomically(out / "budget.md", f"# The missed claims' measures by training budget\n\n{table}\n")
+    summary = {"rows": rows, "reference": reference, "chance": chance}
+    write_text_atomically(out / "budget.json", json.dumps(summary, indent=1) + "\n")
+    print(f"\n{table}\n\nWritten to {out / 'budget.md'} and budget.json")
+    return EXIT_OK
