@@ -292,6 +292,9 @@ def main(argv: list[str] | None = None) -> dict:
     summary = run_summary(accelerator, unwrapped, completed_steps, steps_this_run, skipped_videos, last_eval_step)
     if accelerator.is_main_process:
         write_json(output_dir / "train_summary.json", summary)
+    # Every rank done before any tears down: a rank that destroys the process group while collectives it took part
+    # in (ZeRO-3 prefetches) are still in flight can abort at exit.
+    accelerator.wait_for_everyone()
     accelerator.end_training()
     return summary
 
