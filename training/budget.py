@@ -34,11 +34,12 @@ MEASURES = {  # column title: where the claims table reads it
 }
 
 
-def budget_rows(runners: dict[int, Runner], variants: list[str]) -> list[dict[str, object]]:
-    """One row per (variant, budget): each measure, and its difference to the frozen reference of the same run."""
+def budget_rows(
+    runners: dict[int, Runner], variants: list[str], reference: dict[str, float]
+) -> list[dict[str, object]]:
+    """One row per (variant, budget): each measure, and its difference to the frozen reference's."""
     rows = []
     for steps, runner in sorted(runners.items()):
-        reference = {title: runner.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
         for name in variants:
             values = {title: runner.values(name, metric)[0] for title, metric in MEASURES.items()}
             rows.append(
@@ -94,12 +95,13 @@ def run(args: argparse.Namespace) -> int:
     runners = {}
     for steps in args.steps:
         runner = Runner(towers, data, out / f"steps_{steps}", steps, args.jobs)
-        runner.run([(name, 0) for name in (REFERENCE, *args.variants)])
+        frozen = () if runners else (REFERENCE,)  # nothing to train: evaluated once, with the first budget
+        runner.run([(name, 0) for name in (*frozen, *args.variants)])
         runners[steps] = runner
-    any_runner = next(iter(runners.values()))
-    reference = {title: any_runner.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
-    chance = {title: chance_level(any_runner, metric) for title, metric in MEASURES.items()}
-    rows = budget_rows(runners, args.variants)
+    first = runners[args.steps[0]]
+    reference = {title: first.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
+    chance = {title: chance_level(first, metric) for title, metric in MEASURES.items()}
+    rows = budget_rows(runners, args.variants, reference)
     table = budget_table(rows, reference, chance)
     write_text_atomically(out / "budget.md", f"# The missed claims' measures by training budget\n\n{table}\n")
     summary = {"rows": rows, "reference": reference, "chance": chance}
