@@ -84,6 +84,15 @@ def _labels_or_fail(args: argparse.Namespace) -> list[str]:
     return labels
 
 
+def _bank_lock(out: Path):
+    """Changes to one bank, one at a time: a second `vocab add` waits for the first, then adds to its result
+    (`ovmlv.modeling_ovmlv.file_locks`)."""
+    from ovmlv.modeling_ovmlv.file_locks import locked
+    from ovmlv.modeling_ovmlv.label_bank import BANK_LABELS_NAME
+
+    return locked(out / BANK_LABELS_NAME)
+
+
 def build(args: argparse.Namespace) -> int:
     from ovmlv.modeling_ovmlv import LabelBank
 
@@ -91,7 +100,8 @@ def build(args: argparse.Namespace) -> int:
     out = _bank_dir(args)
     model, processor = load_model(args.model)
     bank = LabelBank.build(model, processor, labels, batch_size=args.batch_size)
-    bank.save(out)
+    with _bank_lock(out):
+        bank.save(out)
     print(f"Saved a label bank of {len(bank)} labels to {out}")
     return EXIT_OK
 
@@ -100,11 +110,13 @@ def add(args: argparse.Namespace) -> int:
     labels = _labels_or_fail(args)
     out = _bank_dir(args)
     model, processor = load_model(args.model)
-    if model.label_bank is None:
-        raise CommandError(f"{args.model} has no label bank yet: create one with `ovmlv vocab build`.")
-    added = model.label_bank.add(model, processor, labels, batch_size=args.batch_size)
-    model.label_bank.save(out)
-    print(f"Added {len(added)} labels ({len(labels) - len(added)} already there); {len(model.label_bank)} in {out}")
+    with _bank_lock(out):
+        bank = _current_bank(args, model.label_bank)
+        if bank is None:
+            raise CommandError(f"{args.model} has no label bank yet: create one with `ovmlv vocab build`.")
+        added = bank.add(model, processor, labels, batch_size=args.batch_size)
+        bank.save(out)
+    print(f"Added {len(added)} labels ({len(labels) - len(added)} already there); {len(bank)} in {out}")
     return EXIT_OK
 
 
@@ -117,11 +129,22 @@ def _load_bank(model: str):
     return bank
 
 
+def _current_bank(args: argparse.Namespace, loaded):
+    """The bank to change, read again under the lock when it is saved where it was read from: another writer may
+    have changed it since the model loaded."""
+    from ovmlv.modeling_ovmlv import LabelBank
+
+    if _bank_dir(args).resolve() != Path(args.model).resolve():
+        return loaded
+    return LabelBank.from_pretrained(args.model, loaded.fingerprint if loaded is not None else None)
+
+
 def remove(args: argparse.Namespace) -> int:
     out = _bank_dir(args)
-    bank = _load_bank(args.model)
-    bank.remove(args.labels)
-    bank.save(out)
+    with _bank_lock(out):
+        bank = _load_bank(args.model)
+        bank.remove(args.labels)
+        bank.save(out)
     print(f"Removed {len(set(args.labels))} labels; {len(bank)} left in {out}")
     return EXIT_OK
 

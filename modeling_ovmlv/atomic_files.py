@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,8 +35,7 @@ def write_files_atomically(writes: Mapping[str | os.PathLike, Callable[[str], No
         for path, write in writes.items():
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor, temporaries[path] = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            os.close(descriptor)
+            temporaries[path] = _new_temporary_file(path)
             write(temporaries[path])
             _fsync_file(temporaries[path])
         for path, temporary in temporaries.items():
@@ -48,6 +46,15 @@ def write_files_atomically(writes: Mapping[str | os.PathLike, Callable[[str], No
         raise
     for folder in {path.parent for path in temporaries}:
         _fsync_folder(folder)
+
+
+def _new_temporary_file(path: Path) -> str:
+    """An empty hidden file beside `path` with the mode a plain `open(path, "w")` gives (0666 less the umask), not
+    `tempfile.mkstemp`'s 0600: a published file must stay readable by whoever could read one written in place (a
+    server process serving the folder, another user)."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    return str(temporary)
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType
+from accelerate.utils import DistributedType, broadcast_object_list
 from accelerate.utils import load as accelerate_load
 from accelerate.utils.constants import RNG_STATE_NAME, SAFE_WEIGHTS_NAME
 from safetensors import safe_open
@@ -36,6 +36,7 @@ from ovmlv.modeling_ovmlv.checksums import (
     read_checksums,
     write_checksums,
 )
+from ovmlv.modeling_ovmlv.file_locks import FileLock, LockedError
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,23 @@ def check_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> N
             f"output_dir {output_dir} already holds a run ({', '.join(entries[:5])}{', ...' if len(entries) > 5 else ''})"
             ": pass --resume to continue it, --overwrite to delete it and start afresh, or another --output_dir."
         )
+
+
+def claim_output_dir(accelerator: Accelerator, output_dir: str | Path) -> FileLock | None:
+    """One run per output_dir: the main process locks it for the whole run (the lock goes when the process ends).
+    A second run into it (two `--resume`, say) fails at once naming the holder, on every process, rather than
+    wait hours or mix its checkpoints with the first's."""
+    lock = FileLock(output_dir) if accelerator.is_main_process else None
+    refusal = [None]
+    if lock is not None:
+        try:
+            lock.acquire(wait=False)
+        except LockedError as err:
+            refusal = [str(err)]
+    broadcast_object_list(refusal)
+    if refusal[0] is not None:
+        raise LockedError(refusal[0])
+    return lock
 
 
 def checkpoint_path(output_dir: str | Path, step: int) -> Path:

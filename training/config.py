@@ -29,6 +29,7 @@ import yaml
 
 from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.yaml_files import load_yaml
 
 
 @dataclass
@@ -280,7 +281,7 @@ def parse_overrides(tokens: list[str]) -> dict[str, dict[str, Any]]:
         section, _, field_name = name.partition(".")
         if section not in _sections() or not field_name:
             raise ValueError(f"--{key}: unknown section {section!r}; sections: {sorted(_sections())}.")
-        overrides.setdefault(section, {})[field_name] = yaml.safe_load(value)
+        overrides.setdefault(section, {})[field_name] = load_yaml(value, f"--{key}")
         i += 1
     return overrides
 
@@ -289,7 +290,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """The YAML file (if any), then the command-line overrides on top, validated into a `TrainConfig`."""
     values: dict[str, dict[str, Any]] = {}
     if path is not None:
-        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        values = load_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
         if unknown := sorted(set(values) - set(_sections())):
             raise ValueError(f"{path}: unknown section(s) {unknown}; sections: {sorted(_sections())}.")
     values = {section: fields or {} for section, fields in values.items()}  # an empty YAML section reads as None
@@ -359,7 +360,7 @@ def _flag_reader(hint: Any, flag: str):
         if optional and text.lower() in ("none", "null"):
             return None
         try:
-            return _coerce(text if is_text else yaml.safe_load(text), hint, flag)
+            return _coerce(text if is_text else load_yaml(text, flag), hint, flag)
         except ValueError as err:
             raise argparse.ArgumentTypeError(str(err)) from None
 

@@ -15,9 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from ovmlv.arguments import CommandError
+from ovmlv.yaml_files import load_yaml
 
 from .config import fields_help, load_config
 
@@ -53,9 +52,9 @@ def launch_command(args: argparse.Namespace) -> list[str]:
     if args.launch_config:
         launch_config = resolve(args.launch_config, "--launch-config")
         launch += ["--config_file", str(launch_config)]
-        deepspeed_file = (yaml.safe_load(launch_config.read_text()).get("deepspeed_config") or {}).get(
-            "deepspeed_config_file"
-        )
+        deepspeed_file = (
+            load_yaml(launch_config.read_text(encoding="utf-8"), str(launch_config)).get("deepspeed_config") or {}
+        ).get("deepspeed_config_file")
         if deepspeed_file and not Path(deepspeed_file).is_file():  # a shipped config names its JSON from the repo root
             launch += ["--deepspeed_config_file", str(CONFIGS / Path(deepspeed_file).name)]
     for flag in ("num_processes", "main_process_ip", "main_process_port"):

@@ -54,6 +54,7 @@ from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import negative_label_rng, sample_label_batch
 from ovmlv.training.checkpointing import (
     check_output_dir,
+    claim_output_dir,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.utils.logging.set_verbosity_error()
         datasets.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
+    run_lock = claim_output_dir(accelerator, output_dir)  # held until this process ends
     if accelerator.is_main_process:
         if train_cfg.overwrite and output_dir.exists():
             remove_folder(output_dir)
@@ -296,6 +298,8 @@ def main(argv: list[str] | None = None) -> dict:
     # in (ZeRO-3 prefetches) are still in flight can abort at exit.
     accelerator.wait_for_everyone()
     accelerator.end_training()
+    if run_lock is not None:
+        run_lock.release()
     return summary
 
 

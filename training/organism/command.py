@@ -22,7 +22,6 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import hashlib
 import json
-import shutil
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -33,7 +32,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from ovmlv.arguments import CommandError
-from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically, write_text_atomically
 
 from ..runs import ORGANISM_TOWERS, existing_towers
 from ..synonyms import SYNONYMS
@@ -73,16 +72,10 @@ def data_hash(
 
 
 def save_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> None:
-    """`save_pretrained` model and tokenizer into a fresh sibling folder, then swap it in for `folder`."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    retired = folder.with_name(f".{folder.name}.old")
-    if folder.exists():
-        folder.rename(retired)
-    staging.rename(folder)
-    shutil.rmtree(retired, ignore_errors=True)
+    """`save_pretrained` model and tokenizer into a staging folder, then swap it in for `folder`."""
+    with write_folder_atomically(folder) as staging:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
 
 
 def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
