@@ -58,11 +58,26 @@ def read_checksums(manifest_path: str | os.PathLike) -> dict[str, dict]:
         files = manifest["files"]
         if manifest.get("algorithm") != "sha256" or not isinstance(files, dict):
             raise ValueError("not a sha256 manifest")
-        return {
+        entries = {
             str(name): {"size": int(entry["size"]), "sha256": str(entry["sha256"])} for name, entry in files.items()
         }
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ChecksumError(f"{manifest_path} is damaged ({err}); re-download or re-export the folder.") from err
+    if outside := [name for name in entries if not _is_inside_name(name)]:
+        raise ChecksumError(
+            f"{manifest_path} lists files outside its folder ({', '.join(map(repr, outside[:3]))}): it was not "
+            "written by ovmlv. Nothing was opened; re-download or re-export the folder."
+        )
+    return entries
+
+
+def _is_inside_name(name: str) -> bool:
+    """A name as `write_checksums` writes them: relative, "/"-separated, without "..", "." or empty parts (an
+    entry like "../../etc/passwd" or "/etc/passwd" would make loading open, and report on, a file elsewhere)."""
+    parts = name.split("/")
+    return all(part not in ("", ".", "..") and "\\" not in part and "\0" not in part for part in parts) and not (
+        len(parts[0]) >= 2 and parts[0][1] == ":"  # a Windows drive, "C:"
+    )
 
 
 def checksum_problems(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -53,3 +55,16 @@ def test_remove_folder_leaves_no_half_deleted_folder_under_its_name(tmp_path):
     (tmp_path / "step_2" / "model.safetensors").write_text("x")
     remove_folder(tmp_path / "step_2")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_published_files_get_the_mode_of_a_plain_write(tmp_path):
+    """0666 less the umask, as `open(path, "w")` gives, not mkstemp's 0600 (a server process could not read it)."""
+    previous = os.umask(0o022)
+    try:
+        write_text_atomically(tmp_path / "a.txt", "x")
+        write_files_atomically({tmp_path / "b.bin": lambda t: Path(t).write_bytes(b"y")})
+        (tmp_path / "plain.txt").write_text("z")
+    finally:
+        os.umask(previous)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in tmp_path.iterdir()}
+    assert modes == {"a.txt": 0o644, "b.bin": 0o644, "plain.txt": 0o644}

@@ -81,3 +81,15 @@ def test_write_checksums_skips_hidden_and_excluded_files(tmp_path):
     assert files == {
         "sub/a.bin": {"size": 3, "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"}
     }
+
+
+@pytest.mark.parametrize("name", ["../../../../etc/passwd", "/etc/passwd", "sub/../../x", "a\\..\\..\\x", "./x", ""])
+def test_a_manifest_naming_files_outside_its_folder_is_refused_unopened(copy, name, monkeypatch):
+    manifest = json.loads((copy / CHECKSUMS_NAME).read_text())
+    manifest["files"][name] = {"size": 1, "sha256": "0" * 64}
+    (copy / CHECKSUMS_NAME).write_text(json.dumps(manifest))
+    opened = []
+    monkeypatch.setattr("ovmlv.modeling_ovmlv.checksums.file_sha256", lambda path: opened.append(path) or "")
+    with pytest.raises(ChecksumError, match=r"lists files outside its folder .*Nothing was opened"):
+        OvmlvModel.from_pretrained(copy)
+    assert opened == []

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import threading
 import types
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import torch
 
 from ovmlv.arguments import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ovmlv.cli import main
+from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video
@@ -100,6 +102,34 @@ def test_vocab_build_add_remove_list(capsys, bare_folder, processor, tmp_path):
 
     code, _, err = run(capsys, "vocab", "remove", "horse", "--model", folder)
     assert code == EXIT_ERROR and "Not in the label bank: ['horse']" in err
+
+
+def test_two_concurrent_vocab_adds_both_land(bank_folder, processor, tmp_path, monkeypatch):
+    """The second `vocab add` waits for the first's save, then adds to its result: no labels lost."""
+    from ovmlv.hub_cards import vocab
+    from ovmlv.modeling_ovmlv.file_locks import FileLock
+    from ovmlv.modeling_ovmlv.label_bank import BANK_LABELS_NAME
+
+    folder = shutil.copytree(bank_folder, tmp_path / "model")
+    first_model = OvmlvModel.from_pretrained(folder)  # the first writer read the bank before the second started
+    loaded = threading.Event()
+
+    def load_then_signal(name):
+        result = load_model(name)
+        loaded.set()
+        return result
+
+    monkeypatch.setattr(vocab, "load_model", load_then_signal)
+    first = FileLock(folder / BANK_LABELS_NAME)
+    first.acquire()  # the first writer is between reading and saving
+    second = threading.Thread(target=main, args=(["vocab", "add", "--model", str(folder), "--labels", "cat"],))
+    second.start()
+    assert loaded.wait(60)
+    first_model.label_bank.add(first_model, processor, ["horse"], progress=False)
+    first_model.label_bank.save(folder)
+    first.release()
+    second.join(60)
+    assert LabelBank.load(folder).labels == [*VOCABULARY, "horse", "cat"]
 
 
 def test_vocab_needs_out_for_a_hub_model(capsys):

@@ -119,6 +119,37 @@ def test_config_file_then_command_line(tmp_path: Path) -> None:
             load_config(None, argv)
 
 
+def test_yaml_aliases_are_refused_in_one_line(tmp_path: Path) -> None:
+    """A "billion laughs" config (each level repeats the one below) would take gigabytes to expand."""
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 10)}]" for i in range(8)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("model:\n" + "".join(f"  {line}\n" for line in levels))
+    with pytest.raises(ValueError, match=r"bomb.yaml, line 3: YAML aliases \(\*name\) are not accepted"):
+        load_config(bomb)
+    with pytest.raises(ValueError, match="--data.train, line 1: YAML aliases"):
+        load_config(None, ["--data.train", "[&m {manifest: a.jsonl}, *m]"])
+
+
+def test_a_second_run_into_a_locked_output_dir_fails_naming_the_first(tmp_path: Path, towers, synthetic: Path):
+    from ovmlv.modeling_ovmlv.file_locks import LockedError, locked
+
+    out = tmp_path / "run"
+    config = tiny_config(tmp_path / "config.yaml", towers, synthetic, out)
+    with locked(out):  # a first `train --resume` is running
+        with pytest.raises(LockedError, match=rf"{out} is being written by process {os.getpid()} "):
+            train.main(["--config", str(config), "--resume"])
+        launched = subprocess.run(
+            [sys.executable, "-m", "ovmlv", "train", "--config", str(config), "--resume"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert launched.returncode == 1 and launched.stderr.count("\n") == 1, launched.stderr
+    assert launched.stderr.startswith(f"ovmlv train: error: {out} is being written by process {os.getpid()}")
+    assert not out.exists()  # nothing written
+
+
 def test_shipped_configs_parse() -> None:
     for name in ("paper_recipe.yaml", "synthetic_tiny.yaml"):
         load_config(CONFIGS / name)

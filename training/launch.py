@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ovmlv.arguments import CommandError
+from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
 from .config import fields_help, load_config
@@ -66,5 +67,7 @@ def launch_command(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     config_path = resolve(args.config, "--config") if args.config else None
-    load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+    config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+    with locked(config.training.output_dir, wait=False):  # a run already writing there: one line, before launching
+        pass
     return subprocess.run(launch_command(args), check=False).returncode
