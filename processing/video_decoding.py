@@ -457,7 +457,10 @@ def _opener(
             raise VideoDecodeError(name, "it is a directory; pass the path of a video file")
         if path.stat().st_size == 0:
             raise VideoDecodeError(name, "the file is empty (0 bytes); re-export or re-download it")
-        return name, lambda: _open_container(name, name)
+        # FFmpeg reads "proto:rest" as a protocol ("file:x.mp4" opens x.mp4, "pipe:0.mp4" reads stdin): a local
+        # file goes by its absolute path under the file protocol, named explicitly.
+        local = f"file:{path.absolute()}"
+        return name, lambda: _open_container(local, name)
     if hasattr(source, "read"):
         file, name = source, name or str(getattr(source, "name", "<file object>"))
         start = file.tell()

@@ -186,6 +186,16 @@ def test_bytes_and_file_objects_decode_like_paths(videos: dict[str, Path]) -> No
         np.testing.assert_array_equal(load_video(file, num_frames=4, size=None), expected)
 
 
+@pytest.mark.parametrize("name", ["file:real.mp4", "pipe:0.mp4", "concat:real.mp4"])
+def test_a_file_named_like_an_ffmpeg_protocol_is_read_as_that_file(tmp_path, monkeypatch, name: str) -> None:
+    """FFmpeg would read "file:real.mp4" as real.mp4 and "pipe:0.mp4" as stdin: a local name is a file."""
+    write_video(tmp_path / "real.mp4", num_frames=8, fps=8)  # frames 0..7
+    write_video(tmp_path / name, num_frames=8, fps=8, frame_fn=lambda i: index_frame(7 - i, 64, 48))  # 7..0
+    monkeypatch.chdir(tmp_path)
+    assert indices_of(load_video(name, num_frames=2, size=None)) == [5, 1]
+    assert indices_of(load_video(tmp_path / name, num_frames=2, size=None)) == [5, 1]
+
+
 def test_file_object_without_timestamps_is_read_twice(videos: dict[str, Path]) -> None:
     file = io.BytesIO(videos["h264.h264"].read_bytes())
     frames = load_video(file, num_frames=4, size=None)  # a first pass measures the duration
