@@ -5,6 +5,7 @@ whose union is the index."""
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import os
 import random
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -108,6 +110,51 @@ def test_rerun_embeds_only_new_and_changed_videos(built, library, model, process
     assert (third.embedded, third.unchanged, third.shards) == (0, NUM_VIDEOS + 2, [])
     retried = index_videos([str(videos / "broken.mp4")], model, processor, index, retry_failed=True, progress=False)
     assert len(retried.failed) == 1
+
+
+def test_a_file_name_that_is_not_utf8_is_one_bad_row(built, library, model_folder, tmp_path, capsys):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("v00.mp4", "v01.mp4", os.fsdecode(b"bad\xff.mp4")):
+        shutil.copy(library / "v00.mp4", videos / name)
+    argv = ["index", str(videos), "--model", str(model_folder), "--out", str(tmp_path / "index"), "--workers", "0"]
+    argv += ["--num-frames", str(FRAMES), "--num-clips", str(CLIPS)]
+    assert cli.main(argv) == arguments.EXIT_PARTIAL
+    assert "embedded 2 videos" in capsys.readouterr().out
+    rows = {row["video"]: row for row in VideoIndex.open(tmp_path / "index").read().to_pylist()}
+    assert sorted(rows) == sorted([str(videos / "bad\\xff.mp4"), str(videos / "v00.mp4"), str(videos / "v01.mp4")])
+    assert "not valid UTF-8" in rows[str(videos / "bad\\xff.mp4")]["error"]
+    assert cli.main(argv) == arguments.EXIT_OK  # a re-run finds all three recorded
+    assert "embedded 0 videos (0.00/s), 0 unreadable (recorded), 3 unchanged" in capsys.readouterr().out
+
+
+def test_two_runs_creating_one_index_agree_on_its_model(built, tmp_path):
+    """The second creator waits for the first's index.json and then refuses, instead of overwriting it."""
+    from ovmlv.modeling_ovmlv.file_locks import FileLock
+    from ovmlv.video_library.index_store import INFO_NAME, IndexInfo
+
+    first_info = VideoIndex.open(built).info
+    second_info = replace(first_info, embedding_fingerprint="another model")
+    root = tmp_path / "index"
+    first = FileLock(root / INFO_NAME)
+    first.acquire()  # the first run is creating the index
+    outcome = []
+
+    def second_run():
+        try:
+            VideoIndex.open_or_create(root, second_info)
+            outcome.append("created")
+        except VideoIndexError as err:
+            outcome.append(str(err))
+
+    thread = threading.Thread(target=second_run)
+    thread.start()
+    thread.join(0.5)
+    (root / INFO_NAME).write_text(json.dumps(asdict(first_info)))
+    first.release()
+    thread.join(30)
+    assert len(outcome) == 1 and "was made with another embedding_fingerprint" in outcome[0]
+    assert IndexInfo(**json.loads((root / INFO_NAME).read_text())) == first_info
 
 
 def test_a_damaged_shard_is_reported_by_name(built, tmp_path, capsys):

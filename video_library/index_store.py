@@ -5,7 +5,10 @@
 
 Every process writes its own shards; the index is their union. A shard is built in memory, named after the sha256
 of its bytes and moved into place with one rename (`write_atomically`), so a killed run leaves whole shards only,
-and a damaged shard (a flipped bit anywhere, a truncated copy) is found by its name not matching its content.
+and a damaged shard (a flipped bit anywhere, a truncated copy) is found by its name not matching its content. Shards
+are only ever added, under names no other writer can take (a random token per writer, and the content's digest), so
+any number of processes and runs may write into one index at once without a lock: only the creation of index.json
+takes one (`open_or_create`).
 Shard names start with their UTC write time: when a video appears in several shards (it changed and was embedded
 again), the latest row is the video's. Rows with an `error` record a video that could not be read, and why.
 """
@@ -28,6 +31,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ovmlv.modeling_ovmlv.atomic_files import write_atomically, write_text_atomically
+from ovmlv.modeling_ovmlv.file_locks import locked
 
 FORMAT_VERSION = 1
 INFO_NAME = "index.json"
@@ -110,10 +114,14 @@ class VideoIndex:
 
     @classmethod
     def open_or_create(cls, root: str | os.PathLike, info: IndexInfo) -> VideoIndex:
-        """The index at `root`, created if absent; an existing one must have been made the same way as `info`
-        (several processes may call this at once: they write the same file)."""
-        if not (Path(root) / INFO_NAME).is_file():
-            write_text_atomically(Path(root) / INFO_NAME, json.dumps(asdict(info), indent=1))
+        """The index at `root`, created if absent; an existing one must have been made the same way as `info`.
+
+        Several runs and processes may call this at once: the first to take the lock writes index.json, the others
+        then read it, so two runs with different models cannot both believe they made the index.
+        """
+        with locked(Path(root) / INFO_NAME):
+            if not (Path(root) / INFO_NAME).is_file():
+                write_text_atomically(Path(root) / INFO_NAME, json.dumps(asdict(info), indent=1))
         index = cls.open(root)
         for field in ("embedding_fingerprint", "embedding_dim", "num_frames", "num_clips"):
             if getattr(index.info, field) != getattr(info, field):

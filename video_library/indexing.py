@@ -27,7 +27,7 @@ from ovmlv.processing import VideoDecodeError
 
 from .fingerprints import file_fingerprint
 from .index_store import STATUS_COLUMNS, VideoIndex
-from .inputs import is_url
+from .inputs import is_url, recorded_name
 from .video_duration import video_duration
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def plan_indexing(
     mine = share_of(videos, rank, world_size)
     plan = IndexPlan(elsewhere=len(videos) - len(mine))
     for video in mine:
-        now, row = stat_of(video), rows.get(video)
+        now, row = stat_of(video), rows.get(recorded_name(video))
         failed = row is not None and row["error"] is not None
         if row is None or (failed and retry_failed):
             plan.to_embed.append(now)
@@ -128,6 +128,9 @@ class VideoFrames(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         file = self.files[index]
+        if recorded_name(file.video) != file.video:
+            reason = "its file name is not valid UTF-8; rename it (e.g. with convmv) to index it"
+            return {"file": file, "pixels": None, "duration": None, "error": reason}
         try:
             duration = video_duration(file.video)
             pixels = self.processor.video_pixel_values(file.video, self.num_frames, self.num_clips)[0]
@@ -155,7 +158,7 @@ class ShardWriter:
     def add(self, file: VideoFile, duration: float | None, error: str | None, embedding: np.ndarray | None) -> None:
         self.rows.append(
             {
-                "video": file.video,
+                "video": recorded_name(file.video),
                 "size": file.size,
                 "mtime_ns": file.mtime_ns,
                 "fingerprint": file.fingerprint,
@@ -224,8 +227,9 @@ def index_videos(
                 embeddings = iter(model.get_video_features(batch["pixels"].to(device)).float().cpu().numpy())
             for item in batch["items"]:
                 if item["error"] is not None:
-                    logger.warning("Skipping an unreadable video %s: %s", item["file"].video, item["error"])
-                    failed.append((item["file"].video, item["error"]))
+                    name = recorded_name(item["file"].video)
+                    logger.warning("Skipping an unreadable video %s: %s", name, item["error"])
+                    failed.append((name, item["error"]))
                     writer.add(item["file"], None, item["error"], None)
                 else:
                     writer.add(item["file"], item["duration"], None, next(embeddings))

@@ -18,6 +18,16 @@ def is_url(source: str) -> bool:
     return "://" in source
 
 
+def recorded_name(video: str) -> str:
+    """`video` as the index records it. A file name that is not valid UTF-8 reaches Python with its stray bytes as
+    lone surrogates, which Parquet (UTF-8 only) cannot store: those bytes are written as `\\xNN`."""
+    try:
+        video.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(video).decode("utf-8", "backslashreplace")
+    return video
+
+
 def list_videos(sources: Iterable[str | os.PathLike]) -> list[str]:
     """Absolute video paths (or URLs), each once, in the order given: a folder adds its video files (recursively,
     by extension, sorted), a `.txt` file the paths it lists, a manifest its `video` column; any other file is a
