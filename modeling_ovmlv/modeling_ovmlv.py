@@ -447,7 +447,11 @@ class OvmlvModel(OvmlvPreTrainedModel):
                     config = cls.config_class.from_pretrained(config or load_from, **hub_kwargs)
                 kwargs.update(config=config, state_dict=cls.adapter_weights(config, towers, load_from, **hub_kwargs))
                 load_from = None
-        model = super().from_pretrained(load_from, *args, **kwargs)
+        wants_loading_info = kwargs.pop("output_loading_info", False)
+        with quiet_transformers_logs():  # its load report is replaced by the error of `check_complete_weights`
+            model, loading_info = super().from_pretrained(load_from, *args, output_loading_info=True, **kwargs)
+        if pretrained_model_name_or_path is not None:
+            check_complete_weights(pretrained_model_name_or_path, loading_info)
         # Loading puts fresh (trainable) parameters in place: freeze again what the config keeps frozen.
         model.freeze_pretrained_towers()
         model.video_encoder.refresh_clip_reference()
@@ -457,7 +461,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
             model.patch_temporal_branch(model.config.temporal_patch_ratio)
             model.config.temporal_patch_ratio = 0.0
         if pretrained_model_name_or_path is None:
-            return model
+            return (model, loading_info) if wants_loading_info else model
         folder = str(pretrained_model_name_or_path)
         if model.label_encoder is not None:  # a fixed-vocabulary model has none
             model.label_encoder.tokenizer_sources = TokenizerSources(
@@ -467,4 +471,27 @@ class OvmlvModel(OvmlvPreTrainedModel):
         weights = model_weights_files(pretrained_model_name_or_path, **hub_kwargs)
         model.label_encoder_fingerprint = model.bank_fingerprint(weights)
         model.label_bank = usable_bank(pretrained_model_name_or_path, model.label_encoder_fingerprint, **hub_kwargs)
-        return model
+        return (model, loading_info) if wants_loading_info else model
+
+
+class IncompleteWeightsError(ValueError):
+    """Saved weights that do not fill the model their config describes; the message lists the keys."""
+
+
+def check_complete_weights(name_or_path: str | os.PathLike, loading_info: dict[str, list]) -> None:
+    """A saved model must hold every weight its config needs and none it has no place for: transformers would
+    leave the missing ones randomly initialised and only log it, so the model would score with random layers.
+    (An adapter-style export is checked with its towers' weights added, which is when it is complete.)"""
+    missing, unexpected = sorted(loading_info["missing_keys"]), sorted(loading_info["unexpected_keys"])
+    mismatched = sorted(str(key) for key in loading_info.get("mismatched_keys", []))
+    if not (missing or unexpected or mismatched):
+        return
+    listed = [
+        f"{what} {len(keys)} ({', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''})"
+        for what, keys in (("missing", missing), ("unexpected", unexpected), ("of another shape", mismatched))
+        if keys
+    ]
+    raise IncompleteWeightsError(
+        f"The weights of {name_or_path} do not match its config.json: {'; '.join(listed)}. The weights file is "
+        "incomplete or from another model; re-export or re-download the model folder."
+    )

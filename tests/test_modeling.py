@@ -134,6 +134,34 @@ def test_save_load_round_trip(model, tmp_path):
         assert_same_outputs(reloaded.get_video_features(video), model.get_video_features(video))
 
 
+@pytest.mark.parametrize(
+    "change, listed",
+    [
+        (lambda weights: {}, r"missing \d+ \("),
+        (lambda weights: {k: v for k, v in weights.items() if "temporal" not in k}, r"missing \d+ \(.*temporal"),
+        (lambda weights: {**weights, "head.extra": torch.zeros(2)}, r"unexpected 1 \(head.extra\)"),
+    ],
+    ids=["no tensors", "no temporal weights", "an extra key"],
+)
+def test_incomplete_weights_fail_loading_with_the_keys_listed(towers, processor, tmp_path, capsys, change, listed):
+    """transformers alone would fill the missing weights at random and only log it: wrong scores, exit 0."""
+    from safetensors.torch import load_file, save_file
+
+    from ovmlv.cli import main
+    from ovmlv.modeling_ovmlv.modeling_ovmlv import IncompleteWeightsError
+
+    OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=1).save_pretrained(tmp_path)
+    processor.save_pretrained(tmp_path)
+    weights = tmp_path / "model.safetensors"
+    save_file(change(load_file(weights)), weights, metadata={"format": "pt"})
+    with pytest.raises(IncompleteWeightsError, match=listed):
+        OvmlvModel.from_pretrained(tmp_path)
+    assert main(["vocab", "build", "--model", str(tmp_path), "--labels", "dog"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].startswith(f"ovmlv vocab: error: The weights of {tmp_path} do not match its config")
+    assert "MISSING" not in err and not (tmp_path / "label_bank.json").exists()  # no load report: one line
+
+
 def test_tiny_towers_have_the_real_checkpoint_layouts(towers, processor):
     """OpenAI's legacy CLIP text config (eos_token_id=2: pool at argmax(input_ids), EOS the highest id) and an untied
     T5, as the Hub's files are: loading code tested only on tidier layouts broke on the real ones."""
