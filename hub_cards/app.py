@@ -25,6 +25,12 @@ MODEL_ENV = "OVMLV_MODEL"
 TRUST_REMOTE_CODE_ENV = "OVMLV_TRUST_REMOTE_CODE"  # "1": run the model repo's own code (a Space without ovmlv)
 MODEL_TYPE = "ovmlv"
 UNCALIBRATED_DEFAULT = 0.5  # the slider's start for a model without a calibrated threshold
+# Per-request bounds, so that one request cannot hold the app for everyone: labels typed (each is encoded; the
+# label bank's are precomputed and not counted), the size of an upload, and requests waiting in the queue (one runs
+# at a time; more get "queue full" at once rather than waiting minutes).
+MAX_TYPED_LABELS = 200
+MAX_UPLOAD = "200mb"
+MAX_QUEUED_REQUESTS = 16
 # What bad input raises (an unreadable upload is a VideoDecodeError, a ValueError): shown as a message, not a trace.
 USER_ERRORS = (ValueError, OSError)
 
@@ -102,6 +108,11 @@ def classify(classifier: Pipeline, video: str | None, labels_text: str, threshol
     if not video:
         raise ValueError("Upload a video first.")
     labels = [label.strip() for label in labels_text.replace("\n", ",").split(",") if label.strip()]
+    if len(labels) > MAX_TYPED_LABELS:
+        raise ValueError(
+            f"{len(labels)} labels typed; this app scores at most {MAX_TYPED_LABELS} per request (run `ovmlv "
+            "classify`, or add the vocabulary to the model's label bank with `ovmlv vocab add`, for more)."
+        )
     labels = labels or bank_labels(classifier)
     if not labels:
         raise ValueError("Type at least one label, e.g. dog, beach, surfing.")
@@ -146,8 +157,14 @@ def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label v
             with gr.Column():
                 scores = gr.Label(label="Scores", num_top_classes=15)
                 predicted = gr.Textbox(label="Labels at or above the threshold")
-        button.click(run, inputs=[video, labels, threshold], outputs=[scores, predicted], api_name="classify")
-    return demo
+        button.click(
+            run,
+            inputs=[video, labels, threshold],
+            outputs=[scores, predicted],
+            api_name="classify",
+            concurrency_limit=1,  # the model runs one request at a time; the rest wait in the queue
+        )
+    return demo.queue(max_size=MAX_QUEUED_REQUESTS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -171,7 +188,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve the app until stopped (a bad --model is a ValueError: one line from `ovmlv app`)."""
     build_demo(load_classifier(args.model, trust_remote_code=args.trust_remote_code)).launch(
-        server_name=args.host, server_port=args.port
+        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD
     )
     return 0
 

@@ -15,6 +15,9 @@ TEMPORAL_MODES = ("parallel", "serial")
 TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
 # What the weight regulariser compares under the interpolated weights (`OvmlvModel.weight_interpolation_loss`).
 WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
+# Upper bounds on sizes a config.json sets, far above any CLIP (projection 1024 for ViT-L, 1280 for bigG; 336 px),
+# so that a damaged or hostile config fails in one line instead of allocating terabytes.
+SIZE_LIMITS = {"projection_dim": 16384, "temporal_positions": 1024, "vision_config.image_size": 1024}
 
 
 def label_encoders() -> dict:
@@ -234,8 +237,16 @@ class OvmlvConfig(PretrainedConfig):
             )
         if self.score_temperature <= 0:
             raise ValueError(f"OvmlvConfig.score_temperature must be positive, got {self.score_temperature}.")
-        if self.temporal_positions < 1:
-            raise ValueError(f"OvmlvConfig.temporal_positions must be at least 1, got {self.temporal_positions}.")
+        sizes = {
+            "projection_dim": self.projection_dim,
+            "temporal_positions": self.temporal_positions,
+            "vision_config.image_size": self.vision_config.image_size,
+        }
+        for field, value in sizes.items():  # a config.json asking for 1e12 fails here, before any allocation
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= SIZE_LIMITS[field]:
+                raise ValueError(
+                    f"OvmlvConfig.{field} must be a whole number from 1 to {SIZE_LIMITS[field]}, got {value!r}."
+                )
         if not 0 <= self.weight_interpolation_max <= 1:
             raise ValueError(
                 f"OvmlvConfig.weight_interpolation_max must lie in [0, 1], got {self.weight_interpolation_max}."

@@ -59,11 +59,31 @@ def given_labels(args: argparse.Namespace) -> list[str]:
     return labels + (read_lines(args.labels_file, "labels file") if args.labels_file else [])
 
 
+def video_count(limit: str):
+    """An argparse type for a count bounded by the processor's `VIDEO_COUNT_LIMITS[limit]`: a usage error before
+    any work (read when the flag is given, so `--help` stays quick)."""
+
+    def parse(text: str) -> int:
+        from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
+
+        value, maximum = int(text), VIDEO_COUNT_LIMITS[limit]
+        if not 1 <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {maximum}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
 def add_video_sampling_arguments(parser: argparse.ArgumentParser) -> None:
     """--num-frames and --num-clips, defaulting to the model processor's."""
-    parser.add_argument("--num-frames", type=int_at_least(1), help="frames per clip (default: the processor's)")
     parser.add_argument(
-        "--num-clips", type=int_at_least(1), help="clips averaged per video, e.g. 4 (default: the processor's)"
+        "--num-frames", type=video_count("num_frames"), help="frames per clip (default: the processor's)"
+    )
+    parser.add_argument(
+        "--num-clips",
+        type=video_count("num_clips"),
+        help="clips averaged per video, e.g. 4 (default: the processor's)",
     )
 
 

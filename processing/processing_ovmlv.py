@@ -39,6 +39,9 @@ LABEL_INPUT_NAMES = (
     "llm_input_ids",
     "llm_attention_mask",
 )
+# Upper bounds on what a call or a processor_config.json may ask for, checked before any decoding: frames are kept
+# as float32 pixels (0.6 MB a frame at 224 px), so 128 frames x 16 clips is at most 1.2 GB per video.
+VIDEO_COUNT_LIMITS = {"num_frames": 128, "num_clips": 16, "image_size": 1024}
 # Loading options transformers records in a tokenizer's saved config; a saved folder must not depend on them.
 LOADING_DETAILS = ("is_local", "local_files_only")
 
@@ -61,9 +64,15 @@ def split_videos(videos: Any) -> list[Any]:
     return [videos] if is_one_video(videos) else list(videos)
 
 
-def _check_count(name: str, value: Any) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
-        raise ValueError(f"{name} must be a whole number of at least 1 (or None for the default), got {value!r}.")
+def _check_count(name: str, value: Any, limit: str) -> None:
+    """A whole number from 1 to `VIDEO_COUNT_LIMITS[limit]`, or None (the default)."""
+    maximum = VIDEO_COUNT_LIMITS[limit]
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum
+    ):
+        raise ValueError(
+            f"{name} must be a whole number from 1 to {maximum} (or None for the default), got {value!r}."
+        )
 
 
 class OvmlvProcessor(ProcessorMixin):
@@ -94,6 +103,8 @@ class OvmlvProcessor(ProcessorMixin):
         label_input_names: Sequence[str] | None = None,
         **kwargs,
     ):
+        for name, value in (("image_size", image_size), ("num_frames", num_frames), ("num_clips", num_clips)):
+            _check_count(f"OvmlvProcessor.{name}", value, name)  # before a processor_config.json asks for 1e9
         self.image_size = image_size
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
@@ -215,8 +226,8 @@ class OvmlvProcessor(ProcessorMixin):
         self, num_frames: int | None = None, num_clips: int | None = None, sampling: str = "uniform"
     ) -> None:
         """Raise ValueError for sampling arguments that are wrong for any video (None means the processor's own)."""
-        _check_count("num_frames", num_frames)
-        _check_count("num_clips (clips)", num_clips)
+        _check_count("num_frames", num_frames, "num_frames")
+        _check_count("num_clips (clips)", num_clips, "num_clips")
         if sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
 

@@ -7,7 +7,15 @@ import socket
 
 import pytest
 
-from ovmlv.hub_cards.app import bank_labels, build_demo, classify, load_classifier, main
+from ovmlv.hub_cards.app import (
+    MAX_QUEUED_REQUESTS,
+    MAX_TYPED_LABELS,
+    bank_labels,
+    build_demo,
+    classify,
+    load_classifier,
+    main,
+)
 from ovmlv.modeling_ovmlv import ZeroShotVideoClassificationPipeline
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video
@@ -39,6 +47,8 @@ def test_empty_labels_score_the_training_vocabulary(classifier, video_path):
 def test_bad_input_is_a_clear_error(classifier, video_path, monkeypatch):
     with pytest.raises(ValueError, match="Upload a video first"):
         classify(classifier, None, "dog", 0.5)
+    with pytest.raises(ValueError, match=f"{MAX_TYPED_LABELS + 1} labels typed; this app scores at most"):
+        classify(classifier, str(video_path), ",".join(f"label {i}" for i in range(MAX_TYPED_LABELS + 1)), 0.5)
     monkeypatch.setattr(classifier.model, "label_bank", None)
     with pytest.raises(ValueError, match="Type at least one label"):
         classify(classifier, str(video_path), "", 0.5)
@@ -59,6 +69,8 @@ def test_served_app_through_gradio_client(classifier, video_path, tmp_path, monk
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     demo = build_demo(classifier)
+    assert demo._queue.max_size == MAX_QUEUED_REQUESTS
+    assert [dependency.concurrency_limit for dependency in demo.fns.values()] == [1]
     demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
     try:
         client = Client(demo.local_url, verbose=False)
