@@ -4,6 +4,7 @@ and DeepSpeed ZeRO-2 where DeepSpeed is installed)."""
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import socket
@@ -22,7 +23,7 @@ from safetensors.torch import load_file
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.training import train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR
-from ovmlv.training.config import load_config
+from ovmlv.training.config import RUN_CONFIG_NAME, load_config, resumed_run_changes, save_config
 from ovmlv.training.optimization import parameter_groups
 from ovmlv.training.runs import changed_frozen_weights
 from tests.numerics import assert_same_report, assert_trained_alike
@@ -150,6 +151,30 @@ def test_a_second_run_into_a_locked_output_dir_fails_naming_the_first(tmp_path: 
     assert not out.exists()  # nothing written
 
 
+def test_resume_refuses_a_changed_hyperparameter_in_one_line(tmp_path: Path, towers, synthetic: Path) -> None:
+    """Resuming restores the optimizer and scheduler: a new lr would be recorded in train_config.yaml, not used."""
+    out = tmp_path / "run"
+    config = tiny_config(tmp_path / "config.yaml", towers, synthetic, out)
+    out.mkdir()
+    save_config(load_config(config), out / RUN_CONFIG_NAME)  # the run being resumed
+    assert resumed_run_changes(load_config(config, ["--max_steps", "8", "--log_every", "2"]), out) == [
+        "optimizer.max_steps: 4 -> 8",
+        "training.log_every: 1 -> 2",
+    ]
+    refusal = r"--resume cannot change optimizer.lr \(0.001 in .*train_config.yaml, 0.5 now\)"
+    with pytest.raises(ValueError, match=refusal):
+        train.main(["--config", str(config), "--resume", "--lr", "0.5"])
+    launched = subprocess.run(
+        [sys.executable, "-m", "ovmlv", "train", "--config", str(config), "--resume", "--model.temporal_layers", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert launched.returncode == 1 and launched.stderr.count("\n") == 1, launched.stderr
+    assert launched.stderr.startswith("ovmlv train: error: --resume cannot change model.temporal_layers (1 in ")
+    assert sorted(p.name for p in out.iterdir()) == [RUN_CONFIG_NAME]  # nothing else written
+
+
 def test_shipped_configs_parse() -> None:
     for name in ("paper_recipe.yaml", "synthetic_tiny.yaml"):
         load_config(CONFIGS / name)
@@ -246,7 +271,9 @@ class Preempted(Exception):
     """Stands for the job being killed right after a checkpoint."""
 
 
-def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, synthetic: Path, monkeypatch) -> None:
+def test_interrupted_run_resumes_to_the_same_weights(
+    tmp_path: Path, towers, synthetic: Path, monkeypatch, caplog
+) -> None:
     # Gradient accumulation 2: 4 micro-batches of 2 videos per epoch = 2 steps, so step 3 resumes mid-epoch.
     overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
     reference = tmp_path / "uninterrupted"
@@ -266,7 +293,9 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
         train.main(["--config", config, *overrides])
     monkeypatch.undo()
     reset_accelerate_state()
-    summary = train.main(["--config", config, *overrides, "--resume"])
+    with caplog.at_level(logging.INFO):
+        summary = train.main(["--config", config, *overrides, "--resume", "--eval.label_batch_size", "64"])
+    assert "Resuming with a changed eval.label_batch_size: 256 -> 64" in caplog.text  # applied, and said
 
     assert summary["processes"][0]["steps_this_run"] == 1  # steps 1-3 before the kill, step 4 after
     expected, actual = (

@@ -373,6 +373,63 @@ def from_arguments(cls: type, args: argparse.Namespace) -> Any:
     return _build(cls, {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(cls)}, where="arguments")
 
 
+# On `--resume`, the fields that may differ from the run's train_config.yaml, applied (and logged): how long to train
+# (the cosine schedule then ends at the new max_steps), how often to log, checkpoint and evaluate, what to evaluate
+# on, and how this machine runs it. Every other field shapes the trajectory the checkpoints belong to (model, towers,
+# training data, optimizer, seed, batch, precision), and the optimizer and scheduler states restored from the
+# checkpoint would silently keep the old values (a new lr would be recorded but not used): changing one is refused.
+CHANGEABLE_ON_RESUME = frozenset(
+    {
+        "optimizer.max_steps",
+        "training.output_dir",  # the same folder, perhaps spelled differently
+        "training.resume",
+        "training.overwrite",
+        "training.log_every",
+        "training.checkpoint_every",
+        "training.keep_checkpoints",
+        "training.report_to",
+        "training.cpu_threads",
+        "training.ddp_timeout_s",
+        "training.gradient_checkpointing",
+        "data.validation",
+        "data.num_workers",
+        "data.max_consecutive_bad_videos",
+        "eval.every_steps",
+        "eval.per_device_batch_size",
+        "eval.num_frames",
+        "eval.num_clips",
+        "eval.label_batch_size",
+    }
+)
+
+
+RUN_CONFIG_NAME = "train_config.yaml"  # the effective configuration, in the run's output_dir
+
+
+def resumed_run_changes(config: TrainConfig, output_dir: str | Path) -> list[str]:
+    """The changes `config` makes to the run in `output_dir` (its train_config.yaml; none without one) as
+    "section.field: old -> new", each allowed on resume (`CHANGEABLE_ON_RESUME`); a ValueError names the first
+    field that may not change."""
+    saved_path = Path(output_dir) / RUN_CONFIG_NAME
+    if not saved_path.is_file():
+        return []
+    before, after = load_config(saved_path).to_dict(), config.to_dict()
+    changes = []
+    for section, fields in after.items():
+        for name in sorted(set(fields) | set(before.get(section, {}))):
+            old, new = before.get(section, {}).get(name), fields.get(name)
+            if old == new:
+                continue
+            if f"{section}.{name}" not in CHANGEABLE_ON_RESUME:
+                raise ValueError(
+                    f"--resume cannot change {section}.{name} ({old!r} in {saved_path}, {new!r} now): the checkpoints "
+                    "were trained with the old value, and resuming restores it. Drop the change to continue the "
+                    "run, or start a new run (another --output_dir, or --overwrite)."
+                )
+            changes.append(f"{section}.{name}: {old!r} -> {new!r}")
+    return changes
+
+
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """The effective configuration, as YAML that `--config` reads back."""
     write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

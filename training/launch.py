@@ -19,7 +19,7 @@ from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
-from .config import fields_help, load_config
+from .config import fields_help, load_config, resumed_run_changes
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -70,4 +70,6 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
     with locked(config.training.output_dir, wait=False):  # a run already writing there: one line, before launching
         pass
+    if config.training.resume:
+        resumed_run_changes(config, config.training.output_dir)  # a change --resume refuses: one line, too
     return subprocess.run(launch_command(args), check=False).returncode

@@ -60,7 +60,7 @@ from ovmlv.training.checkpointing import (
     save_checkpoint,
     save_trainable_weights_only,
 )
-from ovmlv.training.config import TrainConfig, parse_args, save_config
+from ovmlv.training.config import RUN_CONFIG_NAME, TrainConfig, parse_args, resumed_run_changes, save_config
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
 from ovmlv.training.metrics import deployment_threshold
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     output_dir = Path(train_cfg.output_dir)
     # Every process checks before any writes: a new run never mixes its files with an old run's.
     check_output_dir(output_dir, resume=train_cfg.resume, overwrite=train_cfg.overwrite)
+    changes = resumed_run_changes(config, output_dir) if train_cfg.resume else []  # refused ones fail here
     set_seed(train_cfg.seed)
     if train_cfg.cpu_threads is not None:
         torch.set_num_threads(train_cfg.cpu_threads)
@@ -125,11 +126,13 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
     run_lock = claim_output_dir(accelerator, output_dir)  # held until this process ends
+    for change in changes:
+        logger.info(f"Resuming with a changed {change}")
     if accelerator.is_main_process:
         if train_cfg.overwrite and output_dir.exists():
             remove_folder(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, output_dir / "train_config.yaml")
+        save_config(config, output_dir / RUN_CONFIG_NAME)
     accelerator.wait_for_everyone()
 
     # 3. Data: mixed training manifests decoded in workers; validation sets scored against their whole vocabulary.
