@@ -3,9 +3,12 @@ every way it can fail said in one sentence."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ovmlv.arguments import CommandError
 
 from .app import check_model_source
+from .hub_access import check_hub_reachable
 
 
 def load_model(name: str):
@@ -17,6 +20,8 @@ def load_model(name: str):
     from ovmlv.processing import OvmlvProcessor
 
     check_model_source(name)
+    if not Path(name).expanduser().is_dir():
+        check_hub_reachable(name)  # seconds, not minutes of retried downloads, when there is no network
     try:
         return OvmlvModel.from_pretrained(name), OvmlvProcessor.from_pretrained(name)
     except SafetensorError as err:

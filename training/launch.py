@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ovmlv.arguments import CommandError
+from ovmlv.hub_cards.hub_access import check_hub_reachable
 from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
@@ -72,4 +73,7 @@ def run(args: argparse.Namespace) -> int:
         pass
     if config.training.resume:
         resumed_run_changes(config, config.training.output_dir)  # a change --resume refuses: one line, too
+    for tower in (config.towers.clip, config.towers.llm):
+        if tower is not None and not Path(tower).is_dir():
+            check_hub_reachable(tower, "download the tower")  # seconds, not minutes of retries, offline
     return subprocess.run(launch_command(args), check=False).returncode
