@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -36,7 +37,9 @@ def write_files_atomically(writes: Mapping[str | os.PathLike, Callable[[str], No
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             temporaries[path] = _new_temporary_file(path)
+            plain_mode = stat.S_IMODE(os.stat(temporaries[path]).st_mode)
             write(temporaries[path])
+            os.chmod(temporaries[path], plain_mode)  # a writer that replaced the file (safetensors does) made it 0600
             _fsync_file(temporaries[path])
         for path, temporary in temporaries.items():
             os.replace(temporary, path)
@@ -69,14 +72,17 @@ def staging_folder(path: str | os.PathLike) -> Path:
 
 
 def publish_folder(staged: str | os.PathLike, path: str | os.PathLike) -> None:
-    """Flush every file of `staged` to disk, then rename it to `path`, replacing a folder already there.
+    """Flush every file of `staged` to disk (with the mode a plain write gives), then rename it to `path`, replacing
+    a folder already there.
 
     Replacing takes two renames (the old folder aside, the new one in): a kill between them leaves the new folder
     under its staging name and the old one under a hidden name, never a mix of the two.
     """
     staged, path = Path(staged), Path(path)
+    plain_mode = _plain_file_mode(staged)
     for folder, _, files in os.walk(staged):
         for name in files:
+            os.chmod(os.path.join(folder, name), plain_mode)  # safetensors writes 0600, whatever the umask
             _fsync_file(os.path.join(folder, name))
         _fsync_folder(folder)
     if path.exists():
@@ -113,6 +119,15 @@ def remove_folder(path: str | os.PathLike) -> None:
     os.replace(path, doomed)
     _fsync_folder(path.parent)
     shutil.rmtree(doomed)
+
+
+def _plain_file_mode(folder: Path) -> int:
+    """The mode `open(path, "w")` gives a new file in `folder` (0666 less the umask, read without changing it)."""
+    probe = _new_temporary_file(folder / "mode")
+    try:
+        return stat.S_IMODE(os.stat(probe).st_mode)
+    finally:
+        os.unlink(probe)
 
 
 def _fsync_file(path: str | os.PathLike) -> None:

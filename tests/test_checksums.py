@@ -4,7 +4,9 @@ a truncated or bit-flipped weights file is named instead of loaded (safetensors 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -43,6 +45,16 @@ def test_an_export_lists_what_no_command_rewrites(exported):
     # The card, the config (a calibrated threshold) and the label bank (`ovmlv vocab`) may change after export.
     assert not {"README.md", "config.json", "label_bank.json", "label_bank.safetensors"} & set(files)
     assert files["model.safetensors"]["size"] == (exported / "model.safetensors").stat().st_size
+
+
+def test_an_export_is_readable_as_a_plain_write_would_be(exported):
+    """Staged files keep the mode the umask gives (not mkstemp's 0600): a server process serving the folder, or
+    another user, can read the weights, the label bank and the manifest."""
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in exported.rglob("*") if path.is_file()}
+    assert {"model.safetensors", "label_bank.safetensors", "label_bank.json", CHECKSUMS_NAME} <= modes.keys()
+    assert {name: mode for name, mode in modes.items() if mode != 0o666 & ~umask} == {}
 
 
 def test_a_flipped_bit_in_the_weights_is_named(exported, copy, capsys, video_path, monkeypatch):
