@@ -52,12 +52,17 @@ def bound_hub_requests() -> None:
 
 def check_hub_reachable(repo_id: str, what: str = "load") -> None:
     """Raise `HubUnreachableError` within `PROBE_TIMEOUT_S` (plus connecting) when the Hub does not answer about
-    `repo_id`; nothing in offline mode. HTTP errors (no such repo, no access) are left to the call that follows,
+    `repo_id`; nothing in offline mode, or for a name that is no Hub id. HTTP errors (no such repo, no access) are left to the call that follows,
     which words them."""
     import httpx2
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     bound_hub_requests()
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError:  # not a Hub id (a missing folder, say): the loading that follows says so
+        return
     if constants.HF_HUB_OFFLINE:
         return
     try:
