@@ -64,7 +64,6 @@ class FileLock:
 
     def release(self) -> None:
         if self._descriptor is not None:
-            os.ftruncate(self._descriptor, 0)
             os.close(self._descriptor)  # closing the only descriptor releases the flock
             self._descriptor = None
 
