@@ -115,6 +115,8 @@ def test_config_file_then_command_line(tmp_path: Path) -> None:
         (["--model.temporal_layer", "1"], "unknown OvmlvConfig field"),
         (["--max_steps", "ten"], "expected a number"),
         (["--max_steps"], "needs a value"),
+        (["--data.num_frames", "100000"], "data.num_frames must be from 1 to 128, got 100000"),
+        (["--eval.num_clips", "20000"], "eval.num_clips must be from 1 to 16, got 20000"),
     ]:
         with pytest.raises(ValueError, match=message):
             load_config(None, argv)

@@ -29,6 +29,7 @@ import yaml
 
 from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
 from ovmlv.yaml_files import load_yaml
 
 
@@ -160,6 +161,13 @@ class TrainConfig:
         names = [spec.name for spec in self.data.validation]
         if len(set(names)) != len(names):
             raise ValueError(f"data.validation: names must be unique (they key the metrics), got {names}.")
+        for name, value, limit in (
+            ("data.num_frames", self.data.num_frames, "num_frames"),
+            ("eval.num_frames", self.eval.num_frames, "num_frames"),
+            ("eval.num_clips", self.eval.num_clips, "num_clips"),
+        ):
+            if not 1 <= value <= VIDEO_COUNT_LIMITS[limit]:
+                raise ValueError(f"{name} must be from 1 to {VIDEO_COUNT_LIMITS[limit]}, got {value}.")
         if self.optimizer.warmup_steps > self.optimizer.max_steps:
             raise ValueError("optimizer.warmup_steps is larger than optimizer.max_steps.")
 
