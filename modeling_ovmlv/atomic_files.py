@@ -8,6 +8,7 @@ name whose contents are still in the page cache.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -15,6 +16,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+DISK_FULL_SIGNS = ("No space left on device", "StorageFull", "unexpected pos", "PytorchStreamWriter failed writing")
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -42,12 +45,32 @@ def write_files_atomically(writes: Mapping[str | os.PathLike, Callable[[str], No
             _fsync_file(temporaries[path])
         for path, temporary in temporaries.items():
             os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         for temporary in temporaries.values():
             Path(temporary).unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
         raise
     for folder in {path.parent for path in temporaries}:
         _fsync_folder(folder)
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it was raised from, is a full disk (or quota); torch's zip writer and
+    safetensors' Rust writer say so only in words."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(sign in str(error) for sign in DISK_FULL_SIGNS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_error(path: str | os.PathLike) -> OSError:
+    """What a writer raises when the disk filled while it wrote `path`: the error names the file, not the writer's
+    internals (torch says "unexpected pos")."""
+    return OSError(errno.ENOSPC, "disk full", str(path))
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
@@ -93,8 +116,10 @@ def write_folder_atomically(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield staged
         publish_folder(staged, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staged, ignore_errors=True)
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
         raise
 
 

@@ -19,6 +19,7 @@ import yaml
 
 from ovmlv.arguments import CommandError
 
+from .checkpointing import check_output_dir
 from .config import fields_help, load_config
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -49,7 +50,7 @@ def resolve(name: str, what: str) -> Path:
 
 def launch_command(args: argparse.Namespace) -> list[str]:
     """The `accelerate launch` command line that runs the trainer module with the given config and overrides."""
-    launch = [sys.executable, "-m", "accelerate.commands.launch"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]  # the trainer's error is the message
     if args.launch_config:
         launch_config = resolve(args.launch_config, "--launch-config")
         launch += ["--config_file", str(launch_config)]
@@ -67,5 +68,7 @@ def launch_command(args: argparse.Namespace) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     config_path = resolve(args.config, "--config") if args.config else None
-    load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+    config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+    training = config.training
+    check_output_dir(training.output_dir, resume=training.resume, overwrite=training.overwrite)
     return subprocess.run(launch_command(args), check=False).returncode
