@@ -22,6 +22,7 @@ EXIT_CODES = f"""exit codes:
   {EXIT_PARTIAL}  classify, index: some videos could not be read; the others were classified or indexed
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); only whole files were written"""
 MODEL_ENV = "OVMLV_MODEL"
+NETWORK_MODULES = ("httpx", "httpx2", "requests", "urllib3")
 
 
 class CommandError(Exception):
@@ -36,11 +37,19 @@ def user_error_message(error: BaseException) -> str | None:
     if is_disk_full(error):
         where = f" while writing {error.filename}" if isinstance(error, OSError) and error.filename else ""
         return f"disk full{where}; nothing half-written was kept: free some space (or write elsewhere) and rerun."
+    if is_network_error(error):
+        return f"a network request failed ({error}): check the network, or work offline (HF_HUB_OFFLINE=1, local folders)."
     if isinstance(error, KeyError) and error.args:
         return str(error.args[0])
     if isinstance(error, (CommandError, OSError, ValueError, ImportError, OverflowError)):
         return str(error)
     return None
+
+
+def is_network_error(error: BaseException) -> bool:
+    """An HTTP client's error (huggingface_hub's httpx, or requests): no network, a refused or timed-out connection,
+    an HTTP error status."""
+    return any(cls.__module__.split(".")[0] in NETWORK_MODULES for cls in type(error).__mro__)
 
 
 def run_reporting_errors(name: str, call: Callable[[], int]) -> int:
