@@ -240,3 +240,39 @@ def test_invisible_characters_around_labels_are_stripped(tmp_path):
     vocabulary = tmp_path / "vocab.txt"
     vocabulary.write_text("\u200b\ndog\u200b\n \u00a0\ncat\n", encoding="utf-8")
     assert read_lines(vocabulary, "vocabulary") == ["dog", "cat"]
+
+
+def test_train_checks_the_configs_data_files_before_launching(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where the paper recipe's data/yt8m/... and data/k400/... manifests are not
+    monkeypatch.setattr("subprocess.run", lambda *a, **k: pytest.fail("launched"))
+    code, line = run(capsys, "train", "--config", "paper_recipe")
+    assert (
+        code == EXIT_ERROR
+        and "paper_recipe.yaml names data files that do not exist here: data/yt8m/train.jsonl" in line
+    )
+    assert "`ovmlv adapt DATASET ... --out DIR`" in line
+
+
+def test_export_of_a_missing_folder_says_it_is_missing(capsys, tmp_path):
+    missing = tmp_path / "outputs" / "paper_recipe" / "final"
+    argv = ["--clip", "openai/clip-vit-base-patch32", "--llm", "google/flan-t5-xl", "--llm-revision", "COMMIT"]
+    code, line = run(capsys, "export", "--model", missing, "--out", tmp_path / "hub", "--variant", "adapter", *argv)
+    assert code == EXIT_ERROR and f"There is no model folder {missing}" in line and "Repo id" not in line
+
+
+def test_a_failed_synth_labels_leaves_no_folder_behind(capsys, video_path, tmp_path):
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(json.dumps({"video": str(video_path), "labels": ["dog"]}) + "\n")
+    out = tmp_path / "synthetic_labels"
+    missing = tmp_path / "no_captioner"
+    argv = ["--manifest", manifest, "--captioner", missing, "--llm", missing, "--clip", missing, "--out", out]
+    code, line = run(capsys, "synth-labels", *argv)
+    assert code == EXIT_ERROR and str(missing) in line
+    assert not out.exists()
+
+
+def test_evaluate_plot_needs_no_extra_beyond_train():
+    import tomllib
+
+    extras = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "matplotlib" in extras["optional-dependencies"]["train"]  # evaluate is a train command

@@ -20,7 +20,7 @@ import yaml
 from ovmlv.arguments import CommandError
 
 from .checkpointing import check_output_dir
-from .config import fields_help, load_config
+from .config import TrainConfig, fields_help, load_config
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -66,9 +66,24 @@ def launch_command(args: argparse.Namespace) -> list[str]:
     return [*launch, "-m", "ovmlv.training.train", *config, *args.unknown]
 
 
+def check_data_files(config: TrainConfig, config_path: Path | None) -> None:
+    """Every manifest, vocabulary and kinds file the config names exists: a missing one fails here, in one line,
+    not after every process has loaded the towers."""
+    specs = (*config.data.train, *config.data.validation)
+    named = [path for spec in specs for path in (spec.manifest, spec.vocabulary, spec.kinds) if path is not None]
+    if missing := [path for path in named if not Path(path).is_file()]:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise CommandError(
+            f"{config_path or 'the config'} names data files that do not exist here: {shown}. Write the manifests "
+            "with `ovmlv adapt DATASET ... --out DIR` (README: Dataset adapters), or give yours with "
+            "--data.train / --data.validation."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     config_path = resolve(args.config, "--config") if args.config else None
     config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
     training = config.training
     check_output_dir(training.output_dir, resume=training.resume, overwrite=training.overwrite)
+    check_data_files(config, config_path)
     return subprocess.run(launch_command(args), check=False).returncode
