@@ -41,7 +41,7 @@ def user_error_message(error: BaseException) -> str | None:
         return f"a network request failed ({error}): check the network, or work offline (HF_HUB_OFFLINE=1, local folders)."
     if isinstance(error, KeyError) and error.args:
         return str(error.args[0])
-    if isinstance(error, (CommandError, OSError, ValueError, ImportError, OverflowError)):
+    if isinstance(error, (CommandError, OSError, ValueError, KeyError, ImportError, OverflowError)):
         return str(error)
     return None
 
