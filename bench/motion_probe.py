@@ -20,7 +20,7 @@ A finished run's models are reused: rerun with the same `--out` to measure again
 and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rate, no
 regulariser) and prints the mean reversal margin of those clips as it goes.
 
-    python bench/motion_probe.py --data outputs/claims/data --out outputs/motion_probe [--steps 300] [--reverse-augment]
+    .venv/bin/python bench/motion_probe.py --out outputs/motion_probe [--data outputs/demo/data] [--steps 300]
 """
 
 from __future__ import annotations
@@ -37,7 +37,16 @@ from tqdm.auto import tqdm
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
 from ovmlv.processing import OvmlvProcessor
-from ovmlv.training.runs import ORDER_ONLY, ORGANISM_TOWERS, VAL, evaluate_run, existing_towers, method_run, recipe
+from ovmlv.training.runs import (
+    ORDER_ONLY,
+    ORGANISM_TOWERS,
+    VAL,
+    build_data,
+    evaluate_run,
+    existing_towers,
+    method_run,
+    recipe,
+)
 from ovmlv.training.tiny_towers import TinyTowers
 
 MODEL = {"label_encoder": "class_name", "temporal_layers": 4}
@@ -171,7 +180,9 @@ def overfit_reversals(towers: TinyTowers, world: Path, opposite: dict[str, str],
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True, help="a synthetic world folder (`ovmlv synthetic`)")
+    parser.add_argument(
+        "--data", type=Path, help="a synthetic world folder, e.g. outputs/demo/data (default: write seed 0's in --out)"
+    )
     parser.add_argument("--out", type=Path, default=Path("outputs/motion_probe"))
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
@@ -181,7 +192,8 @@ def main() -> None:
     args = parser.parse_args()
 
     towers = existing_towers(args.towers)
-    world, opposite = probe_world(args.data, args.out, args.reverse_augment)
+    data = args.data or build_data(args.out / "data", seed=0, quick=False)  # the demo's and the claims' world
+    world, opposite = probe_world(data, args.out, args.reverse_augment)
     if args.overfit:
         overfit_reversals(towers, world, opposite, args.overfit, args.steps)
         return

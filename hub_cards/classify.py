@@ -14,8 +14,10 @@ from ovmlv.arguments import (
     add_label_arguments,
     add_model_argument,
     add_video_sampling_arguments,
+    finite_float,
     given_labels,
     int_at_least,
+    torch_device,
 )
 
 from .saved_models import load_model
@@ -36,12 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (or URLs)")
     add_model_argument(parser)
     add_label_arguments(parser, "labels to score (default: the model's label bank)")
-    parser.add_argument("--threshold", type=float, help="predict labels scoring at least this (default: the model's)")
+    parser.add_argument(
+        "--threshold", type=finite_float, help="predict labels scoring at least this (default: the model's)"
+    )
     parser.add_argument(
         "--top-k", type=int_at_least(0), default=10, help="scores shown per video, 0 for all (default: 10)"
     )
     add_video_sampling_arguments(parser)
-    parser.add_argument("--device", help="torch device, e.g. cuda (default: cpu)")
+    parser.add_argument("--device", type=torch_device, help="torch device, e.g. cuda (default: cpu)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
 

@@ -29,6 +29,7 @@ from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
 from ovmlv.text_files import read_lines
 
+from .app import check_model_source
 from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, read_eval_results, results_table
 from .export_variants import VariantOptions, add_variant_arguments, save_variant, variant_options
 from .push import push_folder
@@ -155,6 +156,7 @@ def export_model(
     from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
     from ovmlv.processing import OvmlvProcessor
 
+    check_model_source(str(model_path))  # a missing folder is named as one, not as a malformed Hub id
     logger.info(f"Loading {model_path}")
     model = OvmlvModel.from_pretrained(model_path)
     processor = OvmlvProcessor.from_pretrained(model_path)

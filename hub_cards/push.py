@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from ovmlv.arguments import EXIT_OK, CommandError
+from ovmlv.arguments import EXIT_OK, CommandError, is_network_error
 
 from .hub_access import check_hub_reachable
 
@@ -34,7 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.folder} is not an exported model (no config.json): run `ovmlv export` first.")
     try:
         url = push_folder(args.folder, args.repo, private=args.private)
-    except OSError as err:  # huggingface_hub's HTTP, token and offline errors
+    except Exception as err:  # huggingface_hub's HTTP, token and offline errors
+        if not isinstance(err, OSError) and not is_network_error(err):
+            raise
         raise CommandError(f"pushing {args.folder} to {args.repo} failed: {err}") from err
     print(f"Pushed to {url}")
     return EXIT_OK

@@ -8,6 +8,7 @@ name whose contents are still in the page cache.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -15,6 +16,8 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+DISK_FULL_SIGNS = ("No space left on device", "StorageFull", "unexpected pos", "PytorchStreamWriter failed writing")
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[str], None]) -> None:
@@ -43,9 +46,11 @@ def write_files_atomically(writes: Mapping[str | os.PathLike, Callable[[str], No
             _fsync_file(temporaries[path])
         for path, temporary in temporaries.items():
             os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         for temporary in temporaries.values():
             Path(temporary).unlink(missing_ok=True)
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
         raise
     for folder in {path.parent for path in temporaries}:
         _fsync_folder(folder)
@@ -58,6 +63,24 @@ def _new_temporary_file(path: Path) -> str:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
     os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     return str(temporary)
+
+
+def is_disk_full(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it was raised from, is a full disk (or quota); torch's zip writer and
+    safetensors' Rust writer say so only in words."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if any(sign in str(error) for sign in DISK_FULL_SIGNS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_error(path: str | os.PathLike) -> OSError:
+    """What a writer raises when the disk filled while it wrote `path`: the error names the file, not the writer's
+    internals (torch says "unexpected pos")."""
+    return OSError(errno.ENOSPC, "disk full", str(path))
 
 
 def write_text_atomically(path: str | os.PathLike, text: str) -> None:
@@ -106,8 +129,10 @@ def write_folder_atomically(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield staged
         publish_folder(staged, path)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staged, ignore_errors=True)
+        if is_disk_full(error):
+            raise disk_full_error(path) from error
         raise
 
 

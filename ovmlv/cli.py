@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .arguments import EXIT_CODES, EXIT_ERROR, EXIT_USAGE, CommandError
+from .arguments import EXIT_CODES, EXIT_ERROR, EXIT_USAGE, run_reporting_errors
 
 
 @dataclass(frozen=True)
@@ -173,15 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = f": pip install 'ovmlv[{COMMANDS[name].extra}]'" if COMMANDS[name].extra and third_party else ""
         print(f"ovmlv {name}: error: {error}{hint}", file=sys.stderr)
         return EXIT_ERROR
-    if command.passes_unknown:
-        args, unknown = parser.parse_known_args(rest)
-        args.unknown = unknown
-    else:
-        args = parser.parse_args(rest)
-    show_library_messages()
-    try:
-        return getattr(importlib.import_module(command.module), command.run)(args)
-    except (CommandError, OSError, ValueError, KeyError, ImportError) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"ovmlv {name}: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
+    module = importlib.import_module(command.module)
+
+    def parse_and_run() -> int:
+        if command.passes_unknown:
+            args, unknown = parser.parse_known_args(rest)
+            args.unknown = unknown
+        else:
+            args = parser.parse_args(rest)  # an argument's type may raise a CommandError (--device cuda without one)
+        show_library_messages()
+        return getattr(module, command.run)(args)
+
+    return run_reporting_errors(name, parse_and_run)

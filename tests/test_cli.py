@@ -17,6 +17,7 @@ from ovmlv.arguments import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ovmlv.cli import main
 from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.training.config import load_config
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video
 
@@ -224,6 +225,14 @@ def test_train_checks_the_config_before_launching(capsys, monkeypatch, tmp_path)
     assert "neither a file nor a shipped config" in capsys.readouterr().err
 
     monkeypatch.chdir(tmp_path)  # shipped configs are found from anywhere, DeepSpeed's JSON too
+    assert main(["train", "--config", "synthetic_tiny"]) == EXIT_ERROR and not launched
+    assert "names data files that do not exist here: outputs/demo/data/train.jsonl" in capsys.readouterr().err
+    data = load_config(launch.resolve("synthetic_tiny", "--config")).data
+    for spec in (*data.train, *data.validation):  # the data files it names, present (checked before launching)
+        for name in (spec.manifest, spec.vocabulary, spec.kinds):
+            if name is not None:
+                (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+                (tmp_path / name).touch()
     assert (
         main(["train", "--launch-config", "accelerate_zero2", "--config", "synthetic_tiny", "--lr", "1e-4"]) == EXIT_OK
     )

@@ -13,7 +13,21 @@ import pytest
 from ovmlv.arguments import EXIT_OK
 from ovmlv.cli import main
 from ovmlv.training import compare, demo
-from ovmlv.training.runs import GROUPS, HELDOUT, LABEL_KINDS, ORDER_ONLY, PARAPHRASED, QUICK_DATA, QUICK_STEPS, VAL
+from ovmlv.training.runs import (
+    GROUPS,
+    HELDOUT,
+    LABEL_KINDS,
+    ORDER_ONLY,
+    PARAPHRASED,
+    QUICK_DATA,
+    QUICK_STEPS,
+    VAL,
+    default_steps,
+    existing_towers,
+    finished_run,
+    recipe,
+    train_overrides,
+)
 from tests.process_state import reset_accelerate_state, torch_threads
 
 
@@ -106,3 +120,34 @@ def test_compare_trains_and_evaluates_each_method(quick_demo, tmp_path: Path) ->
     cells = rows[0].strip("| ").split(" | ")[2:]
     assert cells[0] == f"{baseline[VAL]['all']['aupr_macro']:.3f}" and len(cells) == len(compare.COLUMNS)
     assert table in printed
+
+
+class StopAfterTraining(Exception):
+    pass
+
+
+def test_the_demo_reruns_reusing_a_finished_run_of_the_same_settings(quick_demo, monkeypatch, capsys) -> None:
+    """A second `ovmlv demo` into the same folder reuses the finished training run (and says so); other settings
+    train afresh over it. The steps after training are the first run's code: stopped here, they cost a minute."""
+    out, _ = quick_demo
+    monkeypatch.setattr(demo, "train_run", lambda *args, **kwargs: pytest.fail("trained again"))
+    monkeypatch.setattr(demo, "changed_frozen_weights", lambda *args: (_ for _ in ()).throw(StopAfterTraining()))
+    with pytest.raises(StopAfterTraining):
+        main(["demo", "--out", str(out), "--quick"])
+    assert f"Reusing the finished run in {out / 'train'} (same settings; --fresh trains again)." in (
+        capsys.readouterr().out
+    )
+    towers, data = existing_towers(), out / "data"
+    assert finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS, 0))
+    assert not finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS + 1, 0))
+    assert not finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS, 1))
+
+
+def test_demo_help_shows_the_defaults_and_quick_has_its_own_folder(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: outputs/demo, or outputs/demo_quick with --quick)" in shown
+    assert f"(default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)" in shown
+    assert "(default: 0)" in shown and "organism_towers)" in shown
+    assert default_steps(quick=False) == recipe().optimizer.max_steps == 100  # the README's "the demo's recipe"

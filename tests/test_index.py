@@ -29,7 +29,7 @@ from ovmlv.video_library.indexing import index_videos
 from ovmlv.video_library.inputs import list_videos
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.numerics import assert_same_outputs
-from tests.test_training import descendants, free_port
+from tests.test_training import descendants, free_port, run_together
 from tests.video_files import write_video
 from tests.video_library_files import CLIPS, FRAMES, NUM_VIDEOS, build_index, shade, write_library
 
@@ -308,3 +308,30 @@ def test_two_processes_split_the_library_and_their_union_is_the_index(built, lib
     got, expected = by_video(*index.embedded()), by_video(*VideoIndex.open(built).embedded())
     assert got.keys() == expected.keys()
     assert_same_outputs(torch.stack([got[v] for v in expected]), torch.stack(list(expected.values())))
+
+
+def test_two_machines_index_as_one_process(built, library, model_folder, tmp_path):
+    """Two `accelerate launch` on this host as machines 0 and 1 of 2 (one process each, shared storage): global
+    ranks 0 and 1 split the library, and the index equals the one-process index, its index.json included."""
+    out, port = tmp_path / "machines.index", str(free_port())
+    commands = [
+        [
+            *(str(Path(sys.executable).parent / "accelerate"), "launch", "--multi_gpu", "--num_machines", "2"),
+            *("--num_processes", "2", "--machine_rank", str(machine), "--main_process_ip", "127.0.0.1"),
+            *("--main_process_port", port, "--mixed_precision", "no", "--dynamo_backend", "no"),
+            *("-m", "ovmlv", *index_arguments(library, model_folder, out)),
+        ]
+        for machine in (0, 1)
+    ]
+    logs = [tmp_path / f"machine{machine}.log" for machine in (0, 1)]
+    env = {**subprocess_env(), "ACCELERATE_USE_CPU": "true"}
+    for code, log in zip(run_together(commands, env, logs, SUBPROCESS_TIMEOUT_S), logs, strict=True):
+        assert code == 0, log.read_text()[-3000:]
+    assert "process 1 of 2" in logs[0].read_text() and "process 2 of 2" in logs[1].read_text()
+    index, reference = VideoIndex.open(out), VideoIndex.open(built)
+    assert index.info == reference.info
+    got, expected = by_video(*index.embedded()), by_video(*reference.embedded())
+    assert got.keys() == expected.keys()
+    assert_same_outputs(torch.stack([got[v] for v in expected]), torch.stack(list(expected.values())))
+    failures = {row["video"]: row["error"] for row in index.read().to_pylist() if row["error"]}
+    assert failures == {row["video"]: row["error"] for row in reference.read().to_pylist() if row["error"]}

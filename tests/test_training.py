@@ -338,54 +338,69 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[str, str]) -> dict:
-    """`ovmlv train` (`accelerate launch`) two ranks on loopback; a hang fails the test in minutes, with both ranks' logs."""
-    log = train_config.with_suffix(".log")
-    command = [
-        sys.executable,
-        "-m",
-        "ovmlv",
-        "train",
-        "--launch-config",
-        str(accelerate_config),
-        "--main-process-ip",
-        "127.0.0.1",
-        "--main-process-port",
-        str(free_port()),
-        "--config",
-        str(train_config),
-        "--eval.every_steps",
-        "0",
-        "--training.ddp_timeout_s",
-        "120",  # a rank stuck in a collective errors out long before the test's own timeout
-    ]
+def launch_two_processes(accelerate_config: Path, train_config: Path, env: dict[str, str], machines: int = 1) -> dict:
+    """`ovmlv train` (`accelerate launch`) two ranks on loopback, on one machine or as two machines of one process
+    each (two launches, `machine_rank` 0 and 1, sharing the output folder as machines share storage); a hang fails
+    the test in minutes, with every rank's log."""
+    port = str(free_port())
+    commands = []
+    for machine in range(machines):
+        launcher = load_config_from_file(str(accelerate_config)).to_dict()
+        launcher.update(num_machines=machines, machine_rank=machine)
+        machine_config = train_config.with_name(f"{train_config.stem}_machine{machine}.yaml")
+        machine_config.write_text(yaml.safe_dump(launcher))
+        commands.append(
+            [
+                *(sys.executable, "-m", "ovmlv", "train", "--launch-config", str(machine_config)),
+                *("--main-process-ip", "127.0.0.1", "--main-process-port", port, "--config", str(train_config)),
+                *("--eval.every_steps", "0", "--training.ddp_timeout_s", "120"),  # a stuck rank errors out first
+            ]
+        )
     # gloo binds where the host name resolves; a CI machine's name may not resolve to this machine.
     env = {**os.environ, "GLOO_SOCKET_IFNAME": "lo", "PYTHONUNBUFFERED": "1", **env}
-    with log.open("w") as output:
-        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
-        try:
-            process.wait(timeout=LAUNCH_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            for pid in [*descendants(process.pid), process.pid]:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-            process.wait()
-            pytest.fail(
-                f"two-process training did not finish in {LAUNCH_TIMEOUT_S} s; its log ends:\n{log.read_text()[-3000:]}"
-            )
-    assert process.returncode == 0, log.read_text()[-3000:]
+    logs = [train_config.with_name(f"{train_config.stem}_machine{machine}.log") for machine in range(machines)]
+    for code, log in zip(run_together(commands, env, logs, LAUNCH_TIMEOUT_S), logs, strict=True):
+        assert code == 0, log.read_text()[-3000:]
     return json.loads(
         (Path(yaml.safe_load(train_config.read_text())["training"]["output_dir"]) / "train_summary.json").read_text()
     )
 
 
-def test_two_processes_train_in_step(tmp_path: Path, towers, synthetic: Path) -> None:
-    out = tmp_path / "ddp"
+def run_together(commands: list[list[str]], env: dict[str, str], logs: list[Path], timeout_s: float) -> list[int]:
+    """Run `commands` at once from the repository root, each into its log; their exit codes. Past `timeout_s`
+    every process they started is killed and the test fails with the logs' ends."""
+    processes = []
+    for command, log in zip(commands, logs, strict=True):
+        with log.open("w") as output:
+            processes.append(subprocess.Popen(command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT))
+    try:
+        for process in processes:
+            process.wait(timeout=timeout_s)  # the launches finish together: one wait bounds them all
+    except subprocess.TimeoutExpired:
+        for pid in [pid for process in processes for pid in [*descendants(process.pid), process.pid]]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for process in processes:
+            process.wait()
+        ends = "\n".join(f"{log}:\n{log.read_text()[-1500:]}" for log in logs)
+        pytest.fail(f"{len(commands)} launches did not finish in {timeout_s} s; their logs end:\n{ends}")
+    return [process.returncode for process in processes]
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory, towers, synthetic: Path) -> tuple[Path, dict]:
+    """One machine, two processes (DDP over gloo): its output folder and summary."""
+    folder = tmp_path_factory.mktemp("ddp")
     summary = launch_two_processes(
         CONFIGS / "accelerate_cpu_2proc.yaml",
-        tiny_config(tmp_path / "ddp.yaml", towers, synthetic, out),
+        tiny_config(folder / "ddp.yaml", towers, synthetic, folder / "out"),
         {"ACCELERATE_USE_CPU": "true"},
     )
+    return folder / "out", summary
+
+
+def test_two_processes_train_in_step(two_process_run) -> None:
+    out, summary = two_process_run
     assert summary["num_processes"] == 2 and summary["distributed_type"] == "DistributedType.MULTI_CPU"
     ranks = summary["processes"]
     assert [rank["rank"] for rank in ranks] == [0, 1] and all(rank["steps_this_run"] == 4 for rank in ranks)
@@ -394,6 +409,31 @@ def test_two_processes_train_in_step(tmp_path: Path, towers, synthetic: Path) ->
         "random_states_0.pkl",
         "random_states_1.pkl",
     }
+
+
+def test_two_machines_train_as_one_machine_with_two_processes(tmp_path: Path, towers, synthetic, two_process_run):
+    """Two `accelerate launch` (machine_rank 0 and 1, one process each) on this host, sharing the output folder as
+    machines share storage: global ranks 0 and 1, each a local main process. The run equals the one-machine run,
+    and the main process of the main machine alone writes checkpoints and final/ (a second writer would collide on
+    the staging folder's rename)."""
+    reference_out, reference = two_process_run
+    out = tmp_path / "out"
+    summary = launch_two_processes(
+        CONFIGS / "accelerate_cpu_2proc.yaml",
+        tiny_config(tmp_path / "machines.yaml", towers, synthetic, out),
+        {"ACCELERATE_USE_CPU": "true"},
+        machines=2,
+    )
+    assert summary["num_processes"] == 2 and [rank["rank"] for rank in summary["processes"]] == [0, 1]
+    assert summary["processes"][0]["trainable_sha256"] == summary["processes"][1]["trainable_sha256"]
+    assert_trained_alike(
+        load_file(out / "final" / "model.safetensors"), load_file(reference_out / "final" / "model.safetensors")
+    )
+    for step in ("step_2", "step_4"):
+        files = sorted(p.name for p in (out / CHECKPOINTS_DIR / step).iterdir())
+        assert files == sorted(p.name for p in (reference_out / CHECKPOINTS_DIR / step).iterdir())
+    assert sorted(p.name for p in (out / CHECKPOINTS_DIR).iterdir()) == ["step_2", "step_4"]  # no staging left
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
 @pytest.mark.parametrize("stage", [2, 3])

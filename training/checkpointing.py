@@ -28,7 +28,13 @@ from accelerate.utils import load as accelerate_load
 from accelerate.utils.constants import RNG_STATE_NAME, SAFE_WEIGHTS_NAME
 from safetensors import safe_open
 
-from ovmlv.modeling_ovmlv.atomic_files import publish_folder, remove_folder, staging_folder
+from ovmlv.modeling_ovmlv.atomic_files import (
+    disk_full_error,
+    is_disk_full,
+    publish_folder,
+    remove_folder,
+    staging_folder,
+)
 from ovmlv.modeling_ovmlv.checksums import (
     CHECKSUMS_NAME,
     ChecksumError,
@@ -163,7 +169,13 @@ def save_checkpoint(accelerator: Accelerator, output_dir: str | Path, step: int,
         staged.mkdir(parents=True)
     accelerator.wait_for_everyone()
     deepspeed = accelerator.distributed_type == DistributedType.DEEPSPEED
-    accelerator.save_state(str(staged), **({"exclude_frozen_parameters": True} if deepspeed else {}))
+    try:
+        accelerator.save_state(str(staged), **({"exclude_frozen_parameters": True} if deepspeed else {}))
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        shutil.rmtree(staged, ignore_errors=True)  # no half-written checkpoint stays behind
+        raise disk_full_error(path) from error
     accelerator.wait_for_everyone()  # every process's files are in place
     if accelerator.is_main_process:
         write_checksums(staged)

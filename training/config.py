@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
 from ovmlv.yaml_files import load_yaml
+
+LARGEST_NUMBER = 2**63 - 1  # torch's int64 and JSON's integers hold no more
 
 
 @dataclass
@@ -218,6 +221,8 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
             number = None
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise ValueError(f"{where}: expected a number, got {value!r}.")
+        if not math.isfinite(number) or abs(number) > LARGEST_NUMBER:
+            raise ValueError(f"{where}: {value!r} is out of range; give a finite number below {LARGEST_NUMBER:.0e}.")
         if annotation is int and number != int(number):
             raise ValueError(f"{where}: expected an integer, got {value!r}.")
         return annotation(number)
@@ -289,7 +294,10 @@ def parse_overrides(tokens: list[str]) -> dict[str, dict[str, Any]]:
         section, _, field_name = name.partition(".")
         if section not in _sections() or not field_name:
             raise ValueError(f"--{key}: unknown section {section!r}; sections: {sorted(_sections())}.")
-        overrides.setdefault(section, {})[field_name] = load_yaml(value, f"--{key}")
+        try:
+            overrides.setdefault(section, {})[field_name] = load_yaml(value, f"--{key}")
+        except yaml.YAMLError as err:
+            raise ValueError(f"--{key} {value!r} is no YAML value ({getattr(err, 'problem', err)}).") from None
         i += 1
     return overrides
 
@@ -298,7 +306,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """The YAML file (if any), then the command-line overrides on top, validated into a `TrainConfig`."""
     values: dict[str, dict[str, Any]] = {}
     if path is not None:
-        values = load_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
+        try:
+            values = load_yaml(Path(path).read_text(encoding="utf-8"), str(path)) or {}
+        except yaml.YAMLError as err:  # a syntax error, or a tag safe_load refuses (!!python/object)
+            mark = getattr(err, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            problem = getattr(err, "problem", None) or type(err).__name__
+            raise ValueError(f"{path} is not a valid config{where}: {problem}; fix the YAML and rerun.") from None
+        if not isinstance(values, dict) or not all(isinstance(v, dict | None) for v in values.values()):
+            raise ValueError(f"{path}: a config maps sections to fields (`optimizer:` then `  lr: 1e-5`).")
         if unknown := sorted(set(values) - set(_sections())):
             raise ValueError(f"{path}: unknown section(s) {unknown}; sections: {sorted(_sections())}.")
     values = {section: fields or {} for section, fields in values.items()}  # an empty YAML section reads as None

@@ -23,7 +23,7 @@ import torch
 from accelerate import Accelerator
 from transformers.utils import CONFIG_NAME
 
-from ovmlv.arguments import EXIT_OK, add_video_sampling_arguments, int_at_least
+from ovmlv.arguments import EXIT_OK, add_video_sampling_arguments, finite_float, int_at_least
 from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
@@ -96,7 +96,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="leave this set out of choosing the deployment threshold (e.g. an open-vocabulary test set)",
     )
-    parser.add_argument("--threshold", type=float, help="report F1/precision/recall at it (default: the model's)")
+    parser.add_argument(
+        "--threshold", type=finite_float, help="report F1/precision/recall at it (default: the model's)"
+    )
     parser.add_argument(
         "--no-save-threshold",
         dest="save_threshold",

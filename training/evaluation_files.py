@@ -201,7 +201,7 @@ def import_pyplot():
     try:
         import matplotlib
     except ImportError as err:
-        raise ImportError("--plot needs matplotlib: pip install matplotlib") from err
+        raise ImportError(f"--plot needs matplotlib ({err}): pip install 'ovmlv[train]'") from err
     matplotlib.use("Agg")
     from matplotlib import pyplot
 

@@ -20,7 +20,8 @@ from ovmlv.hub_cards.hub_access import check_hub_reachable
 from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
-from .config import fields_help, load_config, resumed_run_changes
+from .checkpointing import check_output_dir
+from .config import TrainConfig, fields_help, load_config, resumed_run_changes
 
 CONFIGS = Path(__file__).parent / "configs"
 
@@ -50,7 +51,7 @@ def resolve(name: str, what: str) -> Path:
 
 def launch_command(args: argparse.Namespace) -> list[str]:
     """The `accelerate launch` command line that runs the trainer module with the given config and overrides."""
-    launch = [sys.executable, "-m", "accelerate.commands.launch"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]  # the trainer's error is the message
     if args.launch_config:
         launch_config = resolve(args.launch_config, "--launch-config")
         launch += ["--config_file", str(launch_config)]
@@ -66,13 +67,30 @@ def launch_command(args: argparse.Namespace) -> list[str]:
     return [*launch, "-m", "ovmlv.training.train", *config, *args.unknown]
 
 
+def check_data_files(config: TrainConfig, config_path: Path | None) -> None:
+    """Every manifest, vocabulary and kinds file the config names exists: a missing one fails here, in one line,
+    not after every process has loaded the towers."""
+    specs = (*config.data.train, *config.data.validation)
+    named = [path for spec in specs for path in (spec.manifest, spec.vocabulary, spec.kinds) if path is not None]
+    if missing := [path for path in named if not Path(path).is_file()]:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        raise CommandError(
+            f"{config_path or 'the config'} names data files that do not exist here: {shown}. Write the manifests "
+            "with `ovmlv adapt DATASET ... --out DIR` (README: Dataset adapters), or give yours with "
+            "--data.train / --data.validation."
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     config_path = resolve(args.config, "--config") if args.config else None
     config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
-    with locked(config.training.output_dir, wait=False):  # a run already writing there: one line, before launching
+    training = config.training
+    with locked(training.output_dir, wait=False):  # a run already writing there: one line, before launching
         pass
-    if config.training.resume:
-        resumed_run_changes(config, config.training.output_dir)  # a change --resume refuses: one line, too
+    check_output_dir(training.output_dir, resume=training.resume, overwrite=training.overwrite)
+    if training.resume:
+        resumed_run_changes(config, training.output_dir)  # a change --resume refuses: one line, too
+    check_data_files(config, config_path)
     for tower in (config.towers.clip, config.towers.llm):
         if tower is not None and not Path(tower).is_dir():
             check_hub_reachable(tower, "download the tower")  # seconds, not minutes of retries, offline

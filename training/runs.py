@@ -106,9 +106,32 @@ def train_run(
     steps: int,
     seed: int,
     model_overrides: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Train `method` (None: the `model_overrides` alone) with the recipe through `accelerate launch` (output
-    streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder."""
+    streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder. `overwrite`: replace a
+    run already in `output_dir` (otherwise that is an error)."""
+    config = recipe()
+    launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
+    launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
+        launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
+    command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
+    command += train_overrides(method, towers, data, output_dir, steps, seed, model_overrides)
+    subprocess.run([*command, *(["--training.overwrite", "true"] if overwrite else [])], cwd=REPO, check=True)
+    return output_dir / "final"
+
+
+def train_overrides(
+    method: str | None,
+    towers: TinyTowers,
+    data: Path,
+    output_dir: Path,
+    steps: int,
+    seed: int,
+    model_overrides: dict[str, Any] | None = None,
+) -> list[str]:
+    """The trainer's options that turn the recipe into this run: towers, method, data folder, output, seed, steps."""
     config = recipe()
     model = {"method": method} if method is not None else {}
     overrides = {
@@ -122,15 +145,22 @@ def train_run(
         "optimizer.max_steps": steps,
         "optimizer.warmup_steps": min(config.optimizer.warmup_steps, steps),  # a short budget still warms up
     }
-    launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
-    launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
-        launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
-    command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
-    for name, value in overrides.items():
-        command += [f"--{name}", value if isinstance(value, str) else yaml_scalar(value)]
-    subprocess.run(command, cwd=REPO, check=True)
-    return output_dir / "final"
+    return [
+        item
+        for name, value in overrides.items()
+        for item in (f"--{name}", value if isinstance(value, str) else yaml_scalar(value))
+    ]
+
+
+def finished_run(output_dir: Path, overrides: list[str]) -> bool:
+    """Whether `output_dir` holds a finished run (final/ and its summary) of exactly the recipe with `overrides`."""
+    saved = output_dir / "train_config.yaml"
+    if not (output_dir / "final" / "config.json").is_file() or not (output_dir / "train_summary.json").is_file():
+        return False
+    settings = [load_config(path, overrides if path == RECIPE else []).to_dict() for path in (RECIPE, saved)]
+    for values in settings:
+        values["training"].update(resume=False, overwrite=False)
+    return settings[0] == settings[1]
 
 
 def yaml_scalar(value: Any) -> str:

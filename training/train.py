@@ -27,6 +27,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
+from ovmlv.arguments import EXIT_OK, run_reporting_errors
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
 from ovmlv.modeling_ovmlv.label_limits import check_label_lengths
@@ -379,5 +381,11 @@ def tracker_hparams(config: TrainConfig) -> dict[str, float | int | str | bool]:
     return flat
 
 
-if __name__ == "__main__":
+def run_launched() -> int:
+    """The trainer as `ovmlv train` launches it: a user's mistake or a full disk is one line per process, exit 1."""
     main()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(run_reporting_errors("train", run_launched))

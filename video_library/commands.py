@@ -16,8 +16,10 @@ from ovmlv.arguments import (
     add_label_arguments,
     add_model_argument,
     add_video_sampling_arguments,
+    finite_float,
     given_labels,
     int_at_least,
+    torch_device,
 )
 from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.hub_cards.tables import format_table
@@ -71,7 +73,9 @@ def add_index_arguments(parser: argparse.ArgumentParser) -> None:
         default=512,
         help="videos per shard: at most this is redone after a kill (default: 512)",
     )
-    parser.add_argument("--device", help="torch device (default: cuda:LOCAL_RANK when there is a GPU, else cpu)")
+    parser.add_argument(
+        "--device", type=torch_device, help="torch device (default: cuda:LOCAL_RANK when there is a GPU, else cpu)"
+    )
     parser.add_argument("--retry-failed", action="store_true", help="try unreadable videos again even if unchanged")
 
 
@@ -81,9 +85,11 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     _add_index_model_argument(parser)
     add_label_arguments(parser, "the vocabulary (default: the model's label bank)")
     parser.add_argument("--out", required=True, type=Path, metavar="FILE", help="tags.jsonl or tags.parquet")
-    parser.add_argument("--threshold", type=float, help="keep labels scoring at least this (default: the model's)")
+    parser.add_argument(
+        "--threshold", type=finite_float, help="keep labels scoring at least this (default: the model's)"
+    )
     parser.add_argument("--top-k", type=int_at_least(1), default=10, help="best labels kept per video (default: 10)")
-    parser.add_argument("--device", help="torch device (default: cpu)")
+    parser.add_argument("--device", type=torch_device, help="torch device (default: cpu)")
 
 
 def add_search_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,9 +116,18 @@ def _add_index_model_argument(parser: argparse.ArgumentParser) -> None:
 
 def launch_rank() -> tuple[int, int, int]:
     """(rank, world size, local rank) as `accelerate launch` / torchrun set them; (0, 1, 0) when run alone."""
-    return tuple(
-        int(os.environ.get(name, default)) for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0))
-    )
+    try:
+        rank, world_size, local_rank = (
+            int(os.environ.get(name, default)) for name, default in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0))
+        )
+    except ValueError as err:
+        raise CommandError(f"RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers ({err}).") from None
+    if world_size < 1 or not 0 <= rank < world_size or not 0 <= local_rank <= rank:
+        raise CommandError(
+            f"RANK={rank} WORLD_SIZE={world_size} LOCAL_RANK={local_rank} is no process of a launch (0 <= LOCAL_RANK "
+            "<= RANK < WORLD_SIZE): unset them, or start the processes with torchrun or accelerate launch."
+        )
+    return rank, world_size, local_rank
 
 
 def require_pyarrow() -> None:

@@ -20,7 +20,7 @@ import io
 import json
 import os
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -74,6 +74,23 @@ class IndexInfo:
     format: int = FORMAT_VERSION
 
 
+def read_index_info(path: Path) -> IndexInfo:
+    """index.json, with exactly IndexInfo's keys (`format` may be absent); anything else names the file."""
+    fix = f"restore it, or delete the index folder {path.parent} and build it again with `ovmlv index`"
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise VideoIndexError(f"{path} is not JSON ({err}): {fix}.") from None
+    if not isinstance(values, dict):
+        raise VideoIndexError(f"{path} holds a JSON {type(values).__name__}, not an object: {fix}.")
+    names = {field.name for field in fields(IndexInfo)}
+    problems = [f"lacks {key!r}" for key in sorted(names - {"format"} - set(values))]
+    problems += [f"has an unknown key {key!r}" for key in sorted(set(values) - names)]
+    if problems:
+        raise VideoIndexError(f"{path} {', '.join(problems)}: {fix}.")
+    return IndexInfo(**values)
+
+
 def shard_schema(info: IndexInfo) -> pa.Schema:
     return pa.schema(
         [
@@ -107,7 +124,7 @@ class VideoIndex:
                 f"{root} is not a video index (no {INFO_NAME}): build one with `ovmlv index VIDEOS --model MODEL "
                 f"--out {root}`."
             )
-        info = IndexInfo(**json.loads(path.read_text(encoding="utf-8")))
+        info = read_index_info(path)
         if info.format != FORMAT_VERSION:
             raise VideoIndexError(f"{root} has index format {info.format}; this ovmlv reads format {FORMAT_VERSION}.")
         return cls(root, info)

@@ -6,6 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from ovmlv.text_files import clean_label, read_text
+
 # Extensions taken from folders; a file named directly is taken whatever its extension.
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".flv", ".3gp", ".ogv"}
@@ -54,7 +56,7 @@ def list_videos(sources: Iterable[str | os.PathLike]) -> list[str]:
 def _read_list(path: Path) -> list[str]:
     if not path.is_file():
         raise FileNotFoundError(f"Video list not found: {path}")
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    lines = [clean_label(line) for line in read_text(path, "Video list").splitlines()]
     return [line if is_url(line) else os.path.abspath(path.parent / line) for line in lines if line]
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK
 
 from ..config import add_field_arguments, from_arguments
 from .concepts import PROMPTS
-from .pipeline import SyntheticLabelsConfig
+from .pipeline import CONFIG_FILE, SyntheticLabelsConfig
 from .pipeline import run as run_pipeline
 from .vocabulary import KMEANS_BACKENDS
 
@@ -54,6 +56,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = run_pipeline(from_arguments(SyntheticLabelsConfig, args))
+    config = from_arguments(SyntheticLabelsConfig, args)
+    out = Path(config.out)
+    created = not out.exists()
+    try:
+        summary = run_pipeline(config)
+    except BaseException:
+        if created and not holds_results(out):  # failed before any video was done: leave no folder behind
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     print(json.dumps(summary, indent=1))
     return EXIT_OK
+
+
+def holds_results(out: Path) -> bool:
+    """Whether `out` holds work worth resuming: a cache with a record past its header line, or an output file."""
+    if not out.is_dir():
+        return False
+    for path in out.iterdir():
+        if path.suffix == ".jsonl":
+            with path.open("rb") as file:
+                if file.readline() and file.readline():  # the header, then a record
+                    return True
+        elif path.name != CONFIG_FILE:
+            return True
+    return False

@@ -34,6 +34,8 @@ from .embedding import ClipTextEmbedder, EmbedFn
 from .jsonl_cache import JsonlCache
 from .vocabulary import KMEANS_BACKENDS, build_vocabulary, clusters_markdown
 
+CONFIG_FILE = "synthetic_labels_config.json"  # the settings of the run that made the folder
+
 
 @dataclass
 class SyntheticLabelsConfig:
@@ -118,7 +120,7 @@ def run(
     if augmented_path.resolve() == manifest.resolve():
         raise ValueError(f"--out {out} would overwrite the input manifest: choose another folder")
     out.mkdir(parents=True, exist_ok=True)
-    write_text_atomically(out / "synthetic_labels_config.json", json.dumps(asdict(config), indent=1))
+    write_text_atomically(out / CONFIG_FILE, json.dumps(asdict(config), indent=1))
     records = read_manifest(manifest)
     videos = {record["video"]: manifest.parent / record["video"] for record in records}
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
