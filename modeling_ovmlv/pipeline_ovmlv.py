@@ -6,7 +6,8 @@ import types
 from typing import Any
 
 import torch
-from transformers import Pipeline
+from transformers import Pipeline, PretrainedConfig, ProcessorMixin
+from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
 from transformers.utils import logging
 
 from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
@@ -20,6 +21,13 @@ UNCALIBRATED_WARNING = (
 )
 
 logger = logging.get_logger(__name__)
+
+
+def decision_threshold(config: PretrainedConfig, threshold: float | None = None) -> float | None:
+    """The one rule for the threshold a prediction uses: `threshold` when given, else the model's calibrated
+    `config.threshold`; None when neither exists (uncalibrated: every label is returned, ranked, with
+    `UNCALIBRATED_WARNING`). The pipeline's `postprocess`, `ovmlv tag` and `ovmlv evaluate` all decide with it."""
+    return config.threshold if threshold is None else threshold
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -53,6 +61,13 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if not hasattr(self.model, "label_bank"):  # transformers fell back to the checkpoint's own class
+            raise ValueError(
+                f"{self.model.name_or_path} is a {self.model.config.model_type!r} checkpoint, which this pipeline "
+                "cannot use: pass an ovmlv model or a CLIP checkpoint (served zero-shot)."
+            )
+        if not hasattr(self.processor, "video_pixel_values"):
+            self.processor = self._own_processor()
         self.warned_uncalibrated = False  # an uncalibrated model is said once per pipeline, not once per video
         bank = getattr(self.model, "label_bank", None)
         # Without candidate_labels a video is scored against the model's own vocabulary, when it ships one.
@@ -63,6 +78,18 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if bank is not None
             else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
+
+    def _own_processor(self) -> ProcessorMixin:
+        """The video processor of a plain checkpoint wrapped zero-shot: `pipeline()` loaded that checkpoint's own
+        processor (a CLIPProcessor), which cannot read videos. The ovmlv processor registered for this model's
+        config (in this process, by the installed package) builds it from the same checkpoint."""
+        processor_class = PROCESSOR_MAPPING.get(type(self.model.config))
+        if processor_class is None:
+            raise ValueError(
+                f"{type(self.processor).__name__} cannot read videos: pass processor=OvmlvProcessor.from_pretrained"
+                f"({self.model.name_or_path!r})."
+            )
+        return processor_class.from_pretrained(self.model.name_or_path)
 
     def __call__(self, videos: Any, **kwargs: Any) -> Any:
         """See the class docstring: one video raises on a bad file, several report each bad one in its place."""
@@ -150,7 +177,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         error = model_outputs.get("video_error")  # [error] unbatched, the error itself once a batch is split
         if (error := error[0] if isinstance(error, list) else error) is not None:
             return error
-        threshold = self.model.config.threshold if threshold is None else threshold
+        threshold = decision_threshold(self.model.config, threshold)
         if threshold is None and not self.warned_uncalibrated:
             logger.warning(UNCALIBRATED_WARNING)
             self.warned_uncalibrated = True
