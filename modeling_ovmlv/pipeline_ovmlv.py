@@ -6,7 +6,7 @@ import types
 from typing import Any
 
 import torch
-from transformers import Pipeline, PretrainedConfig, ProcessorMixin
+from transformers import Pipeline, PretrainedConfig, PreTrainedModel, ProcessorMixin
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
 from transformers.utils import logging
 
@@ -28,6 +28,19 @@ def decision_threshold(config: PretrainedConfig, threshold: float | None = None)
     `config.threshold`; None when neither exists (uncalibrated: every label is returned, ranked, with
     `UNCALIBRATED_WARNING`). The pipeline's `postprocess`, `ovmlv tag` and `ovmlv evaluate` all decide with it."""
     return config.threshold if threshold is None else threshold
+
+
+def own_processor(model: PreTrainedModel, processor: ProcessorMixin) -> ProcessorMixin:
+    """The video processor of a plain checkpoint wrapped zero-shot, in place of `processor`, the checkpoint's own (a
+    CLIPProcessor, which cannot read videos), that `pipeline()` loaded: the processor class registered for the
+    model's config (in this process, by the installed package) builds it from the same checkpoint."""
+    processor_class = PROCESSOR_MAPPING.get(type(model.config), None)
+    if processor_class is None:
+        raise ValueError(
+            f"{type(processor).__name__} cannot read videos: pass processor=OvmlvProcessor.from_pretrained"
+            f"({model.name_or_path!r})."
+        )
+    return processor_class.from_pretrained(model.name_or_path)
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -59,15 +72,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_video_processor = False
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if not hasattr(self.model, "label_bank"):  # transformers fell back to the checkpoint's own class
+    def __init__(self, model, *args, processor: ProcessorMixin | None = None, **kwargs):
+        if not hasattr(model, "label_bank"):  # transformers fell back to the checkpoint's own class
             raise ValueError(
-                f"{self.model.name_or_path} is a {self.model.config.model_type!r} checkpoint, which this pipeline "
-                "cannot use: pass an ovmlv model or a CLIP checkpoint (served zero-shot)."
+                f"{model.name_or_path} is a {model.config.model_type!r} checkpoint, which this pipeline cannot use: "
+                "pass an ovmlv model or a CLIP checkpoint (served zero-shot)."
             )
-        if not hasattr(self.processor, "video_pixel_values"):
-            self.processor = self._own_processor()
+        if processor is not None and not hasattr(processor, "video_pixel_values"):
+            processor = own_processor(model, processor)
+        super().__init__(model, *args, processor=processor, **kwargs)
         self.warned_uncalibrated = False  # an uncalibrated model is said once per pipeline, not once per video
         bank = getattr(self.model, "label_bank", None)
         # Without candidate_labels a video is scored against the model's own vocabulary, when it ships one.
@@ -78,18 +91,6 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
             if bank is not None
             else LabelBank([], torch.empty(0, self.model.config.label_embedding_dim))
         )
-
-    def _own_processor(self) -> ProcessorMixin:
-        """The video processor of a plain checkpoint wrapped zero-shot: `pipeline()` loaded that checkpoint's own
-        processor (a CLIPProcessor), which cannot read videos. The ovmlv processor registered for this model's
-        config (in this process, by the installed package) builds it from the same checkpoint."""
-        processor_class = PROCESSOR_MAPPING.get(type(self.model.config))
-        if processor_class is None:
-            raise ValueError(
-                f"{type(self.processor).__name__} cannot read videos: pass processor=OvmlvProcessor.from_pretrained"
-                f"({self.model.name_or_path!r})."
-            )
-        return processor_class.from_pretrained(self.model.name_or_path)
 
     def __call__(self, videos: Any, **kwargs: Any) -> Any:
         """See the class docstring: one video raises on a bad file, several report each bad one in its place."""
