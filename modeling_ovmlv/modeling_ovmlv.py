@@ -462,10 +462,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
             key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
         }
         load_from = pretrained_model_name_or_path
-        if load_from is not None and checkpoint_model_type(load_from, **hub_kwargs) not in (
-            None,
-            cls.config_class.model_type,
-        ):
+        saved_type = None if load_from is None else checkpoint_model_type(load_from, **hub_kwargs)
+        if saved_type not in (None, cls.config_class.model_type):  # a plain checkpoint: no ovmlv weights in it
             return cls.zero_shot(load_from, **hub_kwargs)
         if load_from is not None:
             if cls is OvmlvModel and saved_architecture(load_from, **hub_kwargs) == FIXED_VOCABULARY_ARCHITECTURE:
