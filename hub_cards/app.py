@@ -7,7 +7,7 @@ the model's own code must run, and that is allowed only explicitly:
     OVMLV_MODEL=org/name OVMLV_TRUST_REMOTE_CODE=1 python app.py   # in a Space: set both as Space variables
     ovmlv app --model outputs/hub --port 7860
 
-`score_labels` is the logic without gradio; the `ovmlv classify` command uses it too.
+`classify` is the logic without gradio; the threshold is the pipeline's to apply, as in `ovmlv classify`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from huggingface_hub.utils import HFValidationError, validate_repo_id
-from transformers import Pipeline, PretrainedConfig, pipeline
+if TYPE_CHECKING:
+    from transformers import Pipeline
 
 TASK = "zero-shot-video-classification"
 MODEL_ENV = "OVMLV_MODEL"
 TRUST_REMOTE_CODE_ENV = "OVMLV_TRUST_REMOTE_CODE"  # "1": run the model repo's own code (a Space without ovmlv)
-MODEL_TYPE = "ovmlv"
 UNCALIBRATED_DEFAULT = 0.5  # the slider's start for a model without a calibrated threshold
 # Per-request bounds, so that one request cannot hold the app for everyone: labels typed (each is encoded; the
 # label bank's are precomputed and not counted), the size of an upload, and requests waiting in the queue (one runs
@@ -38,6 +37,8 @@ USER_ERRORS = (ValueError, OSError)
 def check_model_source(name: str) -> None:
     """A ValueError in one sentence for a model name that is neither a saved model folder nor a Hub id (transformers
     would say "Repo id must be in the form ..." or fail deep inside the config)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -58,16 +59,13 @@ def check_model_source(name: str) -> None:
 
 def load_classifier(model: str, trust_remote_code: bool = False) -> Pipeline:
     """The pipeline for `model` (folder or Hub id) through this package's classes, so no code from the model's repo
-    runs; `trust_remote_code=True` runs the repo's own code instead (needed where ovmlv is not installed)."""
+    runs: a saved ovmlv model, or a plain CLIP checkpoint served zero-shot. `trust_remote_code=True` runs the
+    repo's own code instead (needed where ovmlv is not installed)."""
     check_model_source(model)
     if trust_remote_code:
+        from transformers import pipeline
+
         return pipeline(TASK, model=model, trust_remote_code=True)
-    model_type = PretrainedConfig.get_config_dict(model)[0].get("model_type")
-    if model_type != MODEL_TYPE:
-        raise ValueError(
-            f"{model} is a {model_type!r} model, not an {MODEL_TYPE} one; this app only runs other code when asked "
-            f"(--trust-remote-code, or {TRUST_REMOTE_CODE_ENV}=1)."
-        )
     try:
         from ovmlv.modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
         from ovmlv.processing import OvmlvProcessor
@@ -87,21 +85,9 @@ def bank_labels(classifier: Pipeline) -> list[str]:
     return list(bank.labels) if bank is not None else []
 
 
-def score_labels(
-    classifier: Pipeline, video: Any, labels: list[str], threshold: float | None, **pipeline_kwargs: Any
-) -> tuple[list[dict], list[str]]:
-    """Every label's score, best first, and the predicted set: the labels scoring at least `threshold` (none
-    without a threshold: an uncalibrated model only ranks).
-
-    `pipeline_kwargs` go to the pipeline (num_frames, clips). Scores are independent sigmoids, so the set can be
-    empty or hold every label.
-    """
-    ranked = classifier(video, candidate_labels=labels, threshold=0.0, **pipeline_kwargs)
-    return ranked, [item["label"] for item in ranked if threshold is not None and item["score"] >= threshold]
-
-
 def classify(classifier: Pipeline, video: str | None, labels_text: str, threshold: float) -> tuple[dict, str]:
-    """The app's callback without gradio: ({label: score} for the bars, the predicted labels as text).
+    """The app's callback without gradio: ({label: score} of the labels the pipeline keeps at `threshold`, for the
+    bars; the same labels as text).
 
     Labels are comma- or newline-separated; none typed means the model's training vocabulary.
     """
@@ -116,9 +102,9 @@ def classify(classifier: Pipeline, video: str | None, labels_text: str, threshol
     labels = labels or bank_labels(classifier)
     if not labels:
         raise ValueError("Type at least one label, e.g. dog, beach, surfing.")
-    ranked, predicted = score_labels(classifier, video, labels, threshold)
-    summary = ", ".join(predicted) if predicted else f"(no label scores {threshold:.2f} or more)"
-    return {item["label"]: item["score"] for item in ranked}, summary
+    kept = classifier(video, candidate_labels=labels, threshold=threshold)
+    summary = ", ".join(item["label"] for item in kept) or f"(no label scores {threshold:.2f} or more)"
+    return {item["label"]: item["score"] for item in kept}, summary
 
 
 def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label video classification"):

@@ -24,11 +24,12 @@ from .saved_models import load_model
 from .tables import format_table
 
 BAR_WIDTH = 20
-DESCRIPTION = """Score every label against each video, each label independently (sigmoid), and show the best as a
-table with the labels at or above the threshold ticked. Labels default to the model's label bank.
+DESCRIPTION = """Score every label against each video, each label independently (sigmoid), and show the labels at
+or above the threshold, best first, as a table. A model never calibrated shows every label, ranked. Labels default
+to the model's label bank. A plain CLIP checkpoint (e.g. openai/clip-vit-base-patch32) works zero-shot.
 
 examples:
-  ovmlv classify a.mp4 b.webm --model org/name --labels dog beach 'red car'
+  ovmlv classify a.mp4 b.webm --model openai/clip-vit-base-patch32 --labels dog beach 'red car'
   ovmlv classify clips/*.mp4 --model outputs/hub --labels-file labels.txt --threshold 0.3 --json
   (--labels takes several values: put it after the videos)"""
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=finite_float, help="predict labels scoring at least this (default: the model's)"
     )
     parser.add_argument(
-        "--top-k", type=int_at_least(0), default=10, help="scores shown per video, 0 for all (default: 10)"
+        "--top-k", type=int_at_least(0), default=10, help="labels shown per video at most, 0 for all (default: 10)"
     )
     add_video_sampling_arguments(parser)
     parser.add_argument("--device", type=torch_device, help="torch device, e.g. cuda (default: cpu)")
@@ -53,30 +54,35 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ovmlv.modeling_ovmlv import ZeroShotVideoClassificationPipeline
-    from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING
+    from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING, decision_threshold
     from ovmlv.processing import VideoDecodeError
 
-    from .app import bank_labels, score_labels
+    from .app import bank_labels
 
     model, processor = load_model(args.model)
     classifier = ZeroShotVideoClassificationPipeline(model=model, processor=processor, device=args.device)
+    classifier.warned_uncalibrated = True  # said once below, for every video
     labels = given_labels(args) or bank_labels(classifier)
     if not labels:
         raise CommandError(f"{args.model} has no label bank: pass --labels, or build one with `ovmlv vocab build`.")
-    threshold = model.config.threshold if args.threshold is None else args.threshold
+    threshold = decision_threshold(model.config, args.threshold)  # what the pipeline decides with, for the header
     if threshold is None:
         print(f"ovmlv classify: {UNCALIBRATED_WARNING}", file=sys.stderr)
     results = []
     for video in tqdm(args.videos, desc="Classifying", unit="video", disable=True if len(args.videos) < 2 else None):
         try:
-            ranked, predicted = score_labels(
-                classifier, video, labels, threshold, num_frames=args.num_frames, clips=args.num_clips
+            kept = classifier(
+                video,
+                candidate_labels=labels,
+                threshold=args.threshold,
+                top_k=args.top_k or None,
+                num_frames=args.num_frames,
+                clips=args.num_clips,
             )
         except VideoDecodeError as err:
             results.append({"video": video, "error": str(err)})
             continue
-        shown = ranked[: args.top_k or None]
-        results.append({"video": video, "threshold": threshold, "predicted": predicted, "scores": shown})
+        results.append({"video": video, "threshold": threshold, "labels": kept})
     print(json.dumps(results, indent=1) if args.json else "\n\n".join(map(format_result, results)))
     failed = sum("error" in result for result in results)
     if failed:
@@ -85,25 +91,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_result(result: dict) -> str:
-    """One video's scores as a table with bars; labels at or above the threshold are ticked."""
+    """One video's labels as the pipeline kept them (at or above the threshold; all, ranked, when uncalibrated),
+    as a table with bars."""
     if "error" in result:
         return f"{result['video']}\n  error: {result['error']}"
-    predicted = set(result["predicted"])
     rows = [
-        [
-            item["label"],
-            f"{item['score']:.3f}",
-            "█" * round(item["score"] * BAR_WIDTH),
-            "✓" if item["label"] in predicted else "",
-        ]
-        for item in result["scores"]
+        [item["label"], f"{item['score']:.3f}", "█" * round(item["score"] * BAR_WIDTH)] for item in result["labels"]
     ]
-    return (
-        f"{result['video']}\n"
-        + format_table(["label", "score", "", threshold_header(result["threshold"])], rows, indent="  ")
-        + f"\n  predicted: {', '.join(result['predicted']) or 'none'}"
+    if not rows:
+        return f"{result['video']}\n  no label scores {result['threshold']:g} or more"
+    return f"{result['video']}\n" + format_table(
+        ["label", threshold_header(result["threshold"]), ""], rows, indent="  "
     )
 
 
 def threshold_header(threshold: float | None) -> str:
-    return "uncalibrated" if threshold is None else f"≥ {threshold:g}"
+    return "score (uncalibrated: every label, ranked)" if threshold is None else f"score ≥ {threshold:g}"

@@ -1,9 +1,12 @@
 """The model: `OvmlvConfig`, `OvmlvModel`, the label bank and the `zero-shot-video-classification` pipeline.
 
 These files are copied flat into every saved model folder and loaded with `trust_remote_code=True` where ovmlv is
-not installed, so they import only each other, torch, numpy and transformers. `import ovmlv` registers them with
-transformers' Auto classes and pipeline registry in this process.
+not installed, so they import only each other, torch, numpy and transformers. Importing this package registers the
+model with AutoConfig and AutoModel in this process; `import ovmlv` registers the pipeline task
+(`ovmlv.registration`).
 """
+
+from transformers import AutoConfig, AutoModel
 
 from .configuration_ovmlv import OvmlvConfig
 from .label_bank import LabelBank
@@ -14,6 +17,9 @@ from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 # Saved configs name these classes in `auto_map`, so a saved folder loads with AutoConfig/AutoModel.
 OvmlvConfig.register_for_auto_class()
 OvmlvModel.register_for_auto_class("AutoModel")
+# In this process, AutoConfig and AutoModel load a saved folder with these classes (no `trust_remote_code`).
+AutoConfig.register(OvmlvConfig.model_type, OvmlvConfig, exist_ok=True)
+AutoModel.register(OvmlvConfig, OvmlvModel, exist_ok=True)
 
 __all__ = [
     "LabelBank",

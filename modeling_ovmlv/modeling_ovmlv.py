@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from safetensors.torch import load_file
 from torch import nn
 from transformers import CLIPModel, PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
 from transformers.dynamic_module_utils import custom_object_save
-from transformers.utils import ModelOutput
+from transformers.utils import CONFIG_NAME, ModelOutput, cached_file
 from transformers.utils import logging as hf_logging
 
 from .checksums import verify_model_checksums
@@ -37,6 +38,16 @@ from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 # The pretrained towers inside the model; every one of their weights must come from the checkpoints.
 TOWER_PREFIXES = ("label_encoder.text_tower.", "label_encoder.llm.", "video_encoder.vision_tower.")
 LLM_TOKENIZER_SUBFOLDER = "llm_tokenizer"  # where OvmlvProcessor saves the T5 tokenizer
+# Plain checkpoints (no ovmlv weights) that `from_pretrained` serves as the frozen zero-shot model, by their config's
+# `model_type`: vision-language towers `from_towers` loads.
+ZERO_SHOT_MODEL_TYPES = ("clip",)
+ZERO_SHOT_METHOD = "templates"  # the prompt-template ensemble, frame mean (T = 0): nothing to train
+
+
+def checkpoint_model_type(name_or_path: str | os.PathLike, **hub_kwargs) -> str | None:
+    """The `model_type` in a checkpoint's config.json ("ovmlv", "clip", ...), or None without one."""
+    found = cached_file(name_or_path, CONFIG_NAME, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+    return None if found is None else json.loads(Path(found).read_text(encoding="utf-8")).get("model_type")
 
 
 def hub_id(name_or_path: str | os.PathLike | None) -> str | None:
@@ -216,6 +227,22 @@ class OvmlvModel(OvmlvPreTrainedModel):
             clip=TokenizerSource(str(clip)), llm=None if llm is None else TokenizerSource(str(llm))
         )
         model.label_encoder.init_from_towers()
+        return model
+
+    @classmethod
+    def zero_shot(cls, checkpoint: str | os.PathLike, **hub_kwargs) -> OvmlvModel:
+        """A plain vision-language checkpoint (a Hub CLIP id or folder, no ovmlv weights) as the frozen zero-shot
+        model, with no training: its towers untouched, each label the mean of its prompt-template embeddings, the
+        frames' embeddings averaged (T = 0), and no calibrated threshold (the pipeline returns every label,
+        ranked, and says so). `from_pretrained` calls it for such a checkpoint, deciding by its `model_type`."""
+        model_type = checkpoint_model_type(checkpoint, **hub_kwargs)
+        if model_type not in ZERO_SHOT_MODEL_TYPES:
+            raise ValueError(
+                f"{checkpoint} is a {model_type!r} checkpoint: ovmlv loads the models it saved, and serves "
+                f"{' or '.join(ZERO_SHOT_MODEL_TYPES)} checkpoints zero-shot."
+            )
+        model = cls.from_towers(checkpoint, method=ZERO_SHOT_METHOD)
+        model.name_or_path = str(checkpoint)  # where `pipeline()` and `OvmlvProcessor` find its tokenizer
         return model
 
     @classmethod
@@ -429,11 +456,15 @@ class OvmlvModel(OvmlvPreTrainedModel):
         """A saved model with its label bank; label encoders that tokenize text themselves read the tokenizers
         the processor saved beside it (`None` as the path: a `state_dict` given instead, as `from_towers` does).
         Files listed in a `checksums.json` (an export's) are checked first; a damaged label bank, or one made by
-        another model, is reported and left out."""
+        another model, is reported and left out. A plain CLIP checkpoint (a Hub id or folder) loads as the frozen
+        zero-shot model (`zero_shot`)."""
         hub_kwargs = {
             key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
         }
         load_from = pretrained_model_name_or_path
+        saved_type = None if load_from is None else checkpoint_model_type(load_from, **hub_kwargs)
+        if saved_type not in (None, cls.config_class.model_type):  # a plain checkpoint: no ovmlv weights in it
+            return cls.zero_shot(load_from, **hub_kwargs)
         if load_from is not None:
             if cls is OvmlvModel and saved_architecture(load_from, **hub_kwargs) == FIXED_VOCABULARY_ARCHITECTURE:
                 from .fixed_vocabulary import OvmlvFixedVocabularyModel  # a subclass of this one

@@ -6,7 +6,8 @@ import types
 from typing import Any
 
 import torch
-from transformers import Pipeline
+from transformers import Pipeline, PretrainedConfig, PreTrainedModel, ProcessorMixin
+from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
 from transformers.utils import logging
 
 from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
@@ -20,6 +21,26 @@ UNCALIBRATED_WARNING = (
 )
 
 logger = logging.get_logger(__name__)
+
+
+def decision_threshold(config: PretrainedConfig, threshold: float | None = None) -> float | None:
+    """The one rule for the threshold a prediction uses: `threshold` when given, else the model's calibrated
+    `config.threshold`; None when neither exists (uncalibrated: every label is returned, ranked, with
+    `UNCALIBRATED_WARNING`). The pipeline's `postprocess`, `ovmlv tag` and `ovmlv evaluate` all decide with it."""
+    return config.threshold if threshold is None else threshold
+
+
+def own_processor(model: PreTrainedModel, processor: ProcessorMixin) -> ProcessorMixin:
+    """The video processor of a plain checkpoint wrapped zero-shot, in place of `processor`, the checkpoint's own (a
+    CLIPProcessor, which cannot read videos), that `pipeline()` loaded: the processor class registered for the
+    model's config (in this process, by the installed package) builds it from the same checkpoint."""
+    processor_class = PROCESSOR_MAPPING.get(type(model.config), None)
+    if processor_class is None:
+        raise ValueError(
+            f"{type(processor).__name__} cannot read videos: pass processor=OvmlvProcessor.from_pretrained"
+            f"({model.name_or_path!r})."
+        )
+    return processor_class.from_pretrained(model.name_or_path)
 
 
 class ZeroShotVideoClassificationPipeline(Pipeline):
@@ -51,8 +72,15 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     _load_feature_extractor = False
     _load_video_processor = False
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, model, *args, processor: ProcessorMixin | None = None, **kwargs):
+        if not hasattr(model, "label_bank"):  # transformers fell back to the checkpoint's own class
+            raise ValueError(
+                f"{model.name_or_path} is a {model.config.model_type!r} checkpoint, which this pipeline cannot use: "
+                "pass an ovmlv model or a CLIP checkpoint (served zero-shot)."
+            )
+        if processor is not None and not hasattr(processor, "video_pixel_values"):
+            processor = own_processor(model, processor)
+        super().__init__(model, *args, processor=processor, **kwargs)
         self.warned_uncalibrated = False  # an uncalibrated model is said once per pipeline, not once per video
         bank = getattr(self.model, "label_bank", None)
         # Without candidate_labels a video is scored against the model's own vocabulary, when it ships one.
@@ -150,7 +178,7 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         error = model_outputs.get("video_error")  # [error] unbatched, the error itself once a batch is split
         if (error := error[0] if isinstance(error, list) else error) is not None:
             return error
-        threshold = self.model.config.threshold if threshold is None else threshold
+        threshold = decision_threshold(self.model.config, threshold)
         if threshold is None and not self.warned_uncalibrated:
             logger.warning(UNCALIBRATED_WARNING)
             self.warned_uncalibrated = True

@@ -2,41 +2,48 @@
 
 The one import root of the installed package: `ovmlv.modeling_ovmlv` (the model, shipped with every saved model),
 `ovmlv.processing` (video decoding and the processor, shipped too), `ovmlv.training`, `ovmlv.hub_cards` and
-`ovmlv.video_library`; the `ovmlv` command is `ovmlv.cli`. Importing it registers the model with AutoConfig,
-AutoModel and AutoProcessor and the `zero-shot-video-classification` pipeline task in this process.
+`ovmlv.video_library`; the `ovmlv` command is `ovmlv.cli`.
+
+Importing it is instant (no torch, no transformers): the `zero-shot-video-classification` pipeline task joins
+transformers' registry when `transformers.pipelines` is imported, and the names below load on first use
+(`ovmlv.registration`).
 """
 
-from transformers import AutoConfig, AutoModel, AutoProcessor
-from transformers.pipelines import PIPELINE_REGISTRY
+from __future__ import annotations
 
-from .modeling_ovmlv import (
-    METHOD_PRESETS,
-    METHODS,
-    PIPELINE_TASK,
-    LabelBank,
-    OvmlvConfig,
-    OvmlvModel,
-    OvmlvOutput,
-    ZeroShotVideoClassificationPipeline,
-)
-from .processing import OvmlvProcessor, VideoDecodeError, load_video
+import importlib
 
-AutoConfig.register(OvmlvConfig.model_type, OvmlvConfig, exist_ok=True)
-AutoModel.register(OvmlvConfig, OvmlvModel, exist_ok=True)
-AutoProcessor.register(OvmlvConfig, OvmlvProcessor, exist_ok=True)
-PIPELINE_REGISTRY.register_pipeline(
-    PIPELINE_TASK, pipeline_class=ZeroShotVideoClassificationPipeline, pt_model=AutoModel, type="multimodal"
-)
+from .registration import install_pipeline_task
 
-__all__ = [
-    "METHODS",
-    "METHOD_PRESETS",
-    "LabelBank",
-    "OvmlvConfig",
-    "OvmlvModel",
-    "OvmlvOutput",
-    "OvmlvProcessor",
-    "VideoDecodeError",
-    "ZeroShotVideoClassificationPipeline",
-    "load_video",
-]
+install_pipeline_task()
+
+# Public name -> the module that defines it, imported on first access (PEP 562).
+_LAZY_EXPORTS = {
+    "METHODS": "ovmlv.modeling_ovmlv",
+    "METHOD_PRESETS": "ovmlv.modeling_ovmlv",
+    "LabelBank": "ovmlv.modeling_ovmlv",
+    "OvmlvConfig": "ovmlv.modeling_ovmlv",
+    "OvmlvModel": "ovmlv.modeling_ovmlv",
+    "OvmlvOutput": "ovmlv.modeling_ovmlv",
+    "ZeroShotVideoClassificationPipeline": "ovmlv.modeling_ovmlv",
+    "OvmlvProcessor": "ovmlv.processing",
+    "VideoDecodeError": "ovmlv.processing",
+    "load_video": "ovmlv.processing",
+}
+
+__all__ = sorted(_LAZY_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY_EXPORTS:
+        raise AttributeError(f"module 'ovmlv' has no attribute {name!r}")
+    from .registration import register_auto_classes
+
+    register_auto_classes()
+    value = getattr(importlib.import_module(_LAZY_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY_EXPORTS])

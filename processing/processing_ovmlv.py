@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import numbers
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
+from transformers.utils import PROCESSOR_NAME, cached_file
 
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
 from .video_decoding import SAMPLING_MODES, load_video
@@ -83,7 +86,10 @@ class OvmlvProcessor(ProcessorMixin):
         tokenizer: the CLIP tokenizer.
         llm_tokenizer: the T5 tokenizer (saved in the `llm_tokenizer/` subfolder); `None` without an LLM.
         image_size: CLIP's input resolution. image_mean / image_std: CLIP's normalisation.
-        num_frames: frames per clip (8 in the paper). num_clips: clips per video (1; 4 at evaluation).
+        num_frames: frames per clip (8 in the paper). num_clips: clips per video, their embeddings averaged (1; the
+            paper evaluates 4). sampling: how frames are chosen, "uniform" (inference, evaluation) or
+            "segment_random" (training). Saved with the processor: a training run saves its evaluation's values, so
+            the pipeline and the commands serve a model as it was evaluated and calibrated.
         llm_prompt_template: the LLM instruction, with `{label}`. prompt_templates: the template ensemble.
         label_input_names: the label inputs to make, those the model's label encoder reads
             (`model.label_encoder.input_names`); None makes every one (`LABEL_INPUT_NAMES`) the tokenizers allow.
@@ -98,6 +104,7 @@ class OvmlvProcessor(ProcessorMixin):
         image_std: Sequence[float] = CLIP_STD,
         num_frames: int = 8,
         num_clips: int = 1,
+        sampling: str = "uniform",
         llm_prompt_template: str = LLM_PROMPT_TEMPLATE,
         prompt_templates: Sequence[str] = PROMPT_TEMPLATES,
         label_input_names: Sequence[str] | None = None,
@@ -110,6 +117,8 @@ class OvmlvProcessor(ProcessorMixin):
         self.image_std = list(image_std)
         self.num_frames = num_frames
         self.num_clips = num_clips
+        self.sampling = sampling
+        self.check_video_arguments(num_frames, num_clips, sampling)
         self.llm_prompt_template = llm_prompt_template
         self.prompt_templates = list(prompt_templates)
         if unknown := set(label_input_names or ()) - set(LABEL_INPUT_NAMES):
@@ -159,6 +168,25 @@ class OvmlvProcessor(ProcessorMixin):
             return None
 
     @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs) -> OvmlvProcessor:
+        """A saved processor. A plain checkpoint (a Hub CLIP id or folder: ovmlv saved no processor there) gets
+        `from_towers`'s, the processor of the zero-shot model `OvmlvModel.from_pretrained` makes of it."""
+        hub_kwargs = {
+            key: kwargs[key] for key in ("cache_dir", "revision", "token", "local_files_only") if key in kwargs
+        }
+        if not cls.saved_in(pretrained_model_name_or_path, **hub_kwargs):
+            return cls.from_towers(pretrained_model_name_or_path)
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+    @classmethod
+    def saved_in(cls, name_or_path: str | os.PathLike, **hub_kwargs) -> bool:
+        """Whether `name_or_path` holds a processor this class saved (its processor_config.json names it)."""
+        found = cached_file(name_or_path, PROCESSOR_NAME, _raise_exceptions_for_missing_entries=False, **hub_kwargs)
+        if found is None:
+            return False
+        return json.loads(Path(found).read_text(encoding="utf-8")).get("processor_class") == cls.__name__
+
+    @classmethod
     def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **kwargs) -> OvmlvProcessor:
         """The processor for `OvmlvModel.from_towers(clip, llm)`: tokenizers and image size from the same towers."""
         from transformers import CLIPConfig
@@ -174,7 +202,7 @@ class OvmlvProcessor(ProcessorMixin):
         text: str | Sequence[str] | None = None,
         num_frames: int | None = None,
         num_clips: int | None = None,
-        sampling: str = "uniform",
+        sampling: str | None = None,
         seed: int | None = None,
         return_tensors: str = "pt",
         **kwargs,
@@ -183,8 +211,9 @@ class OvmlvProcessor(ProcessorMixin):
         Labels -> `input_ids`/`attention_mask` (bare label), `prompt_input_ids`/`prompt_attention_mask`
         (C, M, W) for the template ensemble, and `llm_input_ids`/`llm_attention_mask` when there is an LLM.
 
-        sampling: "uniform" (inference; several clips tile the video) or "segment_random" (training, seeded by
-        `seed`), as `sample_timestamps` describes.
+        num_frames, num_clips, sampling: None means the processor's saved ones. sampling: "uniform" (inference;
+        several clips tile the video) or "segment_random" (training, seeded by `seed`), as `sample_timestamps`
+        describes.
         """
         if videos is None and text is None:
             raise ValueError("OvmlvProcessor needs videos=..., text=... or both.")
@@ -204,7 +233,7 @@ class OvmlvProcessor(ProcessorMixin):
         videos: Any,
         num_frames: int | None = None,
         num_clips: int | None = None,
-        sampling: str = "uniform",
+        sampling: str | None = None,
         seed: np.random.Generator | int | None = None,
         segment: tuple[float, float] | None = None,
     ) -> torch.Tensor:
@@ -213,6 +242,7 @@ class OvmlvProcessor(ProcessorMixin):
         self.check_video_arguments(num_frames, num_clips, sampling)
         num_frames = self.num_frames if num_frames is None else num_frames
         num_clips = self.num_clips if num_clips is None else num_clips
+        sampling = self.sampling if sampling is None else sampling
         clips = [
             load_video(video, num_frames, sampling, num_clips, size=self.image_size, seed=seed, segment=segment)
             for video in split_videos(videos)
@@ -223,12 +253,12 @@ class OvmlvProcessor(ProcessorMixin):
         return pixels if num_clips > 1 else pixels[:, 0]
 
     def check_video_arguments(
-        self, num_frames: int | None = None, num_clips: int | None = None, sampling: str = "uniform"
+        self, num_frames: int | None = None, num_clips: int | None = None, sampling: str | None = None
     ) -> None:
         """Raise ValueError for sampling arguments that are wrong for any video (None means the processor's own)."""
         _check_count("num_frames", num_frames, "num_frames")
         _check_count("num_clips (clips)", num_clips, "num_clips")
-        if sampling not in SAMPLING_MODES:
+        if sampling is not None and sampling not in SAMPLING_MODES:
             raise ValueError(f"sampling={sampling!r} is not one of {SAMPLING_MODES}.")
 
     def blank_pixel_values(

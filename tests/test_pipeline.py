@@ -157,3 +157,18 @@ def test_an_uncalibrated_model_returns_every_label_ranked_and_says_so(towers, pr
     assert [item["score"] for item in first] == sorted((item["score"] for item in first), reverse=True)
     assert sum("never calibrated" in record.message for record in caplog.records) == 1
     assert len(classifier(str(video_path), candidate_labels=labels, threshold=1.0)) == 0  # an explicit one applies
+
+
+def test_the_lazy_registration_names_this_pipeline():
+    """`ovmlv.registration` names the task and class as strings (so `import ovmlv` needs no torch): they must be
+    this pipeline's, and `pipeline()` loads models through ovmlv's own class."""
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    from ovmlv import registration
+    from ovmlv.modeling_ovmlv import PIPELINE_TASK
+
+    assert registration.PIPELINE_TASK == PIPELINE_TASK
+    module, name = registration.PIPELINE_CLASS.rsplit(".", 1)
+    assert getattr(__import__(module, fromlist=[name]), name) is ZeroShotVideoClassificationPipeline
+    task = PIPELINE_REGISTRY.supported_tasks[PIPELINE_TASK]
+    assert task["impl"] == registration.PIPELINE_CLASS and task["pt"] == (registration.OvmlvAutoModel,)

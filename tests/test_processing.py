@@ -69,14 +69,22 @@ def test_label_inputs(processor):
 
 
 @pytest.mark.parametrize("with_llm", [True, False])
-def test_save_and_load_round_trip(towers, tmp_path, with_llm):
-    processor = OvmlvProcessor.from_towers(clip=towers.clip, llm=towers.llm if with_llm else None, num_frames=5)
+def test_save_and_load_round_trip(towers, tmp_path, with_llm, video_path):
+    """The video settings are saved and are what a loaded processor samples by default."""
+    llm = towers.llm if with_llm else None
+    processor = OvmlvProcessor.from_towers(towers.clip, llm, num_frames=5, num_clips=2, sampling="segment_random")
     processor.save_pretrained(tmp_path)
     for loaded in (
         OvmlvProcessor.from_pretrained(tmp_path),
         AutoProcessor.from_pretrained(tmp_path, trust_remote_code=True),
     ):
-        assert loaded.num_frames == 5 and loaded.image_size == 32
+        assert (loaded.num_frames, loaded.num_clips, loaded.sampling, loaded.image_size) == (
+            5,
+            2,
+            "segment_random",
+            32,
+        )
+        assert loaded(videos=str(video_path), seed=0)["pixel_values_videos"].shape == (1, 2, 5, 3, 32, 32)
         assert (loaded.llm_tokenizer is not None) == with_llm
         assert loaded(text=["dog"])["input_ids"].tolist() == processor(text=["dog"])["input_ids"].tolist()
 
@@ -86,6 +94,8 @@ def test_argument_errors(processor):
         processor()
     with pytest.raises(ValueError, match="sampling"):
         processor(videos=np.zeros((2, 8, 8, 3), np.uint8), sampling="nope")
+    with pytest.raises(ValueError, match="sampling"):
+        OvmlvProcessor(tokenizer=processor.tokenizer, sampling="random")
     with pytest.raises(ValueError, match="placeholder"):
         OvmlvProcessor(tokenizer=processor.tokenizer, prompt_templates=["no label here"])
 

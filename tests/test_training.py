@@ -269,6 +269,36 @@ def test_training_run_writes_what_the_pipeline_loads(tmp_path: Path, towers, syn
     assert {entry["label"] for entry in ranked} == {"blue circle", "rotating"}
 
 
+def test_a_model_trained_at_16_frames_serves_16(tmp_path: Path, towers, synthetic: Path) -> None:
+    """Served = trained: the run saves its frame count (evaluation follows the training clip unless told), its
+    clips and sampling in the processor, and one temporal position per training frame; the pipeline and
+    `ovmlv evaluate` then use them by default."""
+    from transformers import pipeline
+
+    from ovmlv import cli
+
+    out = tmp_path / "run"
+    config = yaml.safe_load(tiny_config(tmp_path / "config.yaml", towers, synthetic, out).read_text())
+    config["data"]["num_frames"] = 16
+    config["eval"] = {"every_steps": 0, "per_device_batch_size": 4, "num_clips": 2}  # num_frames: the data's
+    config["optimizer"].update(max_steps=1)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    train.main(["--config", str(tmp_path / "config.yaml")])
+
+    final = out / "final"
+    saved = json.loads((final / "processor_config.json").read_text())
+    assert (saved["num_frames"], saved["num_clips"], saved["sampling"]) == (16, 2, "uniform")
+    assert OvmlvModel.from_pretrained(final).config.temporal_positions == 16
+    classifier = pipeline("zero-shot-video-classification", model=str(final), trust_remote_code=True)
+    first = json.loads((synthetic / "val.jsonl").read_text().splitlines()[0])
+    pixels = classifier.preprocess(str(synthetic / first["video"]))["pixel_values_videos"]
+    assert pixels.shape[:3] == (1, 2, 16)  # (videos, clips, frames)
+    argv = ["evaluate", "--model", final, "--out", tmp_path / "eval", "--manifest", synthetic / "val.jsonl"]
+    assert cli.main([str(arg) for arg in [*argv, "--num-workers", "0", "--no-save-threshold"]]) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert (report["num_frames"], report["num_clips"]) == (16, 2)
+
+
 class Preempted(Exception):
     """Stands for the job being killed right after a checkpoint."""
 

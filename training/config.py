@@ -133,7 +133,7 @@ class EvalConfig:
 
     every_steps: int = 10000  # and always after the last step; 0 = only after the last step
     per_device_batch_size: int = 16
-    num_frames: int = 8
+    num_frames: int | None = None  # frames per clip; None: data.num_frames, the training clip's
     num_clips: int = 4  # the paper's 4 x 8 frames, clip embeddings averaged
     label_batch_size: int = 256  # labels per label-encoder call when embedding the vocabulary
 
@@ -155,6 +155,8 @@ class TrainConfig:
         self.model = {name: _coerce(value, hints[name], f"model.{name}") for name, value in self.model.items()}
         if self.model.get("method") not in (None, *METHODS):
             raise ValueError(f"model.method={self.model['method']!r} is not one of {METHODS}.")
+        if self.eval.num_frames is None:
+            self.eval.num_frames = self.data.num_frames
         if self.data.mixing not in ("all_exhausted", "first_exhausted"):
             raise ValueError(f"data.mixing must be 'all_exhausted' or 'first_exhausted', got {self.data.mixing!r}.")
         if self.training.mixed_precision not in ("auto", "no", "fp16", "bf16"):

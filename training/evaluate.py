@@ -7,8 +7,8 @@
 Options after a `--manifest` belong to it (vocabulary, kinds, name, dataset id, split, calibration). Reads top to
 bottom: arguments -> model and processor -> every manifest read and checked (before any video is decoded) -> per
 set, its vocabulary embedded (labels already in the model's label bank are reused, only the others encoded) and
-every video scored with the training's own `evaluate` (4 clips x 8 frames, clip embeddings averaged;
-unreadable videos skipped and counted) -> the deployment threshold over the calibrating sets -> the files of
+every video scored with the training's own `evaluate` (the saved processor's clips x frames, clip embeddings
+averaged; unreadable videos skipped and counted) -> the deployment threshold over the calibrating sets -> the files of
 `evaluation_files` in `--out`, and the Markdown table on stdout (messages go to stderr).
 """
 
@@ -28,6 +28,7 @@ from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.modeling_ovmlv.pipeline_ovmlv import decision_threshold
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.config import DataConfig, EvalConfig, ManifestConfig
 from ovmlv.training.evaluation import build_eval_set, evaluate
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "threshold (max-min F1 over the calibrating sets) and F1-threshold curves. Options after a --manifest apply "
         "to that manifest."
     )
-    defaults = EvalConfig()  # the training's evaluation defaults: 4 clips x 8 frames
+    defaults = EvalConfig()
     parser.add_argument(
         "--model", required=True, help="a model folder saved by training (with its processor), or a Hub id"
     )
@@ -105,8 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not write the deployment threshold into a local model folder's config.json (written by default)",
     )
-    add_video_sampling_arguments(parser)
-    parser.set_defaults(num_frames=defaults.num_frames, num_clips=defaults.num_clips)
+    add_video_sampling_arguments(parser)  # default: the saved processor's, as the model was trained and evaluated
     parser.add_argument(
         "--batch-size",
         type=int_at_least(1),
@@ -180,11 +180,12 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         import_pyplot()  # fail now, not after the inference
     model, processor = load_model(args.model)
-    threshold = model.config.threshold if args.threshold is None else args.threshold
+    threshold = decision_threshold(model.config, args.threshold)
+    num_frames, num_clips = args.num_frames or processor.num_frames, args.num_clips or processor.num_clips
     config = EvalConfig(
         per_device_batch_size=args.batch_size,
-        num_frames=args.num_frames,
-        num_clips=args.num_clips,
+        num_frames=num_frames,
+        num_clips=num_clips,
         label_batch_size=args.label_batch_size,
     )
     eval_sets = [build_eval_set(spec, processor, config, args.num_workers) for spec, *_ in specs]
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
             logger.warning("%s: skipped %d unreadable video(s)", spec.name, result.report["num_unreadable_videos"])
         evaluated.append(EvaluatedSet(spec, result, dataset_id, split, group))
 
-    summary = summarise(args.model, threshold, evaluated, args.num_frames, args.num_clips)
+    summary = summarise(args.model, threshold, evaluated, num_frames, num_clips)
     if not accelerator.is_main_process:
         return EXIT_OK
     markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)

@@ -99,11 +99,18 @@ def main(argv: list[str] | None = None) -> dict:
     # 1. Model: pretrained towers, new layers initialised as the method says (same seed, same weights everywhere).
     # Built before the Accelerator: under DeepSpeed ZeRO-3 an Accelerator makes transformers build every model
     # partitioned (zero.Init), while `from_towers` copies whole CLIP weights into ours; `prepare` partitions later.
-    model = OvmlvModel.from_towers(config.towers.clip, config.towers.llm, **config.model)
+    # The branch learns one temporal position per frame of a training clip, unless the config says otherwise.
+    model_fields = {"temporal_positions": data_cfg.num_frames, **config.model}
+    model = OvmlvModel.from_towers(config.towers.clip, config.towers.llm, **model_fields)
     if train_cfg.gradient_checkpointing:
         model.activation_checkpointing_enable()
+    # Saved with the model: the pipeline and the commands then serve it as it was evaluated (and calibrated).
     processor = OvmlvProcessor.from_towers(
-        config.towers.clip, config.towers.llm, label_input_names=model.label_encoder.input_names
+        config.towers.clip,
+        config.towers.llm,
+        label_input_names=model.label_encoder.input_names,
+        num_frames=eval_cfg.num_frames,
+        num_clips=eval_cfg.num_clips,
     )
 
     # 2. Accelerator: processes, mixed precision, accumulation, trackers; one data order for every process.

@@ -219,7 +219,7 @@ def _label_embeddings(model, processor, labels: list[str]):
 
 def run_tag(args: argparse.Namespace) -> int:
     require_pyarrow()
-    from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING
+    from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING, decision_threshold
 
     from .tagging import check_output_path, tag_index
 
@@ -229,7 +229,7 @@ def run_tag(args: argparse.Namespace) -> int:
     if not labels:
         raise CommandError(f"{index.info.model} has no label bank: pass --labels or --labels-file.")
     labels, label_embeds = _label_embeddings(model, processor, labels)
-    threshold = model.config.threshold if args.threshold is None else args.threshold
+    threshold = decision_threshold(model.config, args.threshold)
     if threshold is None:
         logger.warning("%s Writing the top-%d labels only.", UNCALIBRATED_WARNING, args.top_k)
     videos, embeddings = index.embedded()
