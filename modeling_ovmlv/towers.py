@@ -1,0 +1,74 @@
+"""The vision-language towers by kind (`OvmlvConfig.towers_type`: "clip" or "siglip"): one table, one loader.
+
+Each kind names the checkpoint class it is loaded from and its two tower modules, which share one interface
+(`clip_towers.py`, `siglip_towers.py`); the rest of the model never asks which kind it runs on, except the score head
+that starts from SigLIP's own learnt scale and bias (`score_settings`). SigLIP 2 at a fixed resolution
+(google/siglip2-base-patch16-224 and its siblings) is a `SiglipModel` checkpoint with another tokenizer, so the
+"siglip" kind serves both.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from torch import nn
+from transformers import AutoConfig, CLIPModel, PreTrainedModel, SiglipModel
+
+from .clip_towers import ClipTextTower, ClipVisionTower
+from .configuration_ovmlv import OvmlvConfig
+from .siglip_towers import SiglipTextTower, SiglipVisionTower
+
+
+@dataclass(frozen=True)
+class TowerKind:
+    checkpoint_class: type[PreTrainedModel]
+    text_tower: type[nn.Module]
+    vision_tower: type[nn.Module]
+
+
+TOWER_KINDS: dict[str, TowerKind] = {
+    "clip": TowerKind(CLIPModel, ClipTextTower, ClipVisionTower),
+    "siglip": TowerKind(SiglipModel, SiglipTextTower, SiglipVisionTower),
+}
+
+
+def build_text_tower(config: OvmlvConfig) -> nn.Module:
+    return TOWER_KINDS[config.towers_type].text_tower(config.text_config, config.projection_dim)
+
+
+def build_vision_tower(config: OvmlvConfig) -> nn.Module:
+    return TOWER_KINDS[config.towers_type].vision_tower(config.vision_config, config.projection_dim)
+
+
+def load_vision_language_model(
+    name_or_path: str | os.PathLike, revision: str | None = None, **hub_kwargs
+) -> PreTrainedModel:
+    """The pretrained CLIP or SigLIP checkpoint (Hub id or local folder), by the model_type of its config."""
+    model_type = AutoConfig.from_pretrained(name_or_path, revision=revision, **hub_kwargs).model_type
+    if model_type not in TOWER_KINDS:
+        raise ValueError(
+            f"{name_or_path} is a {model_type!r} checkpoint; the vision-language towers must be one of "
+            f"{tuple(TOWER_KINDS)} (e.g. openai/clip-vit-base-patch32, google/siglip-base-patch16-224, "
+            "google/siglip2-base-patch16-224)."
+        )
+    return TOWER_KINDS[model_type].checkpoint_class.from_pretrained(name_or_path, revision=revision, **hub_kwargs)
+
+
+def joint_embedding_dim(model: PreTrainedModel) -> int:
+    """D, the width both towers embed into: CLIP's projection_dim, SigLIP's text head width (= its vision width)."""
+    if isinstance(model, SiglipModel):
+        return model.config.text_config.projection_size
+    return model.config.projection_dim
+
+
+def score_settings(model: PreTrainedModel) -> dict[str, float]:
+    """`OvmlvConfig` score fields the towers bring: SigLIP was trained with a sigmoid per image-text pair, so its learnt
+    logit scale and bias give calibrated per-label probabilities as they are; CLIP's softmax scale does not (none)."""
+    if not isinstance(model, SiglipModel):
+        return {}
+    return {
+        "score_temperature": math.exp(-float(model.logit_scale.detach())),
+        "score_bias": float(model.logit_bias.detach()),
+    }
