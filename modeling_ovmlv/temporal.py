@@ -39,7 +39,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.clip.modeling_clip import CLIPMLP, eager_attention_forward
 
 from .configuration_ovmlv import OvmlvConfig
-from .towers import TOWER_KINDS
+from .towers import TOWER_KINDS, embedding_init_std
 
 CLIP_INITIALISED = ("layer_norm1", "qkv", "out_proj", "layer_norm2", "mlp")  # a block's modules copied from CLIP
 
@@ -247,7 +247,7 @@ class TemporalBranch(nn.Module):
         self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
         # TMP's share of the video embedding when it pools the branch's own frames (`VideoEncoder`), from 0.
         self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.temporal_pooling == "branch_frames" else None
-        self.position_init_std = vision.initializer_range  # CLIP's embedding scale (0.02): "small" (docs/design.md §4)
+        self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
 
     @torch.no_grad()
     def init_weights(self) -> None:

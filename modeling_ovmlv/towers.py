@@ -14,11 +14,14 @@ import os
 from dataclasses import dataclass
 
 from torch import nn
-from transformers import AutoConfig, CLIPModel, PreTrainedModel, SiglipModel
+from transformers import AutoConfig, CLIPModel, PretrainedConfig, PreTrainedModel, SiglipModel
 
 from .clip_towers import ClipTextTower, ClipVisionTower
 from .configuration_ovmlv import OvmlvConfig
 from .siglip_towers import SiglipTextTower, SiglipVisionTower
+
+# CLIP's embedding init scale (`initializer_range`); SigLIP's configs have no such field and use the same.
+EMBEDDING_INIT_STD = 0.02
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ TOWER_KINDS: dict[str, TowerKind] = {
     "clip": TowerKind(CLIPModel, ClipTextTower, ClipVisionTower),
     "siglip": TowerKind(SiglipModel, SiglipTextTower, SiglipVisionTower),
 }
+
+
+def embedding_init_std(tower_config: PretrainedConfig) -> float:
+    """The std new embeddings beside a tower start at: the tower's own `initializer_range` (CLIP), else 0.02."""
+    return getattr(tower_config, "initializer_range", EMBEDDING_INIT_STD)
 
 
 def build_text_tower(config: OvmlvConfig) -> nn.Module:
