@@ -119,6 +119,7 @@ class OvmlvConfig(PretrainedConfig):
         temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
+            On SigLIP towers `from_towers` sets both from SigLIP's learnt logit scale and bias (`towers.score_settings`).
         negative_weight: w, the weight of negative labels in the BCE loss.
         threshold: the decision threshold the pipeline uses by default, calibrated on validation sets (training and
             `training.evaluate` write it); `None` until calibrated: the pipeline then returns every label, ranked.
