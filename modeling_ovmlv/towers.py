@@ -26,14 +26,15 @@ EMBEDDING_INIT_STD = 0.02
 
 @dataclass(frozen=True)
 class TowerKind:
+    name: str  # for people: model cards, messages
     checkpoint_class: type[PreTrainedModel]
     text_tower: type[nn.Module]
     vision_tower: type[nn.Module]
 
 
 TOWER_KINDS: dict[str, TowerKind] = {
-    "clip": TowerKind(CLIPModel, ClipTextTower, ClipVisionTower),
-    "siglip": TowerKind(SiglipModel, SiglipTextTower, SiglipVisionTower),
+    "clip": TowerKind("CLIP", CLIPModel, ClipTextTower, ClipVisionTower),
+    "siglip": TowerKind("SigLIP", SiglipModel, SiglipTextTower, SiglipVisionTower),
 }
 
 

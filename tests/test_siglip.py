@@ -246,6 +246,8 @@ def test_training_and_export_on_siglip(siglip_towers, synthetic, tmp_path):
     processor = OvmlvProcessor.from_pretrained(out / "final")
     assert (processor.do_center_crop, processor.text_length) == (False, 64)
     exported = export_model(out / "final", tmp_path / "hub", "test-org/tiny-siglip", ["dog", "beach"])
+    card = (exported / "README.md").read_text()
+    assert "SigLIP ViT" in card and "tokenised by SigLIP (at most 64 tokens)" in card
     pixels = torch.randn(1, 2, 3, 32, 32)
     scores = []
     for folder in (out / "final", exported):
