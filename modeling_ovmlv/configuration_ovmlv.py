@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from transformers import (
     CLIPTextConfig,
     CLIPVisionConfig,
     PretrainedConfig,
+    Siglip2TextConfig,
+    Siglip2VisionConfig,
     SiglipTextConfig,
     SiglipVisionConfig,
     T5Config,
@@ -23,8 +26,16 @@ TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
 # What the weight regulariser compares under the interpolated weights (`OvmlvModel.weight_interpolation_loss`).
 WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
 # The vision-language towers' sub-configs by model_type (`towers.TOWER_KINDS` builds the towers of each kind).
-TEXT_CONFIGS = {"clip_text_model": CLIPTextConfig, "siglip_text_model": SiglipTextConfig}
-VISION_CONFIGS = {"clip_vision_model": CLIPVisionConfig, "siglip_vision_model": SiglipVisionConfig}
+TEXT_CONFIGS = {
+    "clip_text_model": CLIPTextConfig,
+    "siglip_text_model": SiglipTextConfig,
+    "siglip2_text_model": Siglip2TextConfig,
+}
+VISION_CONFIGS = {
+    "clip_vision_model": CLIPVisionConfig,
+    "siglip_vision_model": SiglipVisionConfig,
+    "siglip2_vision_model": Siglip2VisionConfig,
+}
 
 
 def label_encoders() -> dict:
@@ -52,6 +63,14 @@ def _tower_config(
     if model_type not in classes:
         raise ValueError(f"OvmlvConfig.{field} is a {model_type!r} config; it must be one of {tuple(classes)}.")
     return _sub_config(value, classes[model_type])
+
+
+def fixed_resolution(config: PretrainedConfig) -> PretrainedConfig:  # a vision config
+    """SigLIP 2's NaFlex vision config names a patch budget, not an image size: ovmlv runs it on square frames at its
+    native position grid, `image_size` = sqrt(num_patches) x patch_size, recorded in the config (saved with it)."""
+    if not hasattr(config, "image_size"):
+        config.image_size = math.isqrt(config.num_patches) * config.patch_size
+    return config
 
 
 def _llm_config(value: T5Config | dict | None) -> T5Config | None:
@@ -175,7 +194,7 @@ class OvmlvConfig(PretrainedConfig):
         **kwargs,
     ):
         self.text_config = _tower_config(text_config, TEXT_CONFIGS, "text_config")
-        self.vision_config = _tower_config(vision_config, VISION_CONFIGS, "vision_config")
+        self.vision_config = fixed_resolution(_tower_config(vision_config, VISION_CONFIGS, "vision_config"))
         self.llm_config = _llm_config(llm_config)
         self.projection_dim = projection_dim
         self.method = method

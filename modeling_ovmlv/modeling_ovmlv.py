@@ -117,6 +117,10 @@ class OvmlvPreTrainedModel(PreTrainedModel):
         "SiglipTextEmbeddings",
         "SiglipVisionEmbeddings",
         "SiglipMultiheadAttentionPoolingHead",
+        "Siglip2EncoderLayer",
+        "Siglip2TextEmbeddings",
+        "Siglip2VisionEmbeddings",
+        "Siglip2MultiheadAttentionPoolingHead",
         "T5Block",
         "TemporalBlock",
     ]

@@ -1,4 +1,4 @@
-"""The frozen SigLIP towers (SigLIP and the fixed-resolution SigLIP 2), with the interface of `clip_towers.py`.
+"""The frozen SigLIP and SigLIP 2 towers, with the interface of `clip_towers.py`.
 
 SigLIP differs from CLIP where the method plugs in (docs/design.md, "SigLIP towers"):
 - Its text tower reads 64 tokens (the tokenizer pads to that length) with no start token and no attention mask, as it
@@ -8,13 +8,27 @@ SigLIP differs from CLIP where the method plugs in (docs/design.md, "SigLIP towe
   multihead attention, MLP). `pool_frames` is that head; `pool_token` runs it over one token alone, the head's own map
   of a token into the embedding space (the temporal branch's TMP token goes through it).
 - There is no separate projection: the heads' outputs are the embeddings.
+
+SigLIP 2 comes in two layouts. The fixed-resolution checkpoints (google/siglip2-base-patch16-224) are `SiglipModel`s
+and use these towers as they are. The NaFlex architecture (`Siglip2Model`) reads patches flattened by the processor
+with their grid's shape (`spatial_shapes`) and a mask of the valid ones, its learnt position grid resized to each
+image's; `Siglip2VisionTower` runs it at one fixed resolution, its native grid (`image_size` = grid x patch size,
+`configuration_ovmlv.fixed_resolution`): square frames, every patch valid, no mask.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from transformers import SiglipTextConfig, SiglipTextModel, SiglipVisionConfig, SiglipVisionModel
+from transformers import (
+    PretrainedConfig,
+    Siglip2TextModel,
+    Siglip2VisionModel,
+    SiglipTextConfig,
+    SiglipTextModel,
+    SiglipVisionConfig,
+    SiglipVisionModel,
+)
 
 
 def insert_soft_prompt(
@@ -59,9 +73,11 @@ class SiglipTextTower(nn.Module):
     (how SigLIP was trained, and how its tokenizer config feeds it: `model_input_names` is `["input_ids"]`).
     """
 
+    text_model_class: type[nn.Module] = SiglipTextModel
+
     def __init__(self, config: SiglipTextConfig, projection_dim: int):
         super().__init__()
-        self.text_model = SiglipTextModel._from_config(config)
+        self.text_model = self.text_model_class._from_config(config)
 
     @property
     def hidden_size(self) -> int:
@@ -106,6 +122,7 @@ class SiglipVisionTower(nn.Module):
     """SigLIP's vision transformer and attention-pooling head, exposing the layer-wise patch tokens."""
 
     class_tokens = 0  # tokens before the patches in a frame's sequence (CLIP: its CLS)
+    vision_model_class: type[nn.Module] = SiglipVisionModel
 
     def __init__(self, config: SiglipVisionConfig, projection_dim: int):
         super().__init__()
@@ -113,7 +130,7 @@ class SiglipVisionTower(nn.Module):
             raise ValueError(
                 "A SigLIP vision tower without its pooling head (vision_use_head=False) has no embedding."
             )
-        self.vision_model = SiglipVisionModel._from_config(config)
+        self.vision_model = self.vision_model_class._from_config(config)
 
     @property
     def layers(self) -> nn.ModuleList:
@@ -148,3 +165,35 @@ class SiglipVisionTower(nn.Module):
         for layer in self.layers:
             hidden = layer(hidden, None)
         return self.pool_frames(hidden)
+
+
+class Siglip2TextTower(SiglipTextTower):
+    """`Siglip2Model`'s text tower: SigLIP's, under SigLIP 2's class."""
+
+    text_model_class = Siglip2TextModel
+
+
+def patchify(pixel_values: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H/p * W/p, p * p * C): patches in rows, each flattened as SigLIP 2's image processor does
+    (rows of pixels, then channels last)."""
+    batch, channels, height, width = pixel_values.shape
+    grid = pixel_values.view(batch, channels, height // patch_size, patch_size, width // patch_size, patch_size)
+    return grid.permute(0, 2, 4, 3, 5, 1).reshape(batch, (height // patch_size) * (width // patch_size), -1)
+
+
+class Siglip2VisionTower(SiglipVisionTower):
+    """`Siglip2Model`'s (NaFlex) vision tower at a fixed resolution: square frames of `image_size`, every patch valid.
+    Its head and layers then need no mask, so only the patch embedding differs from SigLIP's."""
+
+    vision_model_class = Siglip2VisionModel
+
+    def __init__(self, config: PretrainedConfig, projection_dim: int):
+        super().__init__(config, projection_dim)
+        self.patch_size = config.patch_size
+
+    def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) frames -> (N, P, hidden) patch tokens entering the first encoder layer."""
+        patches = patchify(pixel_values, self.patch_size)
+        grid = (pixel_values.shape[-2] // self.patch_size, pixel_values.shape[-1] // self.patch_size)
+        spatial_shapes = torch.tensor([grid], device=pixel_values.device).expand(len(pixel_values), 2)
+        return self.vision_model.embeddings(patches, spatial_shapes)

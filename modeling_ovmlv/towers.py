@@ -4,7 +4,7 @@ Each kind names the checkpoint class it is loaded from and its two tower modules
 (`clip_towers.py`, `siglip_towers.py`); the rest of the model never asks which kind it runs on, except the score head
 that starts from SigLIP's own learnt scale and bias (`score_settings`). SigLIP 2 at a fixed resolution
 (google/siglip2-base-patch16-224 and its siblings) is a `SiglipModel` checkpoint with another tokenizer, so the
-"siglip" kind serves both.
+"siglip" kind serves both; "siglip2" is SigLIP 2's NaFlex architecture (`Siglip2Model`), run at its native grid.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import os
 from dataclasses import dataclass
 
 from torch import nn
-from transformers import AutoConfig, CLIPModel, PretrainedConfig, PreTrainedModel, SiglipModel
+from transformers import AutoConfig, CLIPModel, PretrainedConfig, PreTrainedModel, Siglip2Model, SiglipModel
 
 from .clip_towers import ClipTextTower, ClipVisionTower
 from .configuration_ovmlv import OvmlvConfig
-from .siglip_towers import SiglipTextTower, SiglipVisionTower
+from .siglip_towers import Siglip2TextTower, Siglip2VisionTower, SiglipTextTower, SiglipVisionTower
 
 # CLIP's embedding init scale (`initializer_range`); SigLIP's configs have no such field and use the same.
 EMBEDDING_INIT_STD = 0.02
@@ -35,6 +35,7 @@ class TowerKind:
 TOWER_KINDS: dict[str, TowerKind] = {
     "clip": TowerKind("CLIP", CLIPModel, ClipTextTower, ClipVisionTower),
     "siglip": TowerKind("SigLIP", SiglipModel, SiglipTextTower, SiglipVisionTower),
+    "siglip2": TowerKind("SigLIP 2", Siglip2Model, Siglip2TextTower, Siglip2VisionTower),
 }
 
 
@@ -60,14 +61,14 @@ def load_vision_language_model(
         raise ValueError(
             f"{name_or_path} is a {model_type!r} checkpoint; the vision-language towers must be one of "
             f"{tuple(TOWER_KINDS)} (e.g. openai/clip-vit-base-patch32, google/siglip-base-patch16-224, "
-            "google/siglip2-base-patch16-224)."
+            "google/siglip2-base-patch16-224, google/siglip2-base-patch16-naflex)."
         )
     return TOWER_KINDS[model_type].checkpoint_class.from_pretrained(name_or_path, revision=revision, **hub_kwargs)
 
 
 def joint_embedding_dim(model: PreTrainedModel) -> int:
     """D, the width both towers embed into: CLIP's projection_dim, SigLIP's text head width (= its vision width)."""
-    if isinstance(model, SiglipModel):
+    if isinstance(model, SiglipModel | Siglip2Model):
         return model.config.text_config.projection_size
     return model.config.projection_dim
 
@@ -75,7 +76,7 @@ def joint_embedding_dim(model: PreTrainedModel) -> int:
 def score_settings(model: PreTrainedModel) -> dict[str, float]:
     """`OvmlvConfig` score fields the towers bring: SigLIP was trained with a sigmoid per image-text pair, so its learnt
     logit scale and bias give calibrated per-label probabilities as they are; CLIP's softmax scale does not (none)."""
-    if not isinstance(model, SiglipModel):
+    if not isinstance(model, SiglipModel | Siglip2Model):
         return {}
     return {
         "score_temperature": math.exp(-float(model.logit_scale.detach())),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -66,7 +67,12 @@ def tower_frame_settings(clip: str | os.PathLike, **hub_kwargs) -> dict[str, Any
     processor's mean, std and crop (preprocessor_config.json, where it has one), and for SigLIP the fixed text length
     its tokenizer pads to (SigLIP pools the last of its positions, so it must always read all of them)."""
     config = AutoConfig.from_pretrained(clip, **hub_kwargs)
-    settings: dict[str, Any] = {"image_size": config.vision_config.image_size}
+    vision = config.vision_config
+    # SigLIP 2's NaFlex config names a patch budget: its native grid, as the model's config takes it (fixed_resolution)
+    image_size = (
+        getattr(vision, "image_size", None) or math.isqrt(getattr(vision, "num_patches", 0)) * vision.patch_size
+    )
+    settings: dict[str, Any] = {"image_size": image_size}
     try:
         image_processor, _ = ImageProcessingMixin.get_image_processor_dict(clip, **hub_kwargs)
     except OSError:  # no preprocessor_config.json: CLIP's defaults
@@ -74,7 +80,7 @@ def tower_frame_settings(clip: str | os.PathLike, **hub_kwargs) -> dict[str, Any
     for key in ("image_mean", "image_std", "do_center_crop"):
         if key in image_processor:
             settings[key] = image_processor[key]
-    if config.model_type == "siglip":
+    if config.model_type in ("siglip", "siglip2"):
         settings["do_center_crop"] = image_processor.get("do_center_crop", False)
         settings["text_length"] = config.text_config.max_position_embeddings
     return settings

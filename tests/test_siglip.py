@@ -14,12 +14,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import AutoTokenizer, SiglipModel, pipeline
+from transformers import AutoModel, AutoTokenizer, pipeline
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
 from ovmlv import arguments, cli
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.modeling_ovmlv.siglip_towers import patchify
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.processing.frame_transforms import frames_to_pixel_values
 from ovmlv.training import train
@@ -37,11 +38,23 @@ TINY_OVMLV = dict(num_prefixes=1, num_attributes=1, attribute_length=2, prompt_t
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def siglip_reference(folder: Path) -> SiglipModel:
-    return SiglipModel.from_pretrained(folder).eval()
+def siglip_reference(folder: Path) -> torch.nn.Module:
+    """transformers' own model of the checkpoint: `SiglipModel` or `Siglip2Model`."""
+    return AutoModel.from_pretrained(folder).eval()
 
 
-@pytest.mark.parametrize("variant", ["siglip", "siglip2"])
+def image_inputs(reference: torch.nn.Module, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(N, 3, S, S) frames as the reference reads them; `Siglip2Model` (NaFlex) reads flattened patches, their grid
+    and which are valid (all: a square frame at the native grid)."""
+    if reference.config.model_type != "siglip2":
+        return {"pixel_values": pixels}
+    patch = reference.config.vision_config.patch_size
+    patches = patchify(pixels, patch)
+    grid = torch.tensor([[pixels.shape[-2] // patch, pixels.shape[-1] // patch]] * len(pixels))
+    return {"pixel_values": patches, "pixel_attention_mask": torch.ones(patches.shape[:2]), "spatial_shapes": grid}
+
+
+@pytest.mark.parametrize("variant", ["siglip", "siglip2", "siglip2_naflex"])
 @pytest.mark.parametrize("method", ["class_name", "templates"])
 def test_zero_shot_logits_are_siglips(siglip_towers, variant, method):
     """A 1-frame video scores as `SiglipModel.logits_per_image`: SigLIP's own scale and bias, no calibration."""
@@ -56,12 +69,12 @@ def test_zero_shot_logits_are_siglips(siglip_towers, variant, method):
     with torch.no_grad():
         ours = model(pixel_values_videos=pixels[:, None], **inputs).logits_per_video
         if method == "class_name":
-            expected = reference(input_ids=inputs["input_ids"], pixel_values=pixels).logits_per_image
+            expected = reference(input_ids=inputs["input_ids"], **image_inputs(reference, pixels)).logits_per_image
         else:  # the template ensemble: mean of SigLIP's unit text features, scored with its scale and bias
             ids = inputs["prompt_input_ids"].flatten(0, 1)
             text = F.normalize(reference.get_text_features(input_ids=ids).pooler_output, dim=-1)
             text = F.normalize(text.view(len(LABELS), -1, text.shape[-1]).mean(dim=1), dim=-1)
-            image = F.normalize(reference.get_image_features(pixel_values=pixels).pooler_output, dim=-1)
+            image = F.normalize(reference.get_image_features(**image_inputs(reference, pixels)).pooler_output, dim=-1)
             expected = image @ text.T * reference.logit_scale.exp() + reference.logit_bias
     torch.testing.assert_close(ours, expected, rtol=0, atol=1e-5)
 
@@ -87,6 +100,16 @@ def test_processor_prepares_frames_and_labels_as_siglips_processors(siglip_tower
     processor.save_pretrained(tmp_path)
     loaded = OvmlvProcessor.from_pretrained(tmp_path)
     assert (loaded.do_center_crop, loaded.text_length, loaded.image_mean) == (False, 64, [0.5] * 3)
+
+
+def test_siglip2_naflex_runs_at_its_native_grid(siglip_towers):
+    """A `Siglip2Model` config names a patch budget, not a size: the model and the processor take its native grid."""
+    folder = siglip_towers("siglip2_naflex").clip
+    model = OvmlvModel.from_towers(folder, method="class_name")
+    processor = OvmlvProcessor.from_towers(folder)
+    assert model.config.towers_type == "siglip2" and model.config.vision_config.image_size == 32
+    assert (processor.image_size, processor.do_center_crop, processor.text_length) == (32, False, 64)
+    assert (processor.image_mean, processor.image_std) == ([0.5] * 3, [0.5] * 3)
 
 
 def left_padded(ids: torch.Tensor, mask: torch.Tensor, pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,17 +144,19 @@ def test_a_soft_prompt_goes_before_the_text_and_the_last_position_stays_pooled(s
         tower(bare_ids, None, soft_prompt=soft)
 
 
-def test_a_new_branch_pooling_its_own_frames_is_siglips_frame_mean(siglip_towers):
+@pytest.mark.parametrize("variant", ["siglip", "siglip2_naflex"])
+def test_a_new_branch_pooling_its_own_frames_is_siglips_frame_mean(siglip_towers, variant):
     """With `temporal_pooling="branch_frames"` the branch's frames are SigLIP's (copies of its last layers, temporal
     parts at zero) and TMP's gate starts at 0: the video embedding is the mean of SigLIP's frame embeddings."""
-    folder = siglip_towers("siglip").clip
+    folder = siglip_towers(variant).clip
     model = OvmlvModel.from_towers(
         folder, method="class_name", temporal_layers=2, temporal_pooling="branch_frames", temporal_positions=3
     ).eval()
     video = torch.randn(2, 3, 3, 32, 32)
     with torch.no_grad():
         ours = model.get_video_features(video)
-        frames = siglip_reference(folder).get_image_features(pixel_values=video.flatten(0, 1)).pooler_output
+        reference = siglip_reference(folder)
+        frames = reference.get_image_features(**image_inputs(reference, video.flatten(0, 1))).pooler_output
     assert_same_outputs(ours, F.normalize(frames.unflatten(0, (2, 3)).mean(dim=1), dim=-1))
 
 
