@@ -31,7 +31,7 @@ from .prompt_connectors import PromptTransformer
 from .prompt_learning import PromptLearningLabelEncoder
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
-from .towers import joint_embedding_dim, load_vision_language_model, score_settings
+from .towers import check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
 from .video_encoder import FrameTokens, VideoEncoder
 from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 
@@ -261,6 +261,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     ) -> dict[str, torch.Tensor]:
         """Every weight this model takes from the towers, under its own names; a checkpoint that does not fit this
         configuration (a weight missing, or one this model has no place for) is an error naming `source`."""
+        check_tower_kind(self.config, clip, source)
         weights = {
             **{
                 f"label_encoder.{key}": value

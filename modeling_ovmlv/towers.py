@@ -66,6 +66,15 @@ def load_vision_language_model(
     return TOWER_KINDS[model_type].checkpoint_class.from_pretrained(name_or_path, revision=revision, **hub_kwargs)
 
 
+def check_tower_kind(config: OvmlvConfig, model: PreTrainedModel, source: str) -> None:
+    """Raise ValueError when `model` (the towers named by `source`) is not of the kind `config` was built on."""
+    if model.config.model_type != config.towers_type:
+        raise ValueError(
+            f"The towers {source} are a {TOWER_KINDS[model.config.model_type].name} checkpoint; this model was built "
+            f"on {TOWER_KINDS[config.towers_type].name} towers. Name the checkpoints it was built on."
+        )
+
+
 def joint_embedding_dim(model: PreTrainedModel) -> int:
     """D, the width both towers embed into: CLIP's projection_dim, SigLIP's text head width (= its vision width)."""
     if isinstance(model, SiglipModel | Siglip2Model):

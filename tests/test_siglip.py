@@ -281,3 +281,11 @@ def test_training_and_export_on_siglip(siglip_towers, synthetic, tmp_path):
         with torch.no_grad():
             scores.append(model(pixel_values_videos=pixels, **processor(text=LABELS)).logits_per_video)
     assert_same_outputs(scores[1], scores[0])
+
+
+def test_towers_of_another_kind_are_named(siglip_towers, towers):
+    """Adapter folders and exports load their towers by Hub id: a CLIP where SigLIP was built on is named as such."""
+    config = OvmlvModel.from_towers(siglip_towers("siglip").clip, method="class_name").config
+    clip = AutoModel.from_pretrained(towers.clip)
+    with pytest.raises(ValueError, match="are a CLIP checkpoint; this model was built on SigLIP towers"):
+        OvmlvModel.weights_from_towers(config, clip, None, "test-org/tiny-clip")
