@@ -103,16 +103,16 @@ class VideoEncoder(nn.Module):
                 if branch and index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
                 hidden = layer(hidden, None)
-            hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, S, D)
-            if not branch:
-                return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())
-            if serial:
-                return FrameTokens(pooled=None, branch_inputs=(hidden,))
-            if self.config.pools_branch_frames:
-                return FrameTokens(
-                    pooled=None, branch_inputs=(*branch_inputs, hidden)
-                )  # + the tokens entering the last layer
-            return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=tuple(branch_inputs))
+        hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, S, D)
+        if not branch:
+            return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())
+        if serial:
+            return FrameTokens(pooled=None, branch_inputs=(hidden,))
+        if self.config.pools_branch_frames:
+            return FrameTokens(
+                pooled=None, branch_inputs=(*branch_inputs, hidden)
+            )  # + the tokens entering the last layer
+        return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=tuple(branch_inputs))
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised
