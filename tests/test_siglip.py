@@ -14,11 +14,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import AutoModel, AutoTokenizer, pipeline
+from transformers import AutoModel, AutoTokenizer, CLIPTextConfig, SiglipTextConfig, SiglipVisionConfig, pipeline
 from transformers.models.siglip.image_processing_pil_siglip import SiglipImageProcessorPil
 
 from ovmlv import arguments, cli
-from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.siglip_towers import patchify
 from ovmlv.processing import OvmlvProcessor
@@ -289,3 +289,15 @@ def test_towers_of_another_kind_are_named(siglip_towers, towers):
     clip = AutoModel.from_pretrained(towers.clip)
     with pytest.raises(ValueError, match="are a CLIP checkpoint; this model was built on SigLIP towers"):
         OvmlvModel.weights_from_towers(config, clip, None, "test-org/tiny-clip")
+
+
+def test_config_takes_tower_configs_by_model_type_and_refuses_mixtures():
+    config = OvmlvConfig(
+        text_config=SiglipTextConfig(), vision_config=SiglipVisionConfig(), label_encoder="class_name"
+    )
+    assert config.towers_type == "siglip"
+    assert type(OvmlvConfig.from_dict(config.to_dict()).vision_config) is SiglipVisionConfig  # saved and read back
+    with pytest.raises(ValueError, match="must come from one checkpoint"):
+        OvmlvConfig(text_config=CLIPTextConfig(), vision_config=SiglipVisionConfig(), label_encoder="class_name")
+    with pytest.raises(ValueError, match="vision_config is a 'vit' config"):
+        OvmlvConfig(vision_config={"model_type": "vit"}, label_encoder="class_name")
