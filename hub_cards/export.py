@@ -27,6 +27,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.towers import TOWER_KINDS
 from ovmlv.text_files import read_lines
 
 from .app import check_model_source
@@ -123,6 +124,8 @@ def build_model_card(
         base_models=base_models,
         label_encoder=LABEL_ENCODERS[config.label_encoder].description,
         vision_frozen=config.freeze_vision_backbone,
+        towers_name=TOWER_KINDS[config.towers_type].name,
+        text_positions=config.text_config.max_position_embeddings,
         temporal_layers=config.temporal_layers,
         projection_dim=config.projection_dim,
         num_frames=processor.num_frames,

@@ -43,6 +43,14 @@ class ClipTextTower(nn.Module):
         """The dtype the tower computes in (its weights')."""
         return self.text_projection.weight.dtype
 
+    @staticmethod
+    def pretrained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+        """This tower's weights in a `CLIPModel`, under the tower's names."""
+        return {
+            **{f"text_model.{key}": value for key, value in model.text_model.state_dict().items()},
+            **{f"text_projection.{key}": value for key, value in model.text_projection.state_dict().items()},
+        }
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -83,7 +91,13 @@ class ClipTextTower(nn.Module):
 
 
 class ClipVisionTower(nn.Module):
-    """CLIP's vision transformer + visual projection, exposing the layer-wise tokens a temporal branch reads."""
+    """CLIP's vision transformer + visual projection, exposing the layer-wise tokens a temporal branch reads.
+
+    A frame's embedding is its final CLS token through the post-layernorm (`pool_frames`) and the projection
+    (`project`); the projection is linear, so a mean of pooled tokens may be taken before it.
+    """
+
+    class_tokens = 1  # tokens before the patches in a frame's sequence: CLS
 
     def __init__(self, config: CLIPVisionConfig, projection_dim: int):
         super().__init__()
@@ -94,18 +108,34 @@ class ClipVisionTower(nn.Module):
     def layers(self) -> nn.ModuleList:
         return self.vision_model.encoder.layers
 
+    @staticmethod
+    def pretrained_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+        """This tower's weights in a `CLIPModel`, under the tower's names."""
+        return {
+            **{f"vision_model.{key}": value for key, value in model.vision_model.state_dict().items()},
+            **{f"visual_projection.{key}": value for key, value in model.visual_projection.state_dict().items()},
+        }
+
     def embed(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) frames -> (N, 1 + P, hidden) tokens entering the first encoder layer."""
         embeddings = self.vision_model.embeddings(pixel_values.to(self.visual_projection.weight.dtype))
         return self.vision_model.pre_layrnorm(embeddings)
 
-    def project_cls(self, cls_tokens: torch.Tensor) -> torch.Tensor:
-        """(..., hidden) CLS tokens after the last layer -> (..., D) unnormalised image embeddings."""
-        return self.visual_projection(self.vision_model.post_layernorm(cls_tokens))
+    def pool_frames(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(..., 1 + P, hidden) final tokens of frames -> (..., hidden) their post-layernormed CLS tokens."""
+        return self.pool_token(tokens[..., 0, :])
+
+    def pool_token(self, token: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) tokens after the last layer -> (..., hidden) through the post-layernorm, as CLS is."""
+        return self.vision_model.post_layernorm(token)
+
+    def project(self, pooled: torch.Tensor) -> torch.Tensor:
+        """(..., hidden) pooled tokens (or their mean) -> (..., D) unnormalised image embeddings."""
+        return self.visual_projection(pooled)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, D) unnormalised image embeddings, exactly `CLIPModel.get_image_features`."""
         hidden = self.embed(pixel_values)
         for layer in self.layers:
             hidden = layer(hidden, None)
-        return self.project_cls(hidden[:, 0])
+        return self.project(self.pool_frames(hidden))

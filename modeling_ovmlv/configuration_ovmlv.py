@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from transformers import CLIPTextConfig, CLIPVisionConfig, PretrainedConfig, T5Config
+from transformers import (
+    CLIPTextConfig,
+    CLIPVisionConfig,
+    PretrainedConfig,
+    Siglip2TextConfig,
+    Siglip2VisionConfig,
+    SiglipTextConfig,
+    SiglipVisionConfig,
+    T5Config,
+)
 
 from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
 
@@ -18,6 +28,17 @@ WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
 # Upper bounds on sizes a config.json sets, far above any CLIP (projection 1024 for ViT-L, 1280 for bigG; 336 px),
 # so that a damaged or hostile config fails in one line instead of allocating terabytes.
 SIZE_LIMITS = {"projection_dim": 16384, "temporal_positions": 1024, "vision_config.image_size": 1024}
+# The vision-language towers' sub-configs by model_type (`towers.TOWER_KINDS` builds the towers of each kind).
+TEXT_CONFIGS = {
+    "clip_text_model": CLIPTextConfig,
+    "siglip_text_model": SiglipTextConfig,
+    "siglip2_text_model": Siglip2TextConfig,
+}
+VISION_CONFIGS = {
+    "clip_vision_model": CLIPVisionConfig,
+    "siglip_vision_model": SiglipVisionConfig,
+    "siglip2_vision_model": Siglip2VisionConfig,
+}
 
 
 def label_encoders() -> dict:
@@ -32,6 +53,27 @@ def _sub_config(value: PretrainedConfig | dict | None, config_class: type[Pretra
     if isinstance(value, config_class):
         return value
     return config_class(**(value or {}))
+
+
+def _tower_config(
+    value: PretrainedConfig | dict | None, classes: dict[str, type[PretrainedConfig]], field: str
+) -> PretrainedConfig:
+    """A CLIP or SigLIP tower config by its model_type (a dict without one, or None, is CLIP's, as saved before)."""
+    if isinstance(value, PretrainedConfig):
+        model_type = value.model_type
+    else:
+        model_type = (value or {}).get("model_type", next(iter(classes)))
+    if model_type not in classes:
+        raise ValueError(f"OvmlvConfig.{field} is a {model_type!r} config; it must be one of {tuple(classes)}.")
+    return _sub_config(value, classes[model_type])
+
+
+def fixed_resolution(config: PretrainedConfig) -> PretrainedConfig:  # a vision config
+    """SigLIP 2's NaFlex vision config names a patch budget, not an image size: ovmlv runs it on square frames at its
+    native position grid, `image_size` = sqrt(num_patches) x patch_size, recorded in the config (saved with it)."""
+    if not hasattr(config, "image_size"):
+        config.image_size = math.isqrt(config.num_patches) * config.patch_size
+    return config
 
 
 def _llm_config(value: T5Config | dict | None) -> T5Config | None:
@@ -54,7 +96,9 @@ class OvmlvConfig(PretrainedConfig):
     Holds the three towers' configs (CLIP text, CLIP vision, T5) and the method's knobs.
 
     Args:
-        text_config / vision_config: the CLIP towers ([`CLIPTextConfig`], [`CLIPVisionConfig`]).
+        text_config / vision_config: the vision-language towers: CLIP's ([`CLIPTextConfig`], [`CLIPVisionConfig`])
+            or SigLIP's ([`SiglipTextConfig`], [`SiglipVisionConfig`]; SigLIP 2 at a fixed resolution too), picked by
+            their model_type (`towers_type`).
         llm_config: the T5 tower ([`T5Config`]); `None` while `label_encoder` needs no LLM.
         projection_dim: D, the joint embedding size (512 for CLIP B/32).
         method: the named method this config was built from (`method_presets.METHOD_PRESETS`: "ovmlv",
@@ -97,6 +141,7 @@ class OvmlvConfig(PretrainedConfig):
         temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
+            On SigLIP towers `from_towers` sets both from SigLIP's learnt logit scale and bias (`towers.score_settings`).
         negative_weight: w, the weight of negative labels in the BCE loss.
         threshold: the decision threshold the pipeline uses by default, calibrated on validation sets (training and
             `training.evaluate` write it); `None` until calibrated: the pipeline then returns every label, ranked.
@@ -151,8 +196,8 @@ class OvmlvConfig(PretrainedConfig):
         llm_name_or_path: str | None = None,
         **kwargs,
     ):
-        self.text_config = _sub_config(text_config, CLIPTextConfig)
-        self.vision_config = _sub_config(vision_config, CLIPVisionConfig)
+        self.text_config = _tower_config(text_config, TEXT_CONFIGS, "text_config")
+        self.vision_config = fixed_resolution(_tower_config(vision_config, VISION_CONFIGS, "vision_config"))
         self.llm_config = _llm_config(llm_config)
         self.projection_dim = projection_dim
         self.method = method
@@ -206,6 +251,11 @@ class OvmlvConfig(PretrainedConfig):
         for field, allowed in choices.items():
             if getattr(self, field) not in allowed:
                 raise ValueError(f"OvmlvConfig.{field}={getattr(self, field)!r} is not one of {allowed}.")
+        if self.text_config.model_type.removesuffix("_text_model") != self.towers_type:
+            raise ValueError(
+                f"OvmlvConfig.text_config ({self.text_config.model_type}) and vision_config "
+                f"({self.vision_config.model_type}) must come from one checkpoint (both CLIP or both SigLIP)."
+            )
         if self.method is not None:
             if self.method not in METHOD_PRESETS:
                 raise ValueError(f"OvmlvConfig.method={self.method!r} is not one of {METHODS}.")
@@ -273,6 +323,11 @@ class OvmlvConfig(PretrainedConfig):
     def from_method(cls, method: str, **kwargs: Any) -> OvmlvConfig:
         """The config of a named method (`method_presets.METHOD_PRESETS`), with `kwargs` fields on top."""
         return cls(**method_overrides(method, **kwargs))
+
+    @property
+    def towers_type(self) -> str:
+        """The vision-language towers' kind, "clip" or "siglip" (`towers.TOWER_KINDS`)."""
+        return self.vision_config.model_type.removesuffix("_vision_model")
 
     @property
     def uses_llm(self) -> bool:

@@ -109,7 +109,7 @@ class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
         labels = [label.strip() for label in clip_tokenizer.batch_decode(input_ids, skip_special_tokens=True)]
         described = [i for i, items in enumerate(descriptors) if items]
         failed = [i for i, items in enumerate(descriptors) if not items]
-        device, dtype = input_ids.device, self.text_tower.text_projection.weight.dtype
+        device, dtype = input_ids.device, self.text_tower.dtype
         embeds = torch.empty(len(labels), self.config.projection_dim, device=device, dtype=dtype)
         if failed:  # the class-name prompt: exactly the processor's bare-label tokens
             embeds[failed] = F.normalize(self.text_tower(input_ids[failed], attention_mask[failed]), dim=-1)
@@ -123,7 +123,14 @@ class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
             prompts = [template.format(label=labels[i], descriptor=item) for i in described for item in descriptors[i]]
             owners = torch.tensor([i for i in described for _ in descriptors[i]], device=device)
             max_length = min(clip_tokenizer.model_max_length, self.config.text_config.max_position_embeddings)
-            tokens = clip_tokenizer(prompts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            tokens = clip_tokenizer(
+                prompts,
+                padding="max_length",  # SigLIP reads its full length; CLIP's tower drops the padding after the EOS
+                truncation=True,
+                max_length=max_length,
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
             features = self.text_tower(tokens["input_ids"].to(device), tokens["attention_mask"].to(device))
             # Mean of the unit-norm descriptor features per label, re-normalised (the sum normalises the same).
             sums = features.new_zeros(embeds.shape).index_add(0, owners, F.normalize(features, dim=-1))

@@ -8,10 +8,10 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoTokenizer, CLIPModel, PreTrainedTokenizerBase, T5ForConditionalGeneration
+from transformers import AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase, T5ForConditionalGeneration
 
-from .clip_towers import ClipTextTower
 from .configuration_ovmlv import OvmlvConfig
+from .towers import build_text_tower
 
 
 @dataclass(frozen=True)
@@ -48,17 +48,14 @@ class LabelEncoder(nn.Module):
     def __init__(self, config: OvmlvConfig):
         super().__init__()
         self.config = config
-        self.text_tower = ClipTextTower(config.text_config, config.projection_dim)
+        self.text_tower = build_text_tower(config)
         self.tokenizer_sources: TokenizerSources | None = None
 
     def pretrained_weights(
-        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None = None
+        self, clip: PreTrainedModel, llm: T5ForConditionalGeneration | None = None
     ) -> dict[str, torch.Tensor]:
-        """The weights this encoder takes from the pretrained towers, under its own parameter names."""
-        return {
-            **{f"text_tower.text_model.{key}": value for key, value in clip.text_model.state_dict().items()},
-            **{f"text_tower.text_projection.{key}": value for key, value in clip.text_projection.state_dict().items()},
-        }
+        """The weights this encoder takes from the pretrained towers (CLIP or SigLIP), under its own parameter names."""
+        return {f"text_tower.{key}": value for key, value in self.text_tower.pretrained_weights(clip).items()}
 
     def init_from_towers(self) -> None:
         """Initialisation that needs the towers' tokenizers (`tokenizer_sources`), run once by `from_towers`."""

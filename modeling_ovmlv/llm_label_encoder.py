@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from transformers import CLIPModel, T5Config, T5ForConditionalGeneration
+from transformers import PreTrainedModel, T5Config, T5ForConditionalGeneration
 from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
@@ -124,7 +124,7 @@ class LlmLabelEncoder(LabelEncoder):
             param.requires_grad_("lora_" in name)
 
     def pretrained_weights(
-        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None = None
+        self, clip: PreTrainedModel, llm: T5ForConditionalGeneration | None = None
     ) -> dict[str, torch.Tensor]:
         if llm is None:
             raise ValueError(f"label_encoder={self.config.label_encoder!r} needs llm=<T5 checkpoint>.")

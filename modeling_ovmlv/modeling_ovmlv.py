@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
-from transformers import CLIPModel, PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
+from transformers import PretrainedConfig, PreTrainedModel, T5ForConditionalGeneration
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.utils import CONFIG_NAME, ModelOutput, cached_file
 from transformers.utils import logging as hf_logging
@@ -32,6 +32,7 @@ from .prompt_connectors import PromptTransformer
 from .prompt_learning import PromptLearningLabelEncoder
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
+from .towers import check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
 from .video_encoder import FrameTokens, VideoEncoder
 from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 
@@ -80,10 +81,10 @@ def load_towers(
     clip_revision: str | None = None,
     llm_revision: str | None = None,
     **hub_kwargs,
-) -> tuple[CLIPModel, T5ForConditionalGeneration | None]:
-    """The pretrained CLIP and T5 (None without `llm`) as their checkpoints hold them: Hub ids (at a revision) or
-    local folders."""
-    clip_model = CLIPModel.from_pretrained(clip, revision=clip_revision, **hub_kwargs)
+) -> tuple[PreTrainedModel, T5ForConditionalGeneration | None]:
+    """The pretrained CLIP (or SigLIP) and T5 (None without `llm`) as their checkpoints hold them: Hub ids (at a
+    revision) or local folders."""
+    clip_model = load_vision_language_model(clip, revision=clip_revision, **hub_kwargs)
     if llm is None:
         return clip_model, None
     with quiet_transformers_logs():  # an own lm_head (Flan-T5) is "not tied" by its forced config: expected
@@ -119,7 +120,21 @@ class OvmlvPreTrainedModel(PreTrainedModel):
     # position bias, which the LLM label encoder's decoding needs.
     _supports_sdpa = True
     _supports_flash_attn = False
-    _no_split_modules = ["CLIPEncoderLayer", "CLIPTextEmbeddings", "CLIPVisionEmbeddings", "T5Block", "TemporalBlock"]
+    _no_split_modules = [
+        "CLIPEncoderLayer",
+        "CLIPTextEmbeddings",
+        "CLIPVisionEmbeddings",
+        "SiglipEncoderLayer",
+        "SiglipTextEmbeddings",
+        "SiglipVisionEmbeddings",
+        "SiglipMultiheadAttentionPoolingHead",
+        "Siglip2EncoderLayer",
+        "Siglip2TextEmbeddings",
+        "Siglip2VisionEmbeddings",
+        "Siglip2MultiheadAttentionPoolingHead",
+        "T5Block",
+        "TemporalBlock",
+    ]
     # Flan-T5 overflows in fp16 (its own code clamps; our decode loop does not): loaded in fp16, the T5 stays fp32.
     _keep_in_fp32_modules = ["label_encoder.llm."]
 
@@ -197,12 +212,13 @@ class OvmlvModel(OvmlvPreTrainedModel):
         method: str | None = None,
         **config_overrides,
     ) -> OvmlvModel:
-        """A new model on pretrained CLIP (+ T5) towers: Hub ids or local folders. Returned in eval mode.
+        """A new model on pretrained CLIP or SigLIP (+ T5) towers: Hub ids or local folders. Returned in eval mode.
 
         method: a named method ("ovmlv", "coop", "dualcoop", "vifi_clip", ...; see `method_presets`), whose
             preset `config_overrides` then refine. `config_overrides` are `OvmlvConfig` fields (label_encoder,
             temporal_layers, ...). The towers keep their checkpoints' weights exactly (an untied Flan-T5 keeps its
-            own lm_head); new layers are initialised as the method prescribes.
+            own lm_head); new layers are initialised as the method prescribes. On SigLIP towers the score head starts
+            from SigLIP's learnt logit scale and bias (`towers.score_settings`) unless `config_overrides` set them.
 
         Loaded as transformers loads any checkpoint: the model is built on the meta device and the towers' tensors
         are put in place, so no time goes into random weights that would be overwritten.
@@ -213,10 +229,10 @@ class OvmlvModel(OvmlvPreTrainedModel):
             text_config=portable(clip_model.config.text_config),
             vision_config=portable(clip_model.config.vision_config),
             llm_config=None if llm_model is None else portable(llm_model.config),
-            projection_dim=clip_model.config.projection_dim,
+            projection_dim=joint_embedding_dim(clip_model),
             clip_name_or_path=hub_id(clip),
             llm_name_or_path=hub_id(llm),
-            **config_overrides,
+            **{**score_settings(clip_model), **config_overrides},
         )
         weights = cls.weights_from_towers(
             config, clip_model, llm_model, f"CLIP {clip}" + (f" and T5 {llm}" if llm else "")
@@ -247,7 +263,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
     @classmethod
     def weights_from_towers(
-        cls, config: OvmlvConfig, clip: CLIPModel, llm: T5ForConditionalGeneration | None, source: str
+        cls, config: OvmlvConfig, clip: PreTrainedModel, llm: T5ForConditionalGeneration | None, source: str
     ) -> dict[str, torch.Tensor]:
         """`tower_weights` of a model of `config`, read off a skeleton on the meta device (no layers built)."""
         with torch.device("meta"):
@@ -268,10 +284,11 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return weights
 
     def tower_weights(
-        self, clip: CLIPModel, llm: T5ForConditionalGeneration | None, source: str
+        self, clip: PreTrainedModel, llm: T5ForConditionalGeneration | None, source: str
     ) -> dict[str, torch.Tensor]:
         """Every weight this model takes from the towers, under its own names; a checkpoint that does not fit this
         configuration (a weight missing, or one this model has no place for) is an error naming `source`."""
+        check_tower_kind(self.config, clip, source)
         weights = {
             **{
                 f"label_encoder.{key}": value

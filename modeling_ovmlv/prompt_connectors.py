@@ -12,6 +12,7 @@ from transformers import initialization as init
 from transformers.models.clip.modeling_clip import CLIPEncoderLayer
 
 from .configuration_ovmlv import OvmlvConfig
+from .towers import embedding_init_std
 
 
 class LinearConnector(nn.Module):
@@ -56,7 +57,7 @@ class PromptTransformer(nn.Module):
         text = config.text_config
         self.proj = nn.Linear(config.llm_config.d_model, text.hidden_size)
         self.positions = nn.Parameter(torch.zeros(config.attribute_length, text.hidden_size))
-        self.position_init_std = text.initializer_range
+        self.position_init_std = embedding_init_std(text)
         self.layers = nn.ModuleList(CLIPEncoderLayer(text) for _ in range(config.prompt_transformer_layers))
         self.norm = nn.LayerNorm(text.hidden_size, eps=text.layer_norm_eps)
 

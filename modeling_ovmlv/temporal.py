@@ -3,7 +3,8 @@
 Notation: B videos of N frames, S = 1 + P tokens per frame (CLS + P patches), D the CLIP vision width, and T
 blocks paired with CLIP's last T layers l_t = L - T + t. The branch holds its tokens as one row matrix
 (B*N*S + B, D): every frame's CLS and patches, then one TMP token per video (`RowLayout`). "CLIP rows" of a layer
-are CLIP's tokens in that layout with the frames' mean CLS in the TMP slot (`clip_rows`).
+are CLIP's tokens in that layout with the frames' mean CLS in the TMP slot (`clip_rows`). SigLIP towers have no CLS
+(S = P): there TMP starts as the mean of every frame's patch tokens, and everything else is the same.
 
 Decisions beyond the paper's text, each chosen so that a new branch is exactly CLIP until it learns:
 - Block 0 starts from the CLIP rows *entering* layer l_0 (so TMP starts as the mean of the frames' CLS tokens);
@@ -38,6 +39,7 @@ from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.clip.modeling_clip import CLIPMLP, eager_attention_forward
 
 from .configuration_ovmlv import OvmlvConfig
+from .towers import TOWER_KINDS, embedding_init_std
 
 CLIP_INITIALISED = ("layer_norm1", "qkv", "out_proj", "layer_norm2", "mlp")  # a block's modules copied from CLIP
 
@@ -73,14 +75,17 @@ class RowLayout(NamedTuple):
     patch_rows: torch.Tensor  # (B*P*N,) the patch tokens' rows in patch-major (b, p, n) order
 
     @classmethod
-    def of(cls, batch: int, frames: int, tokens: int, device: torch.device) -> RowLayout:
+    def of(cls, batch: int, frames: int, tokens: int, device: torch.device, class_tokens: int = 1) -> RowLayout:
+        """`class_tokens`: tokens before the patches in a frame (CLIP's CLS: 1; SigLIP: 0)."""
         rows = torch.arange(batch * frames * tokens, device=device).view(batch, frames, tokens)
-        return cls(batch, frames, tokens, rows[:, :, 1:].transpose(1, 2).flatten())
+        return cls(batch, frames, tokens, rows[:, :, class_tokens:].transpose(1, 2).flatten())
 
 
-def clip_rows(tokens: torch.Tensor) -> torch.Tensor:
-    """(B, N, S, D) CLIP tokens -> (B*N*S + B, D) branch rows; the TMP slot holds the frames' mean CLS."""
-    return torch.cat([tokens.flatten(0, 2), tokens[:, :, 0].mean(dim=1)])
+def clip_rows(tokens: torch.Tensor, class_tokens: int = 1) -> torch.Tensor:
+    """(B, N, S, D) backbone tokens -> (B*N*S + B, D) branch rows; the TMP slot holds the frames' mean CLS (without
+    a CLS token, `class_tokens=0`: the mean of all their patch tokens)."""
+    summary = tokens[:, :, 0].mean(dim=1) if class_tokens else tokens.mean(dim=(1, 2))
+    return torch.cat([tokens.flatten(0, 2), summary])
 
 
 def _reference_name(name: str) -> str:
@@ -232,6 +237,7 @@ class TemporalBranch(nn.Module):
         num_patches = (vision.image_size // vision.patch_size) ** 2
         depth = config.temporal_layers
         self.parallel = config.temporal_mode == "parallel"
+        self.class_tokens = TOWER_KINDS[config.towers_type].vision_tower.class_tokens  # CLIP's CLS: 1; SigLIP: 0
         self.blocks = nn.ModuleList(
             TemporalBlock(vision, persistent_reference=not config.freeze_vision_backbone) for _ in range(depth)
         )
@@ -241,7 +247,7 @@ class TemporalBranch(nn.Module):
         self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
         # TMP's share of the video embedding when it pools the branch's own frames (`VideoEncoder`), from 0.
         self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.temporal_pooling == "branch_frames" else None
-        self.position_init_std = vision.initializer_range  # CLIP's embedding scale (0.02): "small" (docs/design.md §4)
+        self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -297,12 +303,12 @@ class TemporalBranch(nn.Module):
         The gate is handed out as a copy made here, where offload hooks and ZeRO-3 have gathered this module's
         parameters; the caller never reads the parameter itself."""
         batch, num_frames, tokens, width = clip_tokens[0].shape
-        layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device)
-        rows = clip_rows(clip_tokens[0])
+        layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device, self.class_tokens)
+        rows = clip_rows(clip_tokens[0], self.class_tokens)
         position = self.spatial_position[:, None] + self.temporal_position_for(num_frames)  # (P, N, D)
         for index, block in enumerate(self.blocks):
             if index and self.parallel:
-                rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index]))
+                rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index], self.class_tokens))
             rows = block(rows, layout, position, toward_clip)
         split = batch * num_frames * tokens
         gate = None if self.tmp_gate is None else self.tmp_gate.clone()

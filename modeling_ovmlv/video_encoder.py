@@ -1,4 +1,4 @@
-"""The video encoder f_v: frozen CLIP on every frame, then frame mean-pooling or the temporal branch."""
+"""The video encoder f_v: frozen CLIP (or SigLIP) on every frame, then frame mean-pooling or the temporal branch."""
 
 from __future__ import annotations
 
@@ -7,23 +7,24 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import CLIPModel
+from transformers import PreTrainedModel
 
-from .clip_towers import ClipVisionTower
 from .configuration_ovmlv import OvmlvConfig
 from .temporal import TemporalBranch
+from .towers import build_vision_tower
 
 
 @dataclass
 class FrameTokens:
     """What the backbone pass leaves for the head; kept so the regulariser re-runs only the branch.
 
-    cls: (B, N, D) every frame's final CLS token from the frozen backbone; None when the branch makes them
+    pooled: (B, N, D') every frame's pooled final tokens from the frozen backbone (`vision_tower.pool_frames`: CLIP's
+        post-layernormed CLS, SigLIP's head output); None when the branch makes the frames' tokens
         (`config.pools_branch_frames`).
-    branch_inputs: the tokens entering the CLIP layers the branch reads, each (B, N, 1+P, D); empty when T = 0.
+    branch_inputs: the tokens entering the layers the branch reads, each (B, N, S, D); empty when T = 0.
     """
 
-    cls: torch.Tensor | None
+    pooled: torch.Tensor | None
     branch_inputs: tuple[torch.Tensor, ...]
 
 
@@ -33,7 +34,9 @@ class VideoEncoder(nn.Module):
     With `temporal_layers == 0` this is frame mean-pooling of CLIP image embeddings, order-blind by design. With a
     temporal branch the embedding pools its final TMP token with the frames' CLS tokens, every token through CLIP's
     post-layernorm before the mean and the visual projection after it (as CLIP pools its own CLS; STAN normalises
-    per token too). `config.temporal_pooling` says which CLS tokens:
+    per token too). `config.temporal_pooling` says which CLS tokens (on SigLIP towers, which have none, read "a frame's
+    pooled tokens" for LN(CLS_n): the attention head over its patch tokens, and for LN(TMP) the head over TMP alone;
+    the projection is then the identity; docs/design.md, "SigLIP towers"):
 
     - `"clip_frames"` (paper §3.2, the default): the frozen backbone's final CLS of each of the N frames, CLIP's
       last layer included: pooled = mean(LN(TMP), LN(CLS_1), ..., LN(CLS_N)). TMP's share is 1/(N+1) whatever the
@@ -49,7 +52,7 @@ class VideoEncoder(nn.Module):
     def __init__(self, config: OvmlvConfig):
         super().__init__()
         self.config = config
-        self.vision_tower = ClipVisionTower(config.vision_config, config.projection_dim)
+        self.vision_tower = build_vision_tower(config)
         self.temporal_branch = TemporalBranch(config) if config.temporal_layers else None
 
     @property
@@ -58,16 +61,10 @@ class VideoEncoder(nn.Module):
         layers = self.vision_tower.layers
         return layers[len(layers) - self.config.temporal_layers :]
 
-    def pretrained_weights(self, clip: CLIPModel) -> dict[str, torch.Tensor]:
-        """The weights this encoder takes from CLIP, under its own parameter names: the vision tower, and the branch's
-        CLIP-initialised layers (copies of CLIP's last T layers)."""
-        weights = {
-            **{f"vision_tower.vision_model.{key}": value for key, value in clip.vision_model.state_dict().items()},
-            **{
-                f"vision_tower.visual_projection.{key}": value
-                for key, value in clip.visual_projection.state_dict().items()
-            },
-        }
+    def pretrained_weights(self, clip: PreTrainedModel) -> dict[str, torch.Tensor]:
+        """The weights this encoder takes from CLIP (or SigLIP), under its own parameter names: the vision tower, and
+        the branch's CLIP-initialised layers (copies of CLIP's last T layers)."""
+        weights = {f"vision_tower.{key}": value for key, value in self.vision_tower.pretrained_weights(clip).items()}
         if self.temporal_branch is not None:
             layers = clip.vision_model.encoder.layers
             branch = self.temporal_branch.clip_weights(
@@ -101,40 +98,40 @@ class VideoEncoder(nn.Module):
         trainable = any(parameter.requires_grad for parameter in self.vision_tower.parameters())
         branch_inputs = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
-            hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, 1+P, D)
+            hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, S, D)
             for index, layer in enumerate(layers[:stop]):
                 if branch and index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
                 hidden = layer(hidden, None)
-        hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, 1+P, D)
+        hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, S, D)
         if not branch:
-            return FrameTokens(cls=hidden[:, :, 0], branch_inputs=())
+            return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())
         if serial:
-            return FrameTokens(cls=None, branch_inputs=(hidden,))
+            return FrameTokens(pooled=None, branch_inputs=(hidden,))
         if self.config.pools_branch_frames:
             return FrameTokens(
-                cls=None, branch_inputs=(*branch_inputs, hidden)
+                pooled=None, branch_inputs=(*branch_inputs, hidden)
             )  # + the tokens entering the last layer
-        return FrameTokens(cls=hidden[:, :, 0], branch_inputs=tuple(branch_inputs))
+        return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=tuple(branch_inputs))
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised
         weights interpolated toward CLIP's, (1 - r) theta_ft + r theta_clip (the weight regulariser; gradients reach
         theta_ft)."""
-        post_layernorm = self.vision_tower.vision_model.post_layernorm
-        cls, tmp, gate = tokens.cls, None, None
+        tower = self.vision_tower
+        frames, tmp, gate = tokens.pooled, None, None
         if self.temporal_branch is not None:
-            frames, tmp, gate = self.temporal_branch(tokens.branch_inputs, toward_clip)  # (B, N, 1+P, D), (B, D)
-            if cls is None:
-                cls = frames[:, :, 0]
-        frames_pooled = post_layernorm(cls).mean(dim=1)  # (B, D)
+            final, tmp, gate = self.temporal_branch(tokens.branch_inputs, toward_clip)  # (B, N, S, D), (B, D)
+            if frames is None:
+                frames = tower.pool_frames(final)
+        frames_pooled = frames.mean(dim=1)  # (B, D')
         if tmp is None:
             pooled = frames_pooled
         elif gate is None:  # the plain mean over [TMP, CLS_1..CLS_N]
-            pooled = (post_layernorm(tmp) + cls.shape[1] * frames_pooled) / (cls.shape[1] + 1)
+            pooled = (tower.pool_token(tmp) + frames.shape[1] * frames_pooled) / (frames.shape[1] + 1)
         else:
-            pooled = frames_pooled + gate * (post_layernorm(tmp) - frames_pooled) / (cls.shape[1] + 1)
-        return F.normalize(self.vision_tower.visual_projection(pooled), dim=-1)
+            pooled = frames_pooled + gate * (tower.pool_token(tmp) - frames_pooled) / (frames.shape[1] + 1)
+        return F.normalize(tower.project(pooled), dim=-1)
 
     def forward(self, pixel_values_videos: torch.Tensor) -> torch.Tensor:
         return self.embed(self.encode_frames(pixel_values_videos))

@@ -1,5 +1,7 @@
-"""CLIP's frame preprocessing, as `CLIPImageProcessor` does it: resize the shorter side with PIL's bicubic filter,
-centre crop, rescale to [0, 1], normalise. Pure PIL + torch: no torchvision here."""
+"""Frame preprocessing as the towers' image processors do it. CLIP's (`CLIPImageProcessor`): resize the shorter side
+with PIL's bicubic filter, centre crop, rescale to [0, 1], normalise. SigLIP's (`SiglipImageProcessor`): resize both
+sides to the square (no crop, the aspect ratio is not kept), rescale, normalise (mean = std = 0.5). Pure PIL +
+torch: no torchvision here."""
 
 from __future__ import annotations
 
@@ -31,17 +33,28 @@ def clip_resize_and_crop(image: Image.Image, size: int) -> np.ndarray:
     return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC, box=box))
 
 
-def frames_to_pixel_values(
-    frames: np.ndarray, image_size: int, mean: tuple[float, ...] = CLIP_MEAN, std: tuple[float, ...] = CLIP_STD
-) -> torch.Tensor:
-    """(..., H, W, 3) uint8 frames -> (..., 3, image_size, image_size) float32, CLIP-preprocessed.
+def squash_resize(image: Image.Image, size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: `image` resized to the square with PIL's bicubic filter, as SigLIP's processor."""
+    return np.asarray(image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
 
-    Frames the decoder already resized and cropped (`clip_resize_and_crop`) are only rescaled to [0, 1] and
-    normalised with CLIP's mean and std; others are resized and cropped first. Frames stay uint8 until here.
+
+def frames_to_pixel_values(
+    frames: np.ndarray,
+    image_size: int,
+    mean: tuple[float, ...] = CLIP_MEAN,
+    std: tuple[float, ...] = CLIP_STD,
+    center_crop: bool = True,
+) -> torch.Tensor:
+    """(..., H, W, 3) uint8 frames -> (..., 3, image_size, image_size) float32, preprocessed.
+
+    Frames the decoder already resized (and cropped: `clip_resize_and_crop`) are only rescaled to [0, 1] and
+    normalised with `mean` and `std`; others are resized first, with CLIP's centre crop (`center_crop`) or squashed
+    to the square as SigLIP's (`squash_resize`). Frames stay uint8 until here.
     """
     if frames.shape[-3:-1] != (image_size, image_size):
         flat = frames.reshape(-1, *frames.shape[-3:])
-        cropped = [clip_resize_and_crop(Image.fromarray(frame), image_size) for frame in flat]
+        resize = clip_resize_and_crop if center_crop else squash_resize
+        cropped = [resize(Image.fromarray(frame), image_size) for frame in flat]
         frames = np.stack(cropped).reshape(*frames.shape[:-3], image_size, image_size, 3)
     pixels = torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float() / 255.0
     mean_t = torch.tensor(mean).view(3, 1, 1)

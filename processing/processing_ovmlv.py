@@ -1,8 +1,9 @@
-"""OvmlvProcessor: videos -> CLIP pixels, labels -> CLIP tokens (bare and templated) and T5 prompt tokens."""
+"""OvmlvProcessor: videos -> CLIP (or SigLIP) pixels, labels -> their tokens (bare and templated) and T5 prompt tokens."""
 
 from __future__ import annotations
 
 import json
+import math
 import numbers
 import os
 from collections.abc import Sequence
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoTokenizer, BatchFeature, ProcessorMixin
+from transformers import AutoConfig, AutoTokenizer, BatchFeature, ImageProcessingMixin, ProcessorMixin
 from transformers.utils import PROCESSOR_NAME, cached_file
 
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
@@ -67,6 +68,30 @@ def split_videos(videos: Any) -> list[Any]:
     return [videos] if is_one_video(videos) else list(videos)
 
 
+def tower_frame_settings(clip: str | os.PathLike, **hub_kwargs) -> dict[str, Any]:
+    """The processor settings a CLIP or SigLIP checkpoint's own processing implies: its input size, its image
+    processor's mean, std and crop (preprocessor_config.json, where it has one), and for SigLIP the fixed text length
+    its tokenizer pads to (SigLIP pools the last of its positions, so it must always read all of them)."""
+    config = AutoConfig.from_pretrained(clip, **hub_kwargs)
+    vision = config.vision_config
+    # SigLIP 2's NaFlex config names a patch budget: its native grid, as the model's config takes it (fixed_resolution)
+    image_size = (
+        getattr(vision, "image_size", None) or math.isqrt(getattr(vision, "num_patches", 0)) * vision.patch_size
+    )
+    settings: dict[str, Any] = {"image_size": image_size}
+    try:
+        image_processor, _ = ImageProcessingMixin.get_image_processor_dict(clip, **hub_kwargs)
+    except OSError:  # no preprocessor_config.json: CLIP's defaults
+        image_processor = {}
+    for key in ("image_mean", "image_std", "do_center_crop"):
+        if key in image_processor:
+            settings[key] = image_processor[key]
+    if config.model_type in ("siglip", "siglip2"):
+        settings["do_center_crop"] = image_processor.get("do_center_crop", False)
+        settings["text_length"] = config.text_config.max_position_embeddings
+    return settings
+
+
 def _check_count(name: str, value: Any, limit: str) -> None:
     """A whole number from 1 to `VIDEO_COUNT_LIMITS[limit]`, or None (the default)."""
     maximum = VIDEO_COUNT_LIMITS[limit]
@@ -85,7 +110,11 @@ class OvmlvProcessor(ProcessorMixin):
     Args:
         tokenizer: the CLIP tokenizer.
         llm_tokenizer: the T5 tokenizer (saved in the `llm_tokenizer/` subfolder); `None` without an LLM.
-        image_size: CLIP's input resolution. image_mean / image_std: CLIP's normalisation.
+        image_size: the vision tower's input resolution. image_mean / image_std: its normalisation (CLIP's by default).
+        do_center_crop: resize the shorter side and crop the centre square (CLIP); False resizes both sides to the
+            square (SigLIP).
+        text_length: pad every label to this many tokens (SigLIP's 64, which it always reads whole); None pads to the
+            longest label (CLIP, whose text tower stops at each label's end).
         num_frames: frames per clip (8 in the paper). num_clips: clips per video, their embeddings averaged (1; the
             paper evaluates 4). sampling: how frames are chosen, "uniform" (inference, evaluation) or
             "segment_random" (training). Saved with the processor: a training run saves its evaluation's values, so
@@ -102,6 +131,8 @@ class OvmlvProcessor(ProcessorMixin):
         image_size: int = 224,
         image_mean: Sequence[float] = CLIP_MEAN,
         image_std: Sequence[float] = CLIP_STD,
+        do_center_crop: bool = True,
+        text_length: int | None = None,
         num_frames: int = 8,
         num_clips: int = 1,
         sampling: str = "uniform",
@@ -115,6 +146,8 @@ class OvmlvProcessor(ProcessorMixin):
         self.image_size = image_size
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
+        self.do_center_crop = do_center_crop
+        self.text_length = text_length
         self.num_frames = num_frames
         self.num_clips = num_clips
         self.sampling = sampling
@@ -188,13 +221,11 @@ class OvmlvProcessor(ProcessorMixin):
 
     @classmethod
     def from_towers(cls, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **kwargs) -> OvmlvProcessor:
-        """The processor for `OvmlvModel.from_towers(clip, llm)`: tokenizers and image size from the same towers."""
-        from transformers import CLIPConfig
-
-        image_size = CLIPConfig.from_pretrained(clip).vision_config.image_size
+        """The processor for `OvmlvModel.from_towers(clip, llm)`: tokenizers and frame settings from the same towers
+        (`tower_frame_settings`), `kwargs` on top."""
         tokenizer = AutoTokenizer.from_pretrained(clip)
         llm_tokenizer = AutoTokenizer.from_pretrained(llm) if llm is not None else None
-        return cls(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **{"image_size": image_size, **kwargs})
+        return cls(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **{**tower_frame_settings(clip), **kwargs})
 
     def __call__(
         self,
@@ -243,12 +274,17 @@ class OvmlvProcessor(ProcessorMixin):
         num_frames = self.num_frames if num_frames is None else num_frames
         num_clips = self.num_clips if num_clips is None else num_clips
         sampling = self.sampling if sampling is None else sampling
+        # The decoder resizes and crops as CLIP does; frames to squash (SigLIP) are decoded whole, resized below.
+        size = self.image_size if self.do_center_crop else None
         clips = [
-            load_video(video, num_frames, sampling, num_clips, size=self.image_size, seed=seed, segment=segment)
+            load_video(video, num_frames, sampling, num_clips, size=size, seed=seed, segment=segment)
             for video in split_videos(videos)
         ]  # each (clips, T, H, W, 3) uint8
         pixels = torch.stack(
-            [frames_to_pixel_values(c, self.image_size, self.image_mean, self.image_std) for c in clips]
+            [
+                frames_to_pixel_values(c, self.image_size, self.image_mean, self.image_std, self.do_center_crop)
+                for c in clips
+            ]
         )
         return pixels if num_clips > 1 else pixels[:, 0]
 
@@ -276,7 +312,9 @@ class OvmlvProcessor(ProcessorMixin):
         ensemble's CLIP tokens (C, M, W), the LLM instruction's T5 tokens (C, W')."""
         # Never truncated: a label too long for the text tower is an error (modeling_ovmlv/label_limits.py).
         wanted = set(self.label_input_names or LABEL_INPUT_NAMES)
-        tokenize = dict(padding=True, return_tensors="pt")
+        # The mask is asked for: SigLIP's tokenizer config leaves it out, and its soft prompts need it (no truncation).
+        padding = dict(padding="max_length", max_length=self.text_length) if self.text_length else dict(padding=True)
+        tokenize = dict(**padding, return_attention_mask=True, return_tensors="pt")
         inputs = {}
         if "input_ids" in wanted:
             bare = self.tokenizer(labels, **tokenize)
@@ -289,7 +327,7 @@ class OvmlvProcessor(ProcessorMixin):
             inputs["prompt_attention_mask"] = templated["attention_mask"].view(shape)
         if "llm_input_ids" in wanted and self.llm_tokenizer is not None:
             instructions = [self.llm_prompt_template.format(label=label) for label in labels]
-            llm = self.llm_tokenizer(instructions, **tokenize)
+            llm = self.llm_tokenizer(instructions, padding=True, return_tensors="pt")
             inputs["llm_input_ids"] = llm["input_ids"]
             inputs["llm_attention_mask"] = llm["attention_mask"]
         return inputs

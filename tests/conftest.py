@@ -24,6 +24,23 @@ def towers(tmp_path_factory) -> TinyTowers:
 
 
 @pytest.fixture(scope="session")
+def siglip_towers(tmp_path_factory, towers):
+    """`siglip_towers(variant)`: TinyTowers of a tiny SigLIP ("siglip") or SigLIP 2 ("siglip2") and the tiny T5,
+    each built once a session, on first use."""
+    from ovmlv.training.tiny_siglip import build_tiny_siglip
+
+    built: dict[str, TinyTowers] = {}
+
+    def get(variant: str = "siglip") -> TinyTowers:
+        if variant not in built:
+            folder = build_tiny_siglip(tmp_path_factory.mktemp(variant) / variant, variant)
+            built[variant] = TinyTowers(clip=folder, llm=towers.llm)
+        return built[variant]
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def processor(towers):
     from ovmlv.processing import OvmlvProcessor
 

@@ -19,6 +19,7 @@ from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.export_variants import TOWER_CHECKPOINTS_NAME
 from ovmlv.modeling_ovmlv.fixed_vocabulary import NO_LABEL_ENCODER, OvmlvFixedVocabularyModel
 from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.tiny_siglip import build_tiny_siglip
 from ovmlv.training.tiny_towers import build_tiny_towers
 from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY
@@ -39,13 +40,31 @@ def publish_to_hub_cache(cache: Path, repo_id: str, folder: Path) -> None:
     (repo / "refs" / "main").write_text(COMMIT)
 
 
+@pytest.fixture(scope="module", params=["clip", "siglip"])
+def kind_towers(request, towers, siglip_towers):
+    """Both exports on either kind of vision-language towers (CLIP_ID then names the SigLIP)."""
+    return towers if request.param == "clip" else siglip_towers("siglip")
+
+
+def other_towers_of_a_kind(kind_towers, folder: Path) -> Path:
+    """Another tiny checkpoint of the same kind as `kind_towers.clip`, with other weights."""
+    if json.loads((kind_towers.clip / "config.json").read_text())["model_type"] == "clip":
+        return build_tiny_towers(folder, seed=1).clip
+    return build_tiny_siglip(folder, "siglip", seed=1)
+
+
 @pytest.fixture(scope="module")
-def hub_cache(towers, tmp_path_factory) -> Path:
+def processor(kind_towers):
+    return OvmlvProcessor.from_towers(kind_towers.clip, kind_towers.llm)
+
+
+@pytest.fixture(scope="module")
+def hub_cache(kind_towers, tmp_path_factory) -> Path:
     """An offline Hub cache holding the tiny towers as CLIP_ID / LLM_ID, and another CLIP as OTHER_CLIP_ID."""
     cache = tmp_path_factory.mktemp("hub-cache")
-    publish_to_hub_cache(cache, CLIP_ID, towers.clip)
-    publish_to_hub_cache(cache, LLM_ID, towers.llm)
-    publish_to_hub_cache(cache, OTHER_CLIP_ID, build_tiny_towers(tmp_path_factory.mktemp("other"), seed=1).clip)
+    publish_to_hub_cache(cache, CLIP_ID, kind_towers.clip)
+    publish_to_hub_cache(cache, LLM_ID, kind_towers.llm)
+    publish_to_hub_cache(cache, OTHER_CLIP_ID, other_towers_of_a_kind(kind_towers, tmp_path_factory.mktemp("other")))
     return cache
 
 
@@ -58,10 +77,10 @@ def offline_hub(hub_cache, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="module")
-def trained_folder(towers, processor, tmp_path_factory) -> Path:
+def trained_folder(kind_towers, processor, tmp_path_factory) -> Path:
     """The paper's model at toy sizes (LLM prompts, a temporal branch), its trainable weights moved as training
     would move them, with a label bank and a threshold."""
-    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL, threshold=0.0)
+    model = OvmlvModel.from_towers(kind_towers.clip, kind_towers.llm, **TINY_MODEL, threshold=0.0)
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.requires_grad:

@@ -12,10 +12,10 @@ import torch
 SAMPLE_BYTES = 64 * 1024  # bytes read at the start, middle and end of a file
 # Fields of OvmlvConfig that change a video's embedding beside the weights (shapes are in the weights).
 VIDEO_CONFIG_FIELDS = ("temporal_layers", "temporal_mode", "temporal_pooling", "temporal_positions")
-# Fields of the CLIP vision config that change the computation without showing in the weights' shapes.
+# Fields of the vision config (CLIP's or SigLIP's) that change the computation without showing in the weights' shapes.
 VISION_CONFIG_FIELDS = ("num_attention_heads", "hidden_act", "layer_norm_eps", "image_size", "patch_size")
 # Fields of the processor that change which pixels reach the model.
-FRAME_FIELDS = ("image_size", "image_mean", "image_std")
+FRAME_FIELDS = ("image_size", "image_mean", "image_std", "do_center_crop")
 
 
 def file_fingerprint(path: str | os.PathLike) -> str:
