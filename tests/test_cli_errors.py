@@ -59,7 +59,7 @@ def test_a_truncated_bank_is_named_and_vocab_build_repairs_it(capsys, caplog, ba
     bank_file.write_text(bank_file.read_text()[:40])  # what an in-place write killed half way left
     with caplog.at_level("WARNING"):
         code, out, _ = run(capsys, "classify", video_path, "--model", folder, "--labels", "dog", "--json")
-    assert code == EXIT_OK and json.loads(out)[0]["scores"][0]["label"] == "dog"  # labels given: works without it
+    assert code == EXIT_OK and json.loads(out)[0]["labels"][0]["label"] == "dog"  # labels given: works without it
     assert f"{bank_file} is damaged" in caplog.text  # the warning names the file
     code, _, err = run(capsys, "vocab", "list", "--model", folder)
     assert code == EXIT_ERROR and f"{bank_file} is damaged" in one_error_line(err)
