@@ -32,7 +32,7 @@ from .prompt_connectors import PromptTransformer
 from .prompt_learning import PromptLearningLabelEncoder
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
-from .towers import check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
+from .towers import TOWER_KINDS, check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
 from .video_encoder import FrameTokens, VideoEncoder
 from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 
@@ -40,8 +40,8 @@ from .weights_fingerprint import label_encoder_fingerprint, model_weights_files
 TOWER_PREFIXES = ("label_encoder.text_tower.", "label_encoder.llm.", "video_encoder.vision_tower.")
 LLM_TOKENIZER_SUBFOLDER = "llm_tokenizer"  # where OvmlvProcessor saves the T5 tokenizer
 # Plain checkpoints (no ovmlv weights) that `from_pretrained` serves as the frozen zero-shot model, by their config's
-# `model_type`: vision-language towers `from_towers` loads.
-ZERO_SHOT_MODEL_TYPES = ("clip",)
+# `model_type`: the vision-language towers `from_towers` loads (CLIP, SigLIP, SigLIP 2).
+ZERO_SHOT_MODEL_TYPES = tuple(TOWER_KINDS)
 ZERO_SHOT_METHOD = "templates"  # the prompt-template ensemble, frame mean (T = 0): nothing to train
 
 

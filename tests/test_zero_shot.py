@@ -166,3 +166,20 @@ def test_other_checkpoints_are_named(tmp_path):
     BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=1).save_pretrained(tmp_path)
     with pytest.raises(ValueError, match="is a 'bert' checkpoint: ovmlv loads the models it saved, and serves clip"):
         OvmlvModel.from_pretrained(tmp_path)
+
+
+@pytest.mark.parametrize("variant", ["siglip", "siglip2", "siglip2_naflex"])
+def test_from_pretrained_is_siglip_zero_shot(siglip_towers, variant):
+    """A plain SigLIP or SigLIP 2 checkpoint is served as `from_towers(method="templates")`, whose logits
+    test_siglip.py checks against `SiglipModel`'s: SigLIP's own scale and bias, no calibration needed."""
+    checkpoint = siglip_towers(variant).clip
+    model = OvmlvModel.from_pretrained(checkpoint).eval()
+    config = model.config
+    assert (config.label_encoder, config.temporal_layers, config.threshold) == ("templates", 0, None)
+    processor = OvmlvProcessor.from_pretrained(checkpoint)
+    size = processor.image_size
+    frame = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+    inputs = processor(videos=frame, text=LABELS)
+    reference = OvmlvModel.from_towers(checkpoint, method="templates").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs).logits_per_video, reference(**inputs).logits_per_video)
