@@ -111,7 +111,7 @@ def add(args: argparse.Namespace) -> int:
     out = _bank_dir(args)
     model, processor = load_model(args.model)
     with _bank_lock(out):
-        bank = _current_bank(args, model.label_bank)
+        bank = _current_bank(args, model)
         if bank is None:
             raise CommandError(f"{args.model} has no label bank yet: create one with `ovmlv vocab build`.")
         added = bank.add(model, processor, labels, batch_size=args.batch_size)
@@ -129,14 +129,14 @@ def _load_bank(model: str):
     return bank
 
 
-def _current_bank(args: argparse.Namespace, loaded):
-    """The bank to change, read again under the lock when it is saved where it was read from: another writer may
-    have changed it since the model loaded."""
+def _current_bank(args: argparse.Namespace, model):
+    """The model's bank to change, read again under the lock when it is saved where it was read from: another
+    writer may have changed it since the model loaded."""
     from ovmlv.modeling_ovmlv import LabelBank
 
     if _bank_dir(args).resolve() != Path(args.model).resolve():
-        return loaded
-    return LabelBank.from_pretrained(args.model, loaded.fingerprint if loaded is not None else None)
+        return model.label_bank
+    return LabelBank.from_pretrained(args.model, model.label_encoder_fingerprint)
 
 
 def remove(args: argparse.Namespace) -> int:

@@ -263,12 +263,12 @@ def test_export_of_a_missing_folder_says_it_is_missing(capsys, tmp_path):
 def test_a_failed_synth_labels_leaves_no_folder_behind(capsys, video_path, tmp_path):
     manifest = tmp_path / "train.jsonl"
     manifest.write_text(json.dumps({"video": str(video_path), "labels": ["dog"]}) + "\n")
-    out = tmp_path / "synthetic_labels"
+    out = tmp_path / "data" / "synthetic_labels"  # data/ is made by the run too
     missing = tmp_path / "no_captioner"
     argv = ["--manifest", manifest, "--captioner", missing, "--llm", missing, "--clip", missing, "--out", out]
     code, line = run(capsys, "synth-labels", *argv)
     assert code == EXIT_ERROR and str(missing) in line
-    assert not out.exists()
+    assert not (tmp_path / "data").exists()
 
 
 def test_evaluate_plot_needs_no_extra_beyond_train():

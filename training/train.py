@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.utils.logging.set_verbosity_error()
         datasets.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-    run_lock = claim_output_dir(accelerator, output_dir)  # held until this process ends
+    run_lock = claim_output_dir(accelerator, output_dir)  # held until the run ends
     for change in changes:
         logger.info(f"Resuming with a changed {change}")
     if accelerator.is_main_process:

@@ -57,13 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     config = from_arguments(SyntheticLabelsConfig, args)
-    out = Path(config.out)
-    created = not out.exists()
+    out = Path(config.out).absolute()
+    created = next((folder for folder in (*reversed(out.parents), out) if not folder.exists()), None)
     try:
         summary = run_pipeline(config)
     except BaseException:
-        if created and not holds_results(out):  # failed before any video was done: leave no folder behind
-            shutil.rmtree(out, ignore_errors=True)
+        if created is not None and not holds_results(out):  # failed before any video was done: leave no folder
+            shutil.rmtree(created, ignore_errors=True)  # the first one this run made, and everything under it
         raise
     print(json.dumps(summary, indent=1))
     return EXIT_OK
