@@ -15,7 +15,7 @@ import torch
 
 from ovmlv.arguments import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, user_error_message
 from ovmlv.cli import main
-from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_bank import BANK_LABELS_NAME
 from ovmlv.text_files import clean_label, read_lines
@@ -40,7 +40,8 @@ def run(capsys, *argv) -> tuple[int, str]:
 
 
 def hidden_files(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.rglob(".*"))
+    """Temporary files and folders left in `folder`; writer locks (`.NAME.lock`) stay by design (file_locks.py)."""
+    return sorted(path.name for path in folder.rglob(".*") if not path.name.endswith(".lock"))
 
 
 def disk_full(*_args, **_kwargs):
@@ -112,7 +113,7 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, bank_folder, video_path, tmp_pa
         raise KeyboardInterrupt
 
     if command == "classify":
-        monkeypatch.setattr("ovmlv.hub_cards.app.score_labels", interrupt)
+        monkeypatch.setattr(ZeroShotVideoClassificationPipeline, "__call__", interrupt)
         argv = ["classify", video_path, "--model", bank_folder, "--labels", "dog"]
     elif command == "vocab build":
         monkeypatch.setattr(LabelBank, "build", interrupt)
@@ -217,7 +218,8 @@ def test_push_without_network_is_one_line(capsys, bank_folder, monkeypatch):
 
     monkeypatch.setattr("huggingface_hub.HfApi.create_repo", refused)
     code, line = run(capsys, "push", bank_folder, "--repo", "org/name")
-    assert code == EXIT_ERROR and f"pushing {bank_folder} to org/name failed: [Errno 111] Connection refused" in line
+    # Refused by the Hub check before the upload (hub_access.py), or by the upload itself where the Hub answers.
+    assert code == EXIT_ERROR and f"pushing {bank_folder} to org/name failed: " in line and "\n" not in line
 
 
 def test_launcher_variables_that_name_no_process_are_refused(capsys, bank_folder, video_path, tmp_path, monkeypatch):
