@@ -17,15 +17,14 @@ import argparse
 import json
 from pathlib import Path
 
-from ovmlv.arguments import EXIT_OK, int_at_least
+from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
-from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, VARIANTS, Runner, chance_level
+from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, Runner, chance_level
 from .evaluation_files import markdown_table
-from .runs import ORGANISM_TOWERS, build_data, existing_towers
+from .harness_defaults import BUDGET_REFERENCE as REFERENCE
+from .runs import build_data, existing_towers
 
-REFERENCE = "frozen CLIP, class names"
-DEFAULT_VARIANTS = ("ovmlv (T=4 parallel, paper)", "branch + class names")
 MEASURES = {  # column title: where the claims table reads it
     "seen (val)": ALL_SEEN,
     "order-only (val)": ORDER_ONLY_VAL,
@@ -66,26 +65,6 @@ def budget_table(rows: list[dict[str, object]], reference: dict[str, float], cha
     cells.append([f"{REFERENCE} (reference, untrained)", "—", *(f"{reference[t]:.3f}" for t in MEASURES)])
     cells.append(["chance", "—", *(f"{chance[t]:.3f}" for t in MEASURES)])
     return markdown_table(header, cells)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--out", type=Path, default=Path("outputs/budget"), help="(default: %(default)s)")
-    parser.add_argument(
-        "--steps", type=int_at_least(1), nargs="+", default=[100, 1000], help="budgets (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        choices=sorted(set(VARIANTS) - {REFERENCE}),
-        default=list(DEFAULT_VARIANTS),
-        metavar="NAME",
-        help="claims variants to train at each budget (default: %(default)s; any name of the claims table)",
-    )
-    parser.add_argument("--data", type=Path, help="a synthetic world folder to reuse (default: write one)")
-    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
-    parser.add_argument("--jobs", type=int_at_least(1), default=1, help="runs at once (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:

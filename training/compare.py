@@ -17,27 +17,24 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ovmlv.modeling_ovmlv import METHODS
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 from .evaluation import write_json
 from .evaluation_files import markdown_table
+from .harness_defaults import default_steps
 from .runs import (
     HELDOUT,
-    ORGANISM_TOWERS,
     PARAPHRASED,
     VAL,
     MethodRun,
     announce,
     build_data,
     cell,
-    default_steps,
     evaluate_run,
     existing_towers,
     method_run,
 )
 
-DEFAULT_METHODS = ("ovmlv", "ovmlv_no_temporal", "coop", "dualcoop", "vifi_clip", "class_name", "templates")
 # (column title, evaluation set, label group, metric)
 COLUMNS = (
     ("Val AUPR", VAL, "all", "aupr_macro"),
@@ -70,16 +67,6 @@ def results_table(runs: list[MethodRun], results: dict[str, dict]) -> str:
             "label written with synonyms that only the T5 knows.",
         ]
     )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("outputs/compare"))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS), metavar="METHOD")
-    parser.add_argument("--steps", type=int, help="training steps of every method (default: the recipe's)")
-    parser.add_argument("--data", type=Path, help="a synthetic benchmark folder to reuse (default: build one)")
-    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a tiny budget (and data, if built) for a smoke test")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,24 +21,7 @@ from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
 from .checkpointing import check_output_dir
-from .config import TrainConfig, fields_help, load_config, resumed_run_changes
-
-CONFIGS = Path(__file__).parent / "configs"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    shipped = ", ".join(sorted(path.stem for path in CONFIGS.glob("*.yaml")))
-    parser.description = __doc__
-    parser.epilog = f"shipped configs: {shipped}\n\n{fields_help()}\n\n{parser.epilog or ''}"
-    parser.add_argument("--config", metavar="YAML", help="training config: a file or a shipped name")
-    parser.add_argument(
-        "--launch-config", metavar="YAML", help="accelerate config: a file or a shipped name (default: accelerate's)"
-    )
-    parser.add_argument("--num-processes", type=int, help="processes to launch (default: the accelerate config's)")
-    parser.add_argument("--main-process-ip", metavar="IP", help="address of rank 0 (default: accelerate's)")
-    parser.add_argument(
-        "--main-process-port", type=int, metavar="PORT", help="port of rank 0, one per concurrent run (default: 29500)"
-    )
+from .config import CONFIGS, TrainConfig, load_config, resumed_run_changes
 
 
 def resolve(name: str, what: str) -> Path:

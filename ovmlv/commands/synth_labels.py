@@ -15,12 +15,11 @@ import shutil
 from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK
-
-from ..config import add_field_arguments, from_arguments
-from .concepts import PROMPTS
-from .pipeline import CONFIG_FILE, SyntheticLabelsConfig
-from .pipeline import run as run_pipeline
-from .vocabulary import KMEANS_BACKENDS
+from ovmlv.training.config import add_field_arguments, from_arguments
+from ovmlv.training.synthetic_labels.concepts import PROMPTS
+from ovmlv.training.synthetic_labels.pipeline import CONFIG_FILE, SyntheticLabelsConfig
+from ovmlv.training.synthetic_labels.pipeline import run as run_pipeline
+from ovmlv.training.synthetic_labels.vocabulary import KMEANS_BACKENDS
 
 _HELP = {
     "manifest": "input JSONL manifest: {'video': path relative to its folder, 'labels': [...]} per line",
