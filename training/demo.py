@@ -21,7 +21,7 @@ from pathlib import Path
 from transformers import pipeline
 
 from ovmlv.arguments import EXIT_OK, CommandError, run_command
-from ovmlv.hub_cards import export
+from ovmlv.commands import export
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.text_files import read_lines

@@ -30,11 +30,11 @@ import torch
 import yaml
 
 from ovmlv.arguments import EXIT_OK, run_command
+from ovmlv.commands import evaluate
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
 
-from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
 from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
 from .metrics import average_precision, multilabel_report

@@ -538,5 +538,3 @@ def generate_dataset(
         "unseen_labels": config.unseen_labels,
         "seconds_elapsed": round(elapsed, 2),
     }
-
-

@@ -164,5 +164,3 @@ def build_tiny_towers(
     )
     untied_t5(t5_config).save_pretrained(t5_dir)
     return TinyTowers(clip=clip_dir, llm=t5_dir)
-
-

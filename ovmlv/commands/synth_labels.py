@@ -17,9 +17,7 @@ from pathlib import Path
 from ovmlv.arguments import EXIT_OK
 from ovmlv.training.config import add_field_arguments, from_arguments
 from ovmlv.training.synthetic_labels.concepts import PROMPTS
-from ovmlv.training.synthetic_labels.pipeline import CONFIG_FILE, SyntheticLabelsConfig
-from ovmlv.training.synthetic_labels.pipeline import run as run_pipeline
-from ovmlv.training.synthetic_labels.vocabulary import KMEANS_BACKENDS
+from ovmlv.training.synthetic_labels.settings import CONFIG_FILE, KMEANS_BACKENDS, SyntheticLabelsConfig
 
 _HELP = {
     "manifest": "input JSONL manifest: {'video': path relative to its folder, 'labels': [...]} per line",
@@ -55,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ovmlv.training.synthetic_labels.pipeline import run as run_pipeline
+
     config = from_arguments(SyntheticLabelsConfig, args)
     out = Path(config.out)
     created = not out.exists()
