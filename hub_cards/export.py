@@ -208,5 +208,3 @@ def _check_out_dir(out_dir: Path, model_path: Path, overwrite: bool) -> None:
         raise ExportError(f"--out {out_dir} is a file; give a folder.")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ExportError(f"{out_dir} is not empty; pass --overwrite to replace it.")
-
-

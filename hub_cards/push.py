@@ -17,4 +17,3 @@ def push_folder(folder: str | Path, repo_id: str, private: bool = False) -> str:
     url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
     api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload ovmlv model export")
     return str(url)
-
