@@ -13,11 +13,10 @@ it is reused, and a killed run continues where it stopped. Writes `--out`/budget
 
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, Runner, chance_level
@@ -67,23 +66,25 @@ def budget_table(rows: list[dict[str, object]], reference: dict[str, float], cha
     return markdown_table(header, cells)
 
 
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    data = args.data or build_data(out / "data", seed=0, quick=False)
-    towers = existing_towers(args.towers)
+def run_budgets(
+    out: Path, steps_list: Sequence[int], variants: Sequence[str], data: Path | None, towers_folder: Path, jobs: int
+) -> None:
+    """Train `variants` at each budget of `steps_list` (the frozen reference once), then write the table; `data`
+    None writes the synthetic world into `out`/data."""
+    data = data or build_data(out / "data", seed=0, quick=False)
+    towers = existing_towers(towers_folder)
     runners = {}
-    for steps in args.steps:
-        runner = Runner(towers, data, out / f"steps_{steps}", steps, args.jobs)
+    for steps in steps_list:
+        runner = Runner(towers, data, out / f"steps_{steps}", steps, jobs)
         frozen = () if runners else (REFERENCE,)  # nothing to train: evaluated once, with the first budget
-        runner.run([(name, 0) for name in (*frozen, *args.variants)])
+        runner.run([(name, 0) for name in (*frozen, *variants)])
         runners[steps] = runner
-    first = runners[args.steps[0]]
+    first = runners[steps_list[0]]
     reference = {title: first.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
     chance = {title: chance_level(first, metric) for title, metric in MEASURES.items()}
-    rows = budget_rows(runners, args.variants, reference)
+    rows = budget_rows(runners, variants, reference)
     table = budget_table(rows, reference, chance)
     write_text_atomically(out / "budget.md", f"# The missed claims' measures by training budget\n\n{table}\n")
     summary = {"rows": rows, "reference": reference, "chance": chance}
     write_text_atomically(out / "budget.json", json.dumps(summary, indent=1) + "\n")
     print(f"\n{table}\n\nWritten to {out / 'budget.md'} and budget.json")
-    return EXIT_OK

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ovmlv.arguments import int_at_least, module_docstring, name_in
+from ovmlv.arguments import EXIT_OK, int_at_least, module_docstring, name_in
 from ovmlv.training.harness_defaults import BUDGET_REFERENCE, BUDGET_VARIANTS, ORGANISM_TOWERS
 
 
@@ -37,6 +37,7 @@ def trainable_variants() -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training import budget
+    from ovmlv.training.budget import run_budgets
 
-    return budget.run(args)
+    run_budgets(args.out, args.steps, args.variants, args.data, args.towers, args.jobs)
+    return EXIT_OK
