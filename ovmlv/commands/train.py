@@ -25,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training import launch
+    from ovmlv.training.launch import LaunchOptions, launch_training
 
-    return launch.run(args)
+    options = LaunchOptions(args.launch_config, args.num_processes, args.main_process_ip, args.main_process_port)
+    return launch_training(args.config, args.unknown, options)
