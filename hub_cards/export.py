@@ -17,7 +17,6 @@ thresholds do not, and `f1` / `precision` / `recall` carry the deployment `thres
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,12 +27,10 @@ from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.towers import TOWER_KINDS
-from ovmlv.text_files import read_lines
 
 from .app import check_model_source
-from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, read_eval_results, results_table
-from .export_variants import VariantOptions, add_variant_arguments, save_variant, variant_options
-from .push import push_folder
+from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, results_table
+from .export_variants import VariantOptions, save_variant
 
 if TYPE_CHECKING:
     from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoints
@@ -211,69 +208,3 @@ def _check_out_dir(out_dir: Path, model_path: Path, overwrite: bool) -> None:
         raise ExportError(f"--out {out_dir} is a file; give a folder.")
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
         raise ExportError(f"{out_dir} is not empty; pass --overwrite to replace it.")
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`ovmlv export`'s options."""
-    parser.add_argument(
-        "--model", required=True, help="the trained model: a folder saved with its processor, or a Hub id"
-    )
-    parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="the Hub repo folder to write")
-    parser.add_argument(
-        "--vocab",
-        type=Path,
-        metavar="FILE",
-        help="training vocabulary, one label per line: builds the label bank (required when the model has none)",
-    )
-    parser.add_argument(
-        "--eval",
-        type=Path,
-        metavar="FILE",
-        help="evaluation results JSON for the card's model-index (schema: hub_cards/README.md)",
-    )
-    parser.add_argument(
-        "--push",
-        metavar="ORG/NAME",
-        help="upload the folder to this Hub model repo (token: HF_TOKEN or hf auth login)",
-    )
-    parser.add_argument(
-        "--repo-id", metavar="ORG/NAME", help="the id the card's usage snippets load (default: --push's)"
-    )
-    parser.add_argument("--private", action="store_true", help="create the pushed repo as private")
-    parser.add_argument("--license", default="apache-2.0", help="the card's license (default: %(default)s)")
-    parser.add_argument(
-        "--base-model",
-        action="append",
-        dest="base_models",
-        metavar="HUB_ID",
-        help="a base model for the card, repeatable (default: the towers' Hub ids from the config)",
-    )
-    parser.add_argument(
-        "--dataset", action="append", dest="datasets", metavar="HUB_ID", help="a training dataset, repeatable"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it is not empty")
-    add_variant_arguments(parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    repo_id = args.repo_id or args.push or f"your-username/{args.out.resolve().name}"
-    folder = export_model(
-        args.model,
-        args.out,
-        repo_id=repo_id,
-        vocab=read_lines(args.vocab, "vocabulary") if args.vocab else None,
-        eval_report=read_eval_results(args.eval) if args.eval else None,
-        license=args.license,
-        base_models=args.base_models,
-        datasets=args.datasets,
-        overwrite=args.overwrite,
-        variant=variant_options(args),
-    )
-    print(f"Exported {folder}")
-    if args.push:
-        try:
-            url = push_folder(folder, args.push, private=args.private)
-        except OSError as err:  # huggingface_hub's HTTP, token and offline errors
-            raise ExportError(f"{folder} is complete, but pushing it to {args.push} failed: {err}") from err
-        print(f"Pushed to {url}")
-    return 0

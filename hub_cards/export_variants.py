@@ -11,14 +11,11 @@ How each loads is in `modeling_ovmlv/export_variants.py`; both light variants lo
 
 from __future__ import annotations
 
-import argparse
 import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from huggingface_hub import HfApi, constants, try_to_load_from_cache
 
 if TYPE_CHECKING:  # the model code loads torch and transformers: imported when a variant is written
     import torch
@@ -42,24 +39,6 @@ class VariantOptions:
     clip_revision: str | None = None
     llm: str | None = None
     llm_revision: str | None = None
-
-
-def add_variant_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--variant",
-        choices=VARIANTS,
-        default="full",
-        help="full: every weight (default); adapter: trained weights only, the towers fetched from the Hub by id "
-        "and commit; fixed-vocabulary: no LLM nor CLIP text tower, the label bank's labels only",
-    )
-    parser.add_argument("--clip", metavar="HUB_ID", help="adapter: the CLIP tower's Hub id (default: the config's)")
-    parser.add_argument("--clip-revision", metavar="REV", help="adapter: its branch, tag or commit (default: main)")
-    parser.add_argument("--llm", metavar="HUB_ID", help="adapter: the T5 tower's Hub id (default: the config's)")
-    parser.add_argument("--llm-revision", metavar="REV", help="adapter: its branch, tag or commit (default: main)")
-
-
-def variant_options(args: argparse.Namespace) -> VariantOptions:
-    return VariantOptions(args.variant, args.clip, args.clip_revision, args.llm, args.llm_revision)
 
 
 def save_variant(model, processor, out_dir: Path, options: VariantOptions) -> TowerCheckpoints | None:
@@ -102,6 +81,8 @@ def resolve_revision(repo_id: str, revision: str | None) -> str:
     the Hub, or read from the local cache when offline."""
     if revision is not None and COMMIT.fullmatch(revision):
         return revision
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+
     if not constants.HF_HUB_OFFLINE:
         return HfApi().model_info(repo_id, revision=revision).sha
     cached = try_to_load_from_cache(repo_id, "config.json", revision=revision)

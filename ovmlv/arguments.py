@@ -6,10 +6,12 @@ A leaf module: command modules import it, it imports none of them (nor `ovmlv.cl
 from __future__ import annotations
 
 import argparse
+import ast
+import importlib.util
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .text_files import clean_label, read_lines
@@ -153,6 +155,27 @@ def video_count(limit: str):
         return value
 
     parse.__name__ = "int"
+    return parse
+
+
+def module_docstring(name: str) -> str:
+    """The docstring of module `name`, read from its source without importing it (and torch): a command whose help
+    is its library module's docstring."""
+    spec = importlib.util.find_spec(name)
+    return ast.get_docstring(ast.parse(Path(spec.origin).read_text(encoding="utf-8")), clean=False) or ""
+
+
+def name_in(read: Callable[[], Iterable[str]], what: str):
+    """An argparse type for one of the names `read()` returns, read from a heavy module only when a value is given:
+    argparse's `choices` would be read by `--help` too. A name not among them is a usage error listing them."""
+
+    def parse(text: str) -> str:
+        names = list(read())
+        if text not in names:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}; choose from {', '.join(map(repr, names))}")
+        return text
+
+    parse.__name__ = what
     return parse
 
 

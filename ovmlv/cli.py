@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .arguments import EXIT_CODES, EXIT_ERROR, EXIT_USAGE, run_reporting_errors
+from .arguments import EXIT_CODES, EXIT_ERROR, EXIT_USAGE, CommandError, run_reporting_errors
 
 
 @dataclass(frozen=True)
@@ -32,66 +32,64 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
-    "classify": Command("score any labels against videos", "ovmlv.hub_cards.classify"),
-    "vocab": Command("build, extend, shrink or list a model's label bank", "ovmlv.hub_cards.vocab"),
+    "classify": Command("score any labels against videos", "ovmlv.commands.classify"),
+    "vocab": Command("build, extend, shrink or list a model's label bank", "ovmlv.commands.vocab"),
     "index": Command(
         "embed a video library once, resumably, in one or many processes",
-        "ovmlv.video_library.commands",
+        "ovmlv.commands.video_library",
         add="add_index_arguments",
         run="run_index",
         extra="index",
     ),
     "tag": Command(
         "label every indexed video with any vocabulary",
-        "ovmlv.video_library.commands",
+        "ovmlv.commands.video_library",
         add="add_tag_arguments",
         run="run_tag",
         extra="index",
     ),
     "search": Command(
         "find indexed videos by text",
-        "ovmlv.video_library.commands",
+        "ovmlv.commands.video_library",
         add="add_search_arguments",
         run="run_search",
         extra="index",
     ),
     "train": Command(
         "train a model under accelerate launch (a YAML config and field overrides)",
-        "ovmlv.training.launch",
+        "ovmlv.commands.train",
         extra="train",
         passes_unknown=True,
     ),
-    "evaluate": Command("evaluate a saved model on labelled manifests", "ovmlv.training.evaluate", extra="train"),
+    "evaluate": Command("evaluate a saved model on labelled manifests", "ovmlv.commands.evaluate", extra="train"),
     "compare": Command(
-        "train and evaluate every method on the synthetic world", "ovmlv.training.compare", extra="train"
+        "train and evaluate every method on the synthetic world", "ovmlv.commands.compare", extra="train"
     ),
     "claims": Command(
-        "measure the paper's claims on the model organism, one row per claim", "ovmlv.training.claims", extra="train"
+        "measure the paper's claims on the model organism, one row per claim", "ovmlv.commands.claims", extra="train"
     ),
     "budget": Command(
-        "train the variants of the missed claims at several step budgets", "ovmlv.training.budget", extra="train"
+        "train the variants of the missed claims at several step budgets", "ovmlv.commands.budget", extra="train"
     ),
-    "demo": Command("the main job end to end on the model organism, offline", "ovmlv.training.demo", extra="train"),
+    "demo": Command("the main job end to end on the model organism, offline", "ovmlv.commands.demo", extra="train"),
     "synthetic": Command(
-        "write the synthetic world's videos and manifests", "ovmlv.training.synthetic", extra="train"
+        "write the synthetic world's videos and manifests", "ovmlv.commands.synthetic", extra="train"
     ),
     "organism": Command(
-        "pretrain the model organism's tiny CLIP and T5 towers", "ovmlv.training.organism.command", extra="train"
+        "pretrain the model organism's tiny CLIP and T5 towers", "ovmlv.commands.organism", extra="train"
     ),
     "tiny-towers": Command(
-        "write tiny random CLIP and T5 towers (for tests)", "ovmlv.training.tiny_towers", extra="train"
+        "write tiny random CLIP and T5 towers (for tests)", "ovmlv.commands.tiny_towers", extra="train"
     ),
-    "adapt": Command(
-        "turn a dataset's official annotations into manifests", "ovmlv.training.adapters.command", extra="train"
-    ),
+    "adapt": Command("turn a dataset's official annotations into manifests", "ovmlv.commands.adapt", extra="train"),
     "synth-labels": Command(
         "generate labels for videos with a captioner and an LLM (paper supp. I)",
-        "ovmlv.training.synthetic_labels.command",
+        "ovmlv.commands.synth_labels",
         extra="train",
     ),
-    "export": Command("write a Hub repo folder with its model card", "ovmlv.hub_cards.export"),
-    "push": Command("upload an exported folder to the Hub", "ovmlv.hub_cards.push"),
-    "app": Command("serve the model's Gradio app", "ovmlv.hub_cards.app", extra="app"),
+    "export": Command("write a Hub repo folder with its model card", "ovmlv.commands.export"),
+    "push": Command("upload an exported folder to the Hub", "ovmlv.commands.push"),
+    "app": Command("serve the model's Gradio app", "ovmlv.commands.app", extra="app"),
 }
 
 
@@ -167,11 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         parser, command = parser_for(name)
-    except ImportError as error:  # an optional dependency of that command, or a broken installation
-        missing = error.name if isinstance(error, ModuleNotFoundError) else None
-        third_party = missing is not None and missing.split(".")[0] != "ovmlv"
-        hint = f": pip install 'ovmlv[{COMMANDS[name].extra}]'" if COMMANDS[name].extra and third_party else ""
-        print(f"ovmlv {name}: error: {error}{hint}", file=sys.stderr)
+    except ImportError as error:  # a broken installation: a command module imports nothing optional
+        print(f"ovmlv {name}: error: {missing_dependency_message(error, COMMANDS[name].extra)}", file=sys.stderr)
         return EXIT_ERROR
     module = importlib.import_module(command.module)
 
@@ -182,6 +177,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             args = parser.parse_args(rest)  # an argument's type may raise a CommandError (--device cuda without one)
         show_library_messages()
-        return getattr(module, command.run)(args)
+        try:
+            return getattr(module, command.run)(args)  # imports the library, and the command's optional dependencies
+        except ModuleNotFoundError as error:
+            raise CommandError(missing_dependency_message(error, command.extra)) from error
 
     return run_reporting_errors(name, parse_and_run)
+
+
+def missing_dependency_message(error: ImportError, extra: str | None) -> str:
+    """The error, with `pip install 'ovmlv[extra]'` when a third-party module of the command's extra is missing
+    (not for a broken ovmlv module, which no extra fixes)."""
+    missing = error.name if isinstance(error, ModuleNotFoundError) else None
+    third_party = missing is not None and missing.split(".")[0] != "ovmlv"
+    return f"{error}: pip install 'ovmlv[{extra}]'" if extra and third_party else str(error)

@@ -8,7 +8,7 @@ import struct
 from pathlib import Path
 
 from ovmlv import cli
-from ovmlv.training.adapters import command
+from ovmlv.commands import adapt as command
 from ovmlv.training.adapters.manifest import clean_label, split_camel_case
 from ovmlv.training.adapters.tfrecord import crc32c, masked_crc32c
 

@@ -13,6 +13,7 @@ import pytest
 from ovmlv.arguments import EXIT_OK
 from ovmlv.cli import main
 from ovmlv.training import compare, demo
+from ovmlv.training.harness_defaults import QUICK_STEPS, default_steps
 from ovmlv.training.runs import (
     GROUPS,
     HELDOUT,
@@ -20,9 +21,7 @@ from ovmlv.training.runs import (
     ORDER_ONLY,
     PARAPHRASED,
     QUICK_DATA,
-    QUICK_STEPS,
     VAL,
-    default_steps,
     existing_towers,
     finished_run,
     recipe,

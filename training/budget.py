@@ -13,19 +13,17 @@ it is reused, and a killed run continues where it stopped. Writes `--out`/budget
 
 from __future__ import annotations
 
-import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
-from ovmlv.arguments import EXIT_OK, int_at_least
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
-from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, VARIANTS, Runner, chance_level
+from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, Runner, chance_level
 from .evaluation_files import markdown_table
-from .runs import ORGANISM_TOWERS, build_data, existing_towers
+from .harness_defaults import BUDGET_REFERENCE as REFERENCE
+from .runs import build_data, existing_towers
 
-REFERENCE = "frozen CLIP, class names"
-DEFAULT_VARIANTS = ("ovmlv (T=4 parallel, paper)", "branch + class names")
 MEASURES = {  # column title: where the claims table reads it
     "seen (val)": ALL_SEEN,
     "order-only (val)": ORDER_ONLY_VAL,
@@ -68,43 +66,25 @@ def budget_table(rows: list[dict[str, object]], reference: dict[str, float], cha
     return markdown_table(header, cells)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--out", type=Path, default=Path("outputs/budget"), help="(default: %(default)s)")
-    parser.add_argument(
-        "--steps", type=int_at_least(1), nargs="+", default=[100, 1000], help="budgets (default: %(default)s)"
-    )
-    parser.add_argument(
-        "--variants",
-        nargs="+",
-        choices=sorted(set(VARIANTS) - {REFERENCE}),
-        default=list(DEFAULT_VARIANTS),
-        metavar="NAME",
-        help="claims variants to train at each budget (default: %(default)s; any name of the claims table)",
-    )
-    parser.add_argument("--data", type=Path, help="a synthetic world folder to reuse (default: write one)")
-    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
-    parser.add_argument("--jobs", type=int_at_least(1), default=1, help="runs at once (default: %(default)s)")
-
-
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    data = args.data or build_data(out / "data", seed=0, quick=False)
-    towers = existing_towers(args.towers)
+def run_budgets(
+    out: Path, steps_list: Sequence[int], variants: Sequence[str], data: Path | None, towers_folder: Path, jobs: int
+) -> None:
+    """Train `variants` at each budget of `steps_list` (the frozen reference once), then write the table; `data`
+    None writes the synthetic world into `out`/data."""
+    data = data or build_data(out / "data", seed=0, quick=False)
+    towers = existing_towers(towers_folder)
     runners = {}
-    for steps in args.steps:
-        runner = Runner(towers, data, out / f"steps_{steps}", steps, args.jobs)
+    for steps in steps_list:
+        runner = Runner(towers, data, out / f"steps_{steps}", steps, jobs)
         frozen = () if runners else (REFERENCE,)  # nothing to train: evaluated once, with the first budget
-        runner.run([(name, 0) for name in (*frozen, *args.variants)])
+        runner.run([(name, 0) for name in (*frozen, *variants)])
         runners[steps] = runner
-    first = runners[args.steps[0]]
+    first = runners[steps_list[0]]
     reference = {title: first.values(REFERENCE, metric)[0] for title, metric in MEASURES.items()}
     chance = {title: chance_level(first, metric) for title, metric in MEASURES.items()}
-    rows = budget_rows(runners, args.variants, reference)
+    rows = budget_rows(runners, variants, reference)
     table = budget_table(rows, reference, chance)
     write_text_atomically(out / "budget.md", f"# The missed claims' measures by training budget\n\n{table}\n")
     summary = {"rows": rows, "reference": reference, "chance": chance}
     write_text_atomically(out / "budget.json", json.dumps(summary, indent=1) + "\n")
     print(f"\n{table}\n\nWritten to {out / 'budget.md'} and budget.json")
-    return EXIT_OK

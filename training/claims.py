@@ -25,24 +25,23 @@ from typing import Any
 
 import numpy as np
 
-from ovmlv.arguments import EXIT_OK, int_at_least
+from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv import OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.method_presets import method_overrides
 
 from .evaluation_files import markdown_table
+from .harness_defaults import default_steps
 from .metrics import multilabel_report
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
     ORDER_ONLY,
-    ORGANISM_TOWERS,
     PARAPHRASED,
     RECIPE,
     VAL,
     announce,
     build_data,
-    default_steps,
     evaluate_run,
     existing_towers,
     label_groups,
@@ -412,22 +411,6 @@ def claims_table(
             markdown_table(["ratio", "seen-label AUPR (val)", "unseen-label AUPR (held-out)"], curve_rows),
         ]
     )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = __doc__
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--out", type=Path, default=Path("outputs/claims"), help="(default: %(default)s)")
-    parser.add_argument("--steps", type=int, help="training steps of every variant (default: the recipe's)")
-    parser.add_argument("--data", type=Path, help="a synthetic world folder to reuse (default: write one)")
-    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
-    parser.add_argument("--jobs", type=int_at_least(1), default=1, help="runs at once (default: %(default)s)")
-    parser.add_argument(
-        "--extra-runs",
-        type=int_at_least(0),
-        help="at most this many runs to confirm close comparisons over 3 seeds (default: all of them)",
-    )
-    parser.add_argument("--no-extra-seeds", action="store_true", help="one seed only, even for close comparisons")
 
 
 def run(args: argparse.Namespace) -> int:

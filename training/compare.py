@@ -14,30 +14,27 @@ labels and over the unseen ones alone, and on the held-out videos with every lab
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
-from ovmlv.modeling_ovmlv import METHODS
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 from .evaluation import write_json
 from .evaluation_files import markdown_table
+from .harness_defaults import default_steps
 from .runs import (
     HELDOUT,
-    ORGANISM_TOWERS,
     PARAPHRASED,
     VAL,
     MethodRun,
     announce,
     build_data,
     cell,
-    default_steps,
     evaluate_run,
     existing_towers,
     method_run,
 )
 
-DEFAULT_METHODS = ("ovmlv", "ovmlv_no_temporal", "coop", "dualcoop", "vifi_clip", "class_name", "templates")
 # (column title, evaluation set, label group, metric)
 COLUMNS = (
     ("Val AUPR", VAL, "all", "aupr_macro"),
@@ -72,37 +69,33 @@ def results_table(runs: list[MethodRun], results: dict[str, dict]) -> str:
     )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, default=Path("outputs/compare"))
-    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS), metavar="METHOD")
-    parser.add_argument("--steps", type=int, help="training steps of every method (default: the recipe's)")
-    parser.add_argument("--data", type=Path, help="a synthetic benchmark folder to reuse (default: build one)")
-    parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="a tiny budget (and data, if built) for a smoke test")
+def compare_methods(
+    out: Path,
+    methods: Sequence[str],
+    steps: int | None,
+    data: Path | None,
+    towers_folder: Path,
+    seed: int,
+    quick: bool,
+) -> None:
+    """Train (where there is anything to train) and evaluate each method, then write the table; `data` None
+    writes the synthetic world into `out`/data, `steps` None is the recipe's."""
+    steps = steps or default_steps(quick)
 
-
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    steps = args.steps or default_steps(args.quick)
-
-    towers = existing_towers(args.towers)
-    if args.data:
-        data = args.data
-    else:
+    towers = existing_towers(towers_folder)
+    if not data:
         with announce("Writing the synthetic moving-shapes videos"):
-            data = build_data(out / "data", args.seed, args.quick)
+            data = build_data(out / "data", seed, quick)
 
     runs, results = [], {}
-    methods = list(dict.fromkeys(args.methods))  # each once: a method's run folder is its name
+    methods = list(dict.fromkeys(methods))  # each once: a method's run folder is its name
     for i, method in enumerate(methods, start=1):
         with announce(f"{i}/{len(methods)} {method}: training ({steps} steps) if it has parameters, evaluating"):
-            run = method_run(method, towers, data, out / "runs" / method, steps, args.seed)
+            run = method_run(method, towers, data, out / "runs" / method, steps, seed)
             runs.append(run)
             results[run.method] = evaluate_run(run.folder, data, out / "runs" / method / "eval")
     table = results_table(runs, results)
     write_text_atomically(out / "results.md", table + "\n")
     trained_steps = {run.method: run.steps for run in runs}
-    write_json(out / "results.json", {"seed": args.seed, "trained_steps": trained_steps, "methods": results})
+    write_json(out / "results.json", {"seed": seed, "trained_steps": trained_steps, "methods": results})
     print(f"\n{table}\n\nWritten to {out / 'results.md'} and results.json")
-    return 0

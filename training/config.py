@@ -28,10 +28,10 @@ from typing import Any
 
 import yaml
 
-from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig
-from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
-from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
 from ovmlv.yaml_files import load_yaml
+
+CONFIGS = Path(__file__).parent / "configs"  # the shipped training and accelerate configs
+DEFAULT_SPLIT = "test"  # the split a set is shown as on the model card (hub_cards/README.md)
 
 LARGEST_NUMBER = 2**63 - 1  # torch's int64 and JSON's integers hold no more
 
@@ -148,6 +148,9 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
+        from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig  # torch: `ovmlv train --help` does not wait for it
+        from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
+
         allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
         if unknown := sorted(set(self.model) - allowed):
             raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(allowed)}.")
@@ -458,4 +461,6 @@ def resumed_run_changes(config: TrainConfig, output_dir: str | Path) -> list[str
 
 def save_config(config: TrainConfig, path: str | Path) -> None:
     """The effective configuration, as YAML that `--config` reads back."""
+    from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+
     write_text_atomically(path, yaml.safe_dump(config.to_dict(), sort_keys=False))

@@ -21,7 +21,7 @@ from pathlib import Path
 from transformers import pipeline
 
 from ovmlv.arguments import EXIT_OK, CommandError, run_command
-from ovmlv.hub_cards import export
+from ovmlv.commands import export
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.text_files import read_lines
@@ -30,19 +30,17 @@ from .config import ManifestConfig
 from .data import read_manifest
 from .evaluation import write_json
 from .evaluation_files import markdown_table
+from .harness_defaults import DEMO_OUT, QUICK_OUT, default_steps
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
     ORDER_ONLY,
-    ORGANISM_TOWERS,
     PARAPHRASED,
-    QUICK_STEPS,
     VAL,
     announce,
     build_data,
     cell,
     changed_frozen_weights,
-    default_steps,
     evaluate_run,
     existing_towers,
     finished_run,
@@ -53,7 +51,6 @@ from .runs import (
 
 STEPS = 6
 METHOD = "ovmlv"
-DEMO_OUT, QUICK_OUT = Path("outputs/demo"), Path("outputs/demo_quick")
 BASELINES = {"class_name": "frozen organism, class names", "templates": "frozen organism, prompt templates"}
 NUM_CLASSIFIED = 4  # held-out videos shown at the end
 MAX_SHOWN = 10  # predicted labels printed per video
@@ -124,25 +121,6 @@ def classify_held_out(model_dir: Path, data: Path) -> None:
         print(
             f"  {len(found & truth)} of {len(truth)} true labels found among {len(found)} predicted; missed: {missed}"
         )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help=f"output folder (default: {DEMO_OUT}, or {QUICK_OUT} with --quick)")
-    parser.add_argument(
-        "--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism's, %(default)s)"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="world and training seed (default: %(default)s)")
-    parser.add_argument(
-        "--steps",
-        type=int,
-        help=f"training steps (default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)",
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny budget that checks the plumbing in about a minute"
-    )
-    parser.add_argument(
-        "--fresh", action="store_true", help="train again even if --out holds a finished run of the same settings"
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,9 +10,9 @@ line instead of after every process has started and loaded the towers.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from ovmlv.arguments import CommandError
@@ -21,24 +21,7 @@ from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 
 from .checkpointing import check_output_dir
-from .config import TrainConfig, fields_help, load_config, resumed_run_changes
-
-CONFIGS = Path(__file__).parent / "configs"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    shipped = ", ".join(sorted(path.stem for path in CONFIGS.glob("*.yaml")))
-    parser.description = __doc__
-    parser.epilog = f"shipped configs: {shipped}\n\n{fields_help()}\n\n{parser.epilog or ''}"
-    parser.add_argument("--config", metavar="YAML", help="training config: a file or a shipped name")
-    parser.add_argument(
-        "--launch-config", metavar="YAML", help="accelerate config: a file or a shipped name (default: accelerate's)"
-    )
-    parser.add_argument("--num-processes", type=int, help="processes to launch (default: the accelerate config's)")
-    parser.add_argument("--main-process-ip", metavar="IP", help="address of rank 0 (default: accelerate's)")
-    parser.add_argument(
-        "--main-process-port", type=int, metavar="PORT", help="port of rank 0, one per concurrent run (default: 29500)"
-    )
+from .config import CONFIGS, TrainConfig, load_config, resumed_run_changes
 
 
 def resolve(name: str, what: str) -> Path:
@@ -49,11 +32,21 @@ def resolve(name: str, what: str) -> Path:
     raise CommandError(f"{what} {name!r} is neither a file nor a shipped config; run `ovmlv train --help` for those.")
 
 
-def launch_command(args: argparse.Namespace) -> list[str]:
+@dataclass(frozen=True)
+class LaunchOptions:
+    """How `accelerate launch` starts the processes; None: accelerate's config (or default) decides."""
+
+    launch_config: str | None = None  # a file or a shipped name
+    num_processes: int | None = None
+    main_process_ip: str | None = None
+    main_process_port: int | None = None
+
+
+def launch_command(config: str | None, overrides: list[str], options: LaunchOptions) -> list[str]:
     """The `accelerate launch` command line that runs the trainer module with the given config and overrides."""
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--quiet"]  # the trainer's error is the message
-    if args.launch_config:
-        launch_config = resolve(args.launch_config, "--launch-config")
+    if options.launch_config:
+        launch_config = resolve(options.launch_config, "--launch-config")
         launch += ["--config_file", str(launch_config)]
         deepspeed_file = (
             load_yaml(launch_config.read_text(encoding="utf-8"), str(launch_config)).get("deepspeed_config") or {}
@@ -61,10 +54,10 @@ def launch_command(args: argparse.Namespace) -> list[str]:
         if deepspeed_file and not Path(deepspeed_file).is_file():  # a shipped config names its JSON from the repo root
             launch += ["--deepspeed_config_file", str(CONFIGS / Path(deepspeed_file).name)]
     for flag in ("num_processes", "main_process_ip", "main_process_port"):
-        if getattr(args, flag) is not None:
-            launch += [f"--{flag}", str(getattr(args, flag))]
-    config = ["--config", str(resolve(args.config, "--config"))] if args.config else []
-    return [*launch, "-m", "ovmlv.training.train", *config, *args.unknown]
+        if getattr(options, flag) is not None:
+            launch += [f"--{flag}", str(getattr(options, flag))]
+    config_args = ["--config", str(resolve(config, "--config"))] if config else []
+    return [*launch, "-m", "ovmlv.training.train", *config_args, *overrides]
 
 
 def check_data_files(config: TrainConfig, config_path: Path | None) -> None:
@@ -81,9 +74,11 @@ def check_data_files(config: TrainConfig, config_path: Path | None) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    config_path = resolve(args.config, "--config") if args.config else None
-    config = load_config(config_path, args.unknown)  # fails here, in one line, on a bad field or value
+def launch_training(config_name: str | None, overrides: list[str], options: LaunchOptions) -> int:
+    """Check the config (a file or a shipped name) with its `--section.field value` overrides, its output folder
+    and data files, then run the trainer under `accelerate launch`; returns the launch's exit code."""
+    config_path = resolve(config_name, "--config") if config_name else None
+    config = load_config(config_path, overrides)  # fails here, in one line, on a bad field or value
     training = config.training
     with locked(training.output_dir, wait=False):  # a run already writing there: one line, before launching
         pass
@@ -94,4 +89,4 @@ def run(args: argparse.Namespace) -> int:
     for tower in (config.towers.clip, config.towers.llm):
         if tower is not None and not Path(tower).is_dir():
             check_hub_reachable(tower, "download the tower")  # seconds, not minutes of retries, offline
-    return subprocess.run(launch_command(args), check=False).returncode
+    return subprocess.run(launch_command(config_name, overrides, options), check=False).returncode

@@ -30,24 +30,21 @@ import torch
 import yaml
 
 from ovmlv.arguments import EXIT_OK, run_command
+from ovmlv.commands import evaluate
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
 
-from . import evaluate
 from .config import ManifestConfig, TrainConfig, load_config
+from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
 from .metrics import average_precision, multilabel_report
 from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "training" / "configs" / "synthetic_tiny.yaml"
-ORGANISM_TOWERS = REPO / "training" / "organism_towers"  # clip/ and t5/, made by `ovmlv organism`
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
 TOWER_INITIALIZER_FACTOR = 3.0
 # --quick: enough to run every step end to end in seconds, not to learn anything.
 QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
-QUICK_STEPS = 3
 # The recipe's validation sets: closed vocabulary; open (unseen labels); the held-out videos' labels in synonyms.
 VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
 LABEL_KINDS = ("shape", "pair", "action", "scene")  # the rows of a per-kind table
@@ -78,10 +75,6 @@ def existing_towers(folder: Path = ORGANISM_TOWERS) -> TinyTowers:
     """Towers in one folder as clip/ and t5/: written by `build_towers` or `training.organism`; by default the
     committed organism."""
     return TinyTowers(clip=folder / "clip", llm=folder / "t5")
-
-
-def default_steps(quick: bool) -> int:
-    return QUICK_STEPS if quick else recipe().optimizer.max_steps
 
 
 def build_data(out_dir: Path, seed: int, quick: bool) -> Path:

@@ -43,14 +43,13 @@ CLI: `ovmlv synthetic --out DIR [--num-train N --num-val N --num-heldout N --siz
 --seconds 2.5 --seed 0 --workers 2]`.
 """
 
-import argparse
 import json
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from itertools import product
 from multiprocessing import Pool
@@ -539,22 +538,3 @@ def generate_dataset(
         "unseen_labels": config.unseen_labels,
         "seconds_elapsed": round(elapsed, 2),
     }
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = {field.name: field.default for field in fields(SyntheticConfig)}
-    parser.add_argument("--out", required=True, help="output folder")
-    for name in ("num_train", "num_val", "num_heldout", "size", "fps", "min_objects", "max_objects", "seed"):
-        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
-    parser.add_argument("--seconds", type=float, default=defaults["seconds"])
-    parser.add_argument("--no-scenes", action="store_true", help="plain dark background, no scene labels")
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-
-
-def run(namespace: argparse.Namespace) -> int:
-    args = vars(namespace).copy()
-    out, workers, no_scenes = args.pop("out"), args.pop("workers"), args.pop("no_scenes")
-    config = SyntheticConfig(**args, **({"scenes": ()} if no_scenes else {}))
-    summary = generate_dataset(out, config, workers=workers)
-    print(json.dumps(summary, indent=1))
-    return 0

@@ -22,7 +22,6 @@ is not deterministic across processes); `ovmlv tiny-towers --retrain-tokenizers`
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass
@@ -33,7 +32,8 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer, T5Config, T5ForCo
 
 from ovmlv.modeling_ovmlv.llm_label_encoder import untie_lm_head
 
-TOKENIZERS_DIR = Path(__file__).parent / "tiny_tokenizers"
+from .harness_defaults import TOKENIZERS_DIR
+
 # openai/clip-vit-base-patch32's text config: ids that predate its tokenizer, kept by every OpenAI CLIP checkpoint.
 LEGACY_CLIP_TEXT_SPECIAL_IDS = {"bos_token_id": 0, "pad_token_id": 1, "eos_token_id": 2}
 
@@ -164,24 +164,3 @@ def build_tiny_towers(
     )
     untied_t5(t5_config).save_pretrained(t5_dir)
     return TinyTowers(clip=clip_dir, llm=t5_dir)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="folder to write clip/ and t5/ into")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--initializer-factor",
-        type=float,
-        default=1.0,
-        help="scale of CLIP's init (3 makes random features differ between inputs)",
-    )
-    parser.add_argument("--retrain-tokenizers", action="store_true", help=f"remake the tokenizers in {TOKENIZERS_DIR}")
-
-
-def run(args: argparse.Namespace) -> int:
-    if args.retrain_tokenizers:
-        train_tokenizers()
-    if args.out is not None:
-        towers = build_tiny_towers(args.out, seed=args.seed, initializer_factor=args.initializer_factor)
-        print(f"tiny CLIP: {towers.clip}\ntiny T5:   {towers.llm}")
-    return 0

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
-
 
 class AnnotationError(ValueError):
     """An annotation file is not in the format its dataset publishes; the message names the file and the problem."""
@@ -132,6 +130,8 @@ def write_dataset(
     Video paths are relative to the manifest's folder (the output folder and the videos can move together), or
     absolute. With `check_videos` the videos missing on disk are counted; `drop_missing` also leaves their rows out.
     """
+    from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically  # torch: `ovmlv adapt --help` waits not
+
     out = Path(out)
     videos = Path(os.path.abspath(videos))
     if unknown := sorted({label for clip in adapted.clips for label in clip.labels} - set(adapted.vocabulary)):

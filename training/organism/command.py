@@ -34,7 +34,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically, write_text_atomically
 
-from ..runs import ORGANISM_TOWERS, existing_towers
+from ..runs import existing_towers
 from ..synonyms import SYNONYMS
 from ..synthetic import SyntheticConfig
 from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pretrain_clip
@@ -118,19 +118,6 @@ def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
     }
     write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")
     return record
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", type=Path, help="where the towers go (or, with --measure, the results)")
-    parser.add_argument("--measure", action="store_true", help="only measure the targets of --towers")
-    parser.add_argument(
-        "--towers", type=Path, default=ORGANISM_TOWERS, help="with --measure: clip/ and t5/ to measure"
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (the committed organism was made with 1)"
-    )
-    parser.add_argument("--toy", action="store_true", help="tiny sizes and budgets: a plumbing check in seconds")
 
 
 def run(args: argparse.Namespace) -> int:

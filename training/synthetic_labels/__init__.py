@@ -6,17 +6,45 @@
 4. `assignment`: vocabulary labels are matched to each video's captions with CLIP ("a video of {label}") and
    written, marked as generated, into an augmented manifest.
 
-`pipeline.run` chains them; `ovmlv synth-labels` is its command line. Every stage takes its model
+`pipeline.run` chains them; `ovmlv synth-labels` is its command line; `settings` holds its configuration. Every stage takes its model
 as a plain callable (`CaptionFn`, `GenerateFn`, `EmbedFn`), with a transformers implementation as the default.
 """
 
-from .assignment import assign_labels, augment_record, select_labels
-from .captioning import CaptionFn, ImageCaptioner, caption_videos
-from .concepts import PROMPTS, ConceptPrompt, GenerateFn, TextGenerator, extract_concepts, parse_concepts
-from .embedding import ClipTextEmbedder, EmbedFn
-from .jsonl_cache import JsonlCache
-from .pipeline import SyntheticLabelsConfig, run
-from .vocabulary import Cluster, ClusteredVocabulary, build_vocabulary, cluster_concepts, clusters_markdown
+import importlib
+
+_EXPORTS = {  # name: the submodule that defines it, imported on first use (torch only when a stage needs it)
+    "assign_labels": "assignment",
+    "augment_record": "assignment",
+    "select_labels": "assignment",
+    "CaptionFn": "captioning",
+    "ImageCaptioner": "captioning",
+    "caption_videos": "captioning",
+    "PROMPTS": "concepts",
+    "ConceptPrompt": "concepts",
+    "GenerateFn": "concepts",
+    "TextGenerator": "concepts",
+    "extract_concepts": "concepts",
+    "parse_concepts": "concepts",
+    "ClipTextEmbedder": "embedding",
+    "EmbedFn": "embedding",
+    "JsonlCache": "jsonl_cache",
+    "SyntheticLabelsConfig": "settings",
+    "run": "pipeline",
+    "Cluster": "vocabulary",
+    "ClusteredVocabulary": "vocabulary",
+    "build_vocabulary": "vocabulary",
+    "cluster_concepts": "vocabulary",
+    "clusters_markdown": "vocabulary",
+}
+
+
+def __getattr__(name: str):
+    """`from ovmlv.training.synthetic_labels import X` loads X's submodule only then: the settings and
+    `ovmlv synth-labels --help` stay light."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+
 
 __all__ = [
     "PROMPTS",

@@ -17,8 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .embedding import EmbedFn
-
-DEFAULT_LABEL_TEMPLATE = "a video of {label}"
+from .settings import DEFAULT_LABEL_TEMPLATE
 
 
 def select_labels(

@@ -18,10 +18,9 @@ from transformers import pipeline
 from ovmlv.processing.video_decoding import VideoDecodeError, load_video
 
 from .jsonl_cache import JsonlCache
+from .settings import DEFAULT_CAPTION_PROMPT
 
 CaptionFn = Callable[[list[Image.Image]], list[str]]  # one caption per image
-
-DEFAULT_CAPTION_PROMPT = "Describe this image in one sentence."
 
 
 class ImageCaptioner:

@@ -18,9 +18,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
-
 from .jsonl_cache import JsonlCache
 
 GenerateFn = Callable[[list[str]], list[str]]  # prompts -> the text generated after each (prompt not included)
@@ -177,6 +174,8 @@ class TextGenerator:
         device: str | None = None,
         dtype: str = "auto",
     ) -> None:
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, AutoTokenizer
+
         self.seq2seq = AutoConfig.from_pretrained(model).is_encoder_decoder
         model_class = AutoModelForSeq2SeqLM if self.seq2seq else AutoModelForCausalLM
         self.model = model_class.from_pretrained(model, dtype=dtype).to(device or "cpu").eval()
@@ -188,8 +187,13 @@ class TextGenerator:
         self.chat_template = chat_template and getattr(self.tokenizer, "chat_template", None) is not None
         self.max_new_tokens = max_new_tokens
 
-    @torch.inference_mode()
     def __call__(self, prompts: list[str]) -> list[str]:
+        import torch  # here, so that the prompts (and `ovmlv synth-labels --help`) load without it
+
+        with torch.inference_mode():
+            return self._generate(prompts)
+
+    def _generate(self, prompts: list[str]) -> list[str]:
         if self.chat_template:
             prompts = [
                 self.tokenizer.apply_chat_template(

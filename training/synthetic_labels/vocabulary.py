@@ -32,9 +32,9 @@ from tqdm import tqdm
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
 from .embedding import EmbedFn
+from .settings import KMEANS_BACKENDS
 
 KMEANS_RESTARTS = 4  # k-means runs from different seeds; the best (lowest inertia) is kept
-KMEANS_BACKENDS = ("auto", "sklearn", "faiss")
 
 
 @dataclass

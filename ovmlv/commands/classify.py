@@ -19,9 +19,8 @@ from ovmlv.arguments import (
     int_at_least,
     torch_device,
 )
-
-from .saved_models import load_model
-from .tables import format_table
+from ovmlv.hub_cards.saved_models import load_model
+from ovmlv.hub_cards.tables import format_table
 
 BAR_WIDTH = 20
 DESCRIPTION = """Score every label against each video, each label independently (sigmoid), and show the labels at
@@ -53,11 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from ovmlv.hub_cards.app import bank_labels
     from ovmlv.modeling_ovmlv import ZeroShotVideoClassificationPipeline
     from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING, decision_threshold
     from ovmlv.processing import VideoDecodeError
-
-    from .app import bank_labels
 
     model, processor = load_model(args.model)
     classifier = ZeroShotVideoClassificationPipeline(model=model, processor=processor, device=args.device)

@@ -142,10 +142,10 @@ def run_index(args: argparse.Namespace) -> int:
     require_pyarrow()
     import torch
 
-    from .fingerprints import embedding_fingerprint
-    from .index_store import IndexInfo, VideoIndex
-    from .indexing import index_videos
-    from .inputs import list_videos
+    from ovmlv.video_library.fingerprints import embedding_fingerprint
+    from ovmlv.video_library.index_store import IndexInfo, VideoIndex
+    from ovmlv.video_library.indexing import index_videos
+    from ovmlv.video_library.inputs import list_videos
 
     rank, world_size, local_rank = launch_rank()
     videos = list_videos(args.videos)
@@ -188,8 +188,8 @@ def run_index(args: argparse.Namespace) -> int:
 
 def _index_and_model(args: argparse.Namespace):
     """The index, and the model that scores it: --model or the index's own; its video embeddings must match."""
-    from .fingerprints import embedding_fingerprint
-    from .index_store import VideoIndex
+    from ovmlv.video_library.fingerprints import embedding_fingerprint
+    from ovmlv.video_library.index_store import VideoIndex
 
     index = VideoIndex.open(args.index)
     name = args.model or index.info.model
@@ -220,8 +220,7 @@ def _label_embeddings(model, processor, labels: list[str]):
 def run_tag(args: argparse.Namespace) -> int:
     require_pyarrow()
     from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING, decision_threshold
-
-    from .tagging import check_output_path, tag_index
+    from ovmlv.video_library.tagging import check_output_path, tag_index
 
     check_output_path(args.out)  # before loading a model
     index, model, processor = _index_and_model(args)
@@ -254,7 +253,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     require_pyarrow()
-    from .search import SearchConfig, VideoSearch, cached_faiss_index, linear_readout
+    from ovmlv.video_library.search import SearchConfig, VideoSearch, cached_faiss_index, linear_readout
 
     index, model, processor = _index_and_model(args)
     queries, label_embeds = _label_embeddings(model, processor, args.queries)

@@ -15,9 +15,8 @@ import argparse
 from typing import Any
 
 from ovmlv.arguments import EXIT_OK, CommandError
-
-from . import ADAPTERS
-from .manifest import AnnotationError, write_dataset
+from ovmlv.training.adapters import ADAPTERS
+from ovmlv.training.adapters.manifest import AnnotationError, write_dataset
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

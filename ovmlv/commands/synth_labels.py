@@ -15,12 +15,9 @@ import shutil
 from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK
-
-from ..config import add_field_arguments, from_arguments
-from .concepts import PROMPTS
-from .pipeline import CONFIG_FILE, SyntheticLabelsConfig
-from .pipeline import run as run_pipeline
-from .vocabulary import KMEANS_BACKENDS
+from ovmlv.training.config import add_field_arguments, from_arguments
+from ovmlv.training.synthetic_labels.concepts import PROMPTS
+from ovmlv.training.synthetic_labels.settings import CONFIG_FILE, KMEANS_BACKENDS, SyntheticLabelsConfig
 
 _HELP = {
     "manifest": "input JSONL manifest: {'video': path relative to its folder, 'labels': [...]} per line",
@@ -56,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ovmlv.training.synthetic_labels.pipeline import run as run_pipeline
+
     config = from_arguments(SyntheticLabelsConfig, args)
     out = Path(config.out).absolute()
     created = next((folder for folder in (*reversed(out.parents), out) if not folder.exists()), None)

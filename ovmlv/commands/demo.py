@@ -1,0 +1,31 @@
+"""`ovmlv demo`: the main job end to end on the model organism, offline (`ovmlv.training.demo`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ovmlv.training.harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, QUICK_STEPS, default_steps
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help=f"output folder (default: {DEMO_OUT}, or {QUICK_OUT} with --quick)")
+    parser.add_argument(
+        "--towers", type=Path, default=ORGANISM_TOWERS, help="clip/ and t5/ (default: the organism's, %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="world and training seed (default: %(default)s)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help=f"training steps (default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a tiny budget that checks the plumbing in about a minute")
+    parser.add_argument(
+        "--fresh", action="store_true", help="train again even if --out holds a finished run of the same settings"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from ovmlv.training import demo
+
+    return demo.run(args)

@@ -1,0 +1,27 @@
+"""`ovmlv organism`: make the model organism's towers, or measure them (`ovmlv.training.organism`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ovmlv.training.harness_defaults import ORGANISM_TOWERS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, help="where the towers go (or, with --measure, the results)")
+    parser.add_argument("--measure", action="store_true", help="only measure the targets of --towers")
+    parser.add_argument(
+        "--towers", type=Path, default=ORGANISM_TOWERS, help="with --measure: clip/ and t5/ to measure"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (the committed organism was made with 1)"
+    )
+    parser.add_argument("--toy", action="store_true", help="tiny sizes and budgets: a plumbing check in seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ovmlv.training.organism import command
+
+    return command.run(args)
