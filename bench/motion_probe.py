@@ -21,6 +21,7 @@ and the same videos reversed (labels swapped) in this process (AdamW at the reci
 regulariser) and prints the mean reversal margin of those clips as it goes.
 
     python bench/motion_probe.py --data outputs/claims/data --out outputs/motion_probe [--steps 300] [--reverse-augment]
+        [--paper-form]
 """
 
 from __future__ import annotations
@@ -178,7 +179,14 @@ def main() -> None:
     parser.add_argument("--reverse-augment", action="store_true", help="add every training video played backwards")
     parser.add_argument("--overfit", type=int, metavar="N", help="fit N videos and their reversals instead")
     parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS)
+    parser.add_argument(
+        "--paper-form",
+        action="store_true",
+        help="the branch without its zero-start gate (start_at_zero_shot=False: zero temporal output and Proj_t)",
+    )
     args = parser.parse_args()
+    if args.paper_form:
+        MODEL["start_at_zero_shot"] = False
 
     towers = existing_towers(args.towers)
     world, opposite = probe_world(args.data, args.out, args.reverse_augment)

@@ -93,6 +93,14 @@ class OptimizerConfig:
     max_grad_norm: float = 1.0  # 0 disables clipping
     warmup_steps: int = 2000
     max_steps: int = 30000  # optimizer steps
+    # The zero-start gates' learning rate as a multiple of lr (`optimization.parameter_groups`): each gate is one
+    # scalar that must travel from 0 toward 1; at lr it moves about lr per step.
+    gate_lr_scale: float = 10.0
+    # Open-VCLIP++'s weight averaging of the trained weights, applied before the final evaluation and export:
+    # "none", "swa" (the mean from averaging_start_step on) or "ema" (decay ema_decay). Not under DeepSpeed.
+    weight_averaging: str = "none"
+    ema_decay: float = 0.99
+    averaging_start_step: int | None = None  # None: after the warm-up, as Open-VCLIP++
 
 
 @dataclass
@@ -159,6 +167,14 @@ class TrainConfig:
         names = [spec.name for spec in self.data.validation]
         if len(set(names)) != len(names):
             raise ValueError(f"data.validation: names must be unique (they key the metrics), got {names}.")
+        if self.optimizer.weight_averaging not in ("none", "swa", "ema"):
+            raise ValueError(
+                f"optimizer.weight_averaging must be none/swa/ema, got {self.optimizer.weight_averaging!r}."
+            )
+        if not 0 < self.optimizer.ema_decay < 1:
+            raise ValueError(f"optimizer.ema_decay must lie in (0, 1), got {self.optimizer.ema_decay}.")
+        if self.optimizer.gate_lr_scale <= 0:
+            raise ValueError(f"optimizer.gate_lr_scale must be positive, got {self.optimizer.gate_lr_scale}.")
         if self.optimizer.warmup_steps > self.optimizer.max_steps:
             raise ValueError("optimizer.warmup_steps is larger than optimizer.max_steps.")
 
