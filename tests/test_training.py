@@ -275,7 +275,7 @@ def test_interrupted_run_resumes_to_the_same_weights(tmp_path: Path, towers, syn
     )
     assert_trained_alike(actual, expected)
     last = load_file(reference / CHECKPOINTS_DIR / "step_4" / "model.safetensors")  # the live weights at step 4
-    assert last.keys() == expected.keys() and not all(torch.equal(expected[name], last[name]) for name in last)
+    assert last.keys() < expected.keys() and not all(torch.equal(expected[name], last[name]) for name in last)
     assert_same_report(
         json.loads((resumed / "eval_step_4.json").read_text()),
         json.loads((reference / "eval_step_4.json").read_text()),
