@@ -17,7 +17,7 @@ It reports, on val, beside the frozen CLIP (class names, frame mean) measured in
 A finished run's models are reused: rerun with the same `--out` to measure again.
 
 `--overfit N` asks the other question, whether the branch can represent order at all: it fits N training videos
-and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rate, no
+and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rates, no
 regulariser) and prints the mean reversal margin of those clips as it goes.
 
     python bench/motion_probe.py --data outputs/claims/data --out outputs/motion_probe [--steps 300] [--reverse-augment]
@@ -38,6 +38,7 @@ from tqdm.auto import tqdm
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
 from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.optimization import parameter_groups
 from ovmlv.training.runs import ORDER_ONLY, ORGANISM_TOWERS, VAL, evaluate_run, existing_towers, method_run, recipe
 from ovmlv.training.tiny_towers import TinyTowers
 
@@ -156,8 +157,9 @@ def overfit_reversals(towers: TinyTowers, world: Path, opposite: dict[str, str],
     targets = torch.tensor([[float(label in row["labels"]) for label in labels] for row in rows])
     swapped = torch.tensor([[float(opposite[label] in row["labels"]) for label in labels] for row in rows])
     pixels, targets = torch.cat([pixels, pixels.flip(1)]), torch.cat([targets, swapped])
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=recipe().optimizer.lr, weight_decay=0.0)
+    optimizer_config = recipe().optimizer
+    groups = parameter_groups(model, 0.0, 0.0, gate_lr=optimizer_config.lr * optimizer_config.gate_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=optimizer_config.lr)
     for step in tqdm(range(steps + 1), desc="overfit", unit="step"):
         logits = model.logits(model.get_video_features(pixels), label_embeds)
         if step % 30 == 0:

@@ -206,7 +206,9 @@ def zero_shot_reference(towers, processor):
 
 
 @pytest.mark.parametrize("variant", ZERO_START_VARIANTS)
-def test_every_trainable_method_starts_exactly_at_its_zero_shot_reference(towers, inputs, zero_shot_reference, variant):
+def test_every_trainable_method_starts_exactly_at_its_zero_shot_reference(
+    towers, inputs, zero_shot_reference, variant
+):
     """Before its first step a method scores as frozen CLIP: frame mean, and class names (CoOp: its init template)."""
     method, overrides = ZERO_START_VARIANTS[variant]
     model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method, **overrides).eval()

@@ -189,7 +189,9 @@ def main(argv: list[str] | None = None) -> dict:
         if accelerator.state.deepspeed_plugin is not None:
             raise ValueError("optimizer.weight_averaging is not supported under DeepSpeed; set it to 'none'.")
         start = optim_cfg.warmup_steps if optim_cfg.averaging_start_step is None else optim_cfg.averaging_start_step
-        average = WeightAverage(accelerator.unwrap_model(model), optim_cfg.weight_averaging, optim_cfg.ema_decay, start)
+        average = WeightAverage(
+            accelerator.unwrap_model(model), optim_cfg.weight_averaging, optim_cfg.ema_decay, start
+        )
         accelerator.register_for_checkpointing(average)  # saved and restored with every checkpoint
 
     completed_steps = 0
