@@ -274,6 +274,13 @@ class OvmlvConfig(PretrainedConfig):
             )
 
     @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> OvmlvConfig:
+        """A saved config; one written before `start_at_zero_shot` existed describes weights trained without the
+        zero-start gates, and loads so (with the new default its trained prompts and TMP would sit behind closed
+        gates)."""
+        return super().from_dict({"start_at_zero_shot": False, **config_dict}, **kwargs)
+
+    @classmethod
     def from_method(cls, method: str, **kwargs: Any) -> OvmlvConfig:
         """The config of a named method (`method_presets.METHOD_PRESETS`), with `kwargs` fields on top."""
         return cls(**method_overrides(method, **kwargs))

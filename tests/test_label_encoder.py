@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from transformers import T5ForConditionalGeneration
 
-from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from ovmlv.modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
 from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
@@ -397,3 +397,14 @@ def test_prefix_ablations_train_only_what_they_say(towers, inputs, overrides, le
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
     if overrides.get("llm_adapter") == "none":
         assert model.label_encoder.prefixes is None and model.label_encoder.num_prompts == 1
+
+
+def test_a_config_saved_before_the_zero_start_gates_loads_as_it_was_trained(towers, tmp_path):
+    """Its weights have no gates: with the new default its trained prompts would sit behind a closed one."""
+    model = build(towers)
+    model.save_pretrained(tmp_path)
+    assert OvmlvModel.from_pretrained(tmp_path).config.start_at_zero_shot is True  # saved with the field
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["start_at_zero_shot"]
+    assert OvmlvConfig.from_dict(config).start_at_zero_shot is False
+    assert OvmlvConfig(label_encoder="class_name").start_at_zero_shot is True  # a new config starts at zero-shot
