@@ -190,6 +190,7 @@ ZERO_START_VARIANTS = {  # the paper's model and its ablations (Tables 10-11), e
     "serial branch": ("ovmlv", {"temporal_mode": "serial"}),
     "branch-frame pooling": ("ovmlv", {"temporal_pooling": "branch_frames", "temporal_layers": 2}),
     "coop": ("coop", {}),
+    "vifi_clip": ("vifi_clip", {}),  # both towers trained, nothing new: CLIP itself
 }
 
 
