@@ -75,7 +75,7 @@ def ovmlv_config(t5_size: str, clip_layers: int) -> OvmlvConfig:
 
 def build_encoder(config: OvmlvConfig) -> LlmPromptedLabelEncoder:
     encoder = LlmPromptedLabelEncoder(config)
-    encoder.init_prefixes()
+    encoder.init_weights()
     return encoder.eval()
 
 

@@ -9,18 +9,21 @@ then no content feature can fit the labels, only order can.
 
 It reports, on val, beside the frozen CLIP (class names, frame mean) measured in the same run:
 - order-only AUPR (the videos showing one side of a pair; chance: random rankings), as a ratio over chance;
+- the mean signed reversal margin per pair (movers wrap around the frame edges; growing and shrinking do not);
 - the reversal margin, which isolates order from content: for a video showing side a of a pair (a, b),
   m = [s(v, a) - s(v, b)] - [s(v reversed, a) - s(v reversed, b)] in logits (the same frames, so every content term
   cancels); the shares with m > 0.01 (order known) and m < -0.01 (order backwards), and the mean |m|. A model
   blind to order has m = 0 (to float rounding).
 
-A finished run's models are reused: rerun with the same `--out` to measure again.
+A finished run's models are reused: rerun with the same `--out` to measure again. `--paper-form` trains the branch
+without its zero-start gate (`start_at_zero_shot=False`), for the comparison.
 
 `--overfit N` asks the other question, whether the branch can represent order at all: it fits N training videos
-and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rate, no
+and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rates, no
 regulariser) and prints the mean reversal margin of those clips as it goes.
 
     .venv/bin/python bench/motion_probe.py --out outputs/motion_probe [--data outputs/demo/data] [--steps 300]
+        [--reverse-augment] [--paper-form]
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from tqdm.auto import tqdm
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
 from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.optimization import parameter_groups
 from ovmlv.training.runs import (
     ORDER_ONLY,
     ORGANISM_TOWERS,
@@ -110,8 +114,8 @@ def probe_world(data: Path, out: Path, reverse_augment: bool) -> tuple[Path, dic
     return world, opposite
 
 
-def reversal_margins(model_dir: Path, world: Path, opposite: dict[str, str]) -> torch.Tensor:
-    """m for every (val video, side of a pair it shows alone): see the module docstring."""
+def reversal_margins(model_dir: Path, world: Path, opposite: dict[str, str]) -> tuple[torch.Tensor, list[str]]:
+    """m for every (val video, side of a pair it shows alone), and that side's label: see the module docstring."""
     model, processor = OvmlvModel.from_pretrained(model_dir).eval(), OvmlvProcessor.from_pretrained(model_dir)
     labels = sorted(opposite)
     column = {label: index for index, label in enumerate(labels)}
@@ -132,19 +136,26 @@ def reversal_margins(model_dir: Path, world: Path, opposite: dict[str, str]) -> 
             for row, (_, label) in enumerate(chunk):
                 a, b = column[label], column[opposite[label]]
                 margins.append((forward[row, a] - forward[row, b]) - (backward[row, a] - backward[row, b]))
-    return torch.stack(margins)
+    return torch.stack(margins), [label for _, label in cases]
 
 
 def measure(name: str, model_dir: Path, world: Path, opposite: dict[str, str], eval_dir: Path) -> dict[str, float]:
     report = evaluate_run(model_dir, world, eval_dir, sets=(VAL,))[VAL][ORDER_ONLY]
-    margins = reversal_margins(model_dir, world, opposite)
+    margins, sides = reversal_margins(model_dir, world, opposite)
+    by_pair = {}  # the mean signed margin per pair: movers wrap around the frame, growing and shrinking do not
+    for label in sorted(opposite):
+        pair = " / ".join(sorted((label, opposite[label])))
+        chosen = torch.tensor([side in (label, opposite[label]) for side in sides])
+        by_pair[pair] = float(margins[chosen].mean()) if chosen.any() else float("nan")
     return {
+        "mean_margin_by_pair": by_pair,
         "model": name,
         "order_only_aupr": float(report["aupr_macro"]),
         "chance_aupr": float(report["chance_aupr"]),
         "reversal_right": float((margins > DECIDED).float().mean()),
         "reversal_backwards": float((margins < -DECIDED).float().mean()),
         "reversal_mean_abs_margin": float(margins.abs().mean()),
+        "reversal_mean_margin": float(margins.mean()),
         "cases": len(margins),
     }
 
@@ -164,8 +175,9 @@ def overfit_reversals(towers: TinyTowers, world: Path, opposite: dict[str, str],
     targets = torch.tensor([[float(label in row["labels"]) for label in labels] for row in rows])
     swapped = torch.tensor([[float(opposite[label] in row["labels"]) for label in labels] for row in rows])
     pixels, targets = torch.cat([pixels, pixels.flip(1)]), torch.cat([targets, swapped])
-    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=recipe().optimizer.lr, weight_decay=0.0)
+    optimizer_config = recipe().optimizer
+    groups = parameter_groups(model, 0.0, 0.0, gate_lr=optimizer_config.lr * optimizer_config.gate_lr_scale)
+    optimizer = torch.optim.AdamW(groups, lr=optimizer_config.lr)
     for step in tqdm(range(steps + 1), desc="overfit", unit="step"):
         logits = model.logits(model.get_video_features(pixels), label_embeds)
         if step % 30 == 0:
@@ -189,7 +201,14 @@ def main() -> None:
     parser.add_argument("--reverse-augment", action="store_true", help="add every training video played backwards")
     parser.add_argument("--overfit", type=int, metavar="N", help="fit N videos and their reversals instead")
     parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS)
+    parser.add_argument(
+        "--paper-form",
+        action="store_true",
+        help="the branch without its zero-start gate (start_at_zero_shot=False: zero temporal output and Proj_t)",
+    )
     args = parser.parse_args()
+    if args.paper_form:
+        MODEL["start_at_zero_shot"] = False
 
     towers = existing_towers(args.towers)
     data = args.data or build_data(args.out / "data", seed=0, quick=False)  # the demo's and the claims' world
@@ -208,14 +227,21 @@ def main() -> None:
     ]
     result = {"steps": args.steps, "reverse_augment": args.reverse_augment, "rows": rows}
     (args.out / "motion_probe.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print("\n| model | order-only AUPR (× chance) | reversal margin > 0.01 / < -0.01 | mean abs reversal margin |")
-    print("|---|---|---|---|")
+    pairs = list(rows[0]["mean_margin_by_pair"])
+    print(
+        "\n| model | order-only AUPR (× chance) | reversal margin > 0.01 / < -0.01 | mean abs reversal margin | "
+        + " | ".join(f"mean margin, {pair}" for pair in pairs)
+        + " |"
+    )
+    print("|---|---|---|---|" + "---|" * len(pairs))
     for row in rows:
         ratio = row["order_only_aupr"] / row["chance_aupr"]
         print(
             f"| {row['model']} | {row['order_only_aupr']:.3f} ({ratio:.2f}x of {row['chance_aupr']:.3f}) | "
             f"{row['reversal_right']:.3f} / {row['reversal_backwards']:.3f} of {row['cases']} | "
-            f"{row['reversal_mean_abs_margin']:.4f} logits |"
+            f"{row['reversal_mean_abs_margin']:.4f} logits | "
+            + " | ".join(f"{row['mean_margin_by_pair'][pair]:+.4f}" for pair in pairs)
+            + " |"
         )
 
 

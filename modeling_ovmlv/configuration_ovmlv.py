@@ -139,6 +139,15 @@ class OvmlvConfig(PretrainedConfig):
             Open-VCLIP's regulariser) or `"consistency"` (paper §3.2, "matches predictions": the binary KL divergence
             from the fine-tuned model's predictions to the interpolated one's).
         temporal_patch_ratio: test-time patching toward CLIP applied at load (0 = the fine-tuned branch).
+        start_at_zero_shot: a new model scores exactly as its frozen zero-shot reference (class names, frame mean)
+            until it learns (docs/design.md §4.1): TMP's share of the video embedding and the learnt part of the LLM
+            label embedding sit behind gates that start at 0 (`*_gate` parameters), so the branch's new layers
+            start random, as the paper says, and the positions are added to the patch tokens (§3.2). `False`:
+            the paper's form as first built here (no gates; zero-initialised temporal output and Proj_t; the
+            label embedding is the soft-prompted one alone), kept for the claims table's comparison.
+        label_interpolation: r, the test-time mix of the learnt label embedding with the frozen class-name one,
+            normalize((1 - r) f_t(l) + r f_class_name(l)) (WiSE-FT on the label side); 0 = the learnt one, 1 = the
+            frozen one. Chosen on validation with the threshold (`ovmlv evaluate`); `"llm_prompted"` only.
         score_temperature: tau in p = sigmoid(s / tau + b). learnable_temperature: train tau.
         score_bias: b, off (0) by default to stay faithful to the paper. learnable_bias: train b.
             On SigLIP towers `from_towers` sets both from SigLIP's learnt logit scale and bias (`towers.score_settings`).
@@ -185,6 +194,8 @@ class OvmlvConfig(PretrainedConfig):
         weight_interpolation_loss_weight: float = 0.5,
         weight_interpolation_form: str = "task_loss",
         temporal_patch_ratio: float = 0.0,
+        start_at_zero_shot: bool = True,
+        label_interpolation: float = 0.0,
         score_temperature: float = 0.07,
         learnable_temperature: bool = False,
         score_bias: float = 0.0,
@@ -226,6 +237,8 @@ class OvmlvConfig(PretrainedConfig):
         self.weight_interpolation_loss_weight = weight_interpolation_loss_weight
         self.weight_interpolation_form = weight_interpolation_form
         self.temporal_patch_ratio = temporal_patch_ratio
+        self.start_at_zero_shot = start_at_zero_shot
+        self.label_interpolation = label_interpolation
         self.score_temperature = score_temperature
         self.learnable_temperature = learnable_temperature
         self.score_bias = score_bias
@@ -312,12 +325,21 @@ class OvmlvConfig(PretrainedConfig):
             )
         if not 0 <= self.temporal_patch_ratio <= 1:
             raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
+        if not 0 <= self.label_interpolation <= 1:
+            raise ValueError(f"OvmlvConfig.label_interpolation must lie in [0, 1], got {self.label_interpolation}.")
         # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
         if self.uses_llm and self.llm_config is None:
             raise ValueError(
                 f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
                 "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
             )
+
+    @classmethod
+    def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> OvmlvConfig:
+        """A saved config; one written before `start_at_zero_shot` existed describes weights trained without the
+        zero-start gates, and loads so (with the new default its trained prompts and TMP would sit behind closed
+        gates)."""
+        return super().from_dict({"start_at_zero_shot": False, **config_dict}, **kwargs)
 
     @classmethod
     def from_method(cls, method: str, **kwargs: Any) -> OvmlvConfig:
@@ -338,6 +360,17 @@ class OvmlvConfig(PretrainedConfig):
         """The video embedding pools the branch's own frame tokens (serial mode, or `temporal_pooling="branch_frames"`),
         not the frozen backbone's."""
         return self.temporal_mode == "serial" or self.temporal_pooling == "branch_frames"
+
+    @property
+    def gates_tmp(self) -> bool:
+        """TMP's share of the video embedding is a learnt gate from 0 (branch-frame pooling, or a zero-shot start)."""
+        return self.temporal_pooling == "branch_frames" or self.start_at_zero_shot
+
+    @property
+    def gates_branch_paths(self) -> bool:
+        """The branch's new paths into the frames' tokens are gated (tanh of a gate from 0): needed for a zero-shot
+        start only where the video embedding pools the branch's own frames."""
+        return self.start_at_zero_shot and self.pools_branch_frames
 
     @property
     def pairs_label_embeddings(self) -> bool:

@@ -38,6 +38,14 @@ def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(features, dim=-1).mean(dim=1), dim=-1)
 
 
+def interpolate_label_embeddings(learnt: torch.Tensor, frozen: torch.Tensor, ratio: float) -> torch.Tensor:
+    """normalize((1 - r) learnt + r frozen) of unit-norm (C, D) embeddings: r = 0 the learnt ones, r = 1 exactly the
+    frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvConfig.label_interpolation`)."""
+    if not ratio:
+        return learnt
+    return F.normalize(torch.lerp(learnt, frozen, ratio), dim=-1)
+
+
 def build_llm(config: T5Config) -> T5ForConditionalGeneration:
     """A T5 laid out as its checkpoint: the input embeddings shared by encoder and decoder, and an lm_head of its
     own where the checkpoint has one (`config.tie_word_embeddings` false, as in every Flan-T5).
@@ -172,7 +180,9 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
 
     Trainable: the N prefixes (unless `freeze_prefixes`) and the connector. With `llm_adapter="lora"`, LoRA weights
     instead of prefixes; with `"none"`, nothing on the LLM side; either way the LLM reads the bare instruction once
-    per label. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to recompute
+    per label. With `config.start_at_zero_shot` the embedding is normalize(f_class_name(l) + g f_prompted(l)), its
+    learnt part behind a gate g from 0 (`label_gate`), so a new encoder gives exactly the class-name embedding
+    (docs/design.md §3.4); `config.label_interpolation` then mixes the result toward f_class_name at test time. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to recompute
     the T5 encoder and each decoder step in the backward pass.
     """
 
@@ -185,6 +195,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         elif config.llm_adapter == "lora":
             add_lora(self.llm, config.lora_rank)
         self.connector = CONNECTOR_CLASSES[config.connector](config)
+        self.label_gate = nn.Parameter(torch.zeros(1)) if config.start_at_zero_shot else None
         self.gradient_checkpointing = False
 
     def freeze_llm(self) -> None:
@@ -197,12 +208,14 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         """LLM prompts per label: N prefixes, or the one bare instruction without them."""
         return 1 if self.prefixes is None else self.prefixes.shape[0]
 
-    def init_prefixes(self) -> None:
-        """Start each prefix vector at the embedding of a random frequent token (see PREFIX_INIT_*).
+    def init_weights(self) -> None:
+        """The gate at 0; each prefix vector at the embedding of a random frequent token (see PREFIX_INIT_*).
 
         Real token embeddings sit where the frozen encoder expects its inputs, at the right scale (Flan-T5's
         embedding norms are far from any fixed std), and prompt tuning trains faster from them than from noise.
         """
+        if self.label_gate is not None:
+            init.zeros_(self.label_gate)
         if self.prefixes is None:
             return
         vocab = self.llm.get_input_embeddings().weight  # (V, d)
@@ -277,4 +290,10 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
             attention_mask.repeat_interleave(prompts_per_label, dim=0),
             soft_prompt=soft_prompts,
         )  # (C*N*K, D)
-        return mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))
+        prompted = mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))
+        ratio = self.config.label_interpolation
+        if self.label_gate is None and not ratio:
+            return prompted
+        class_name = F.normalize(self.text_tower(input_ids, attention_mask), dim=-1)
+        learnt = prompted if self.label_gate is None else F.normalize(class_name + self.label_gate * prompted, dim=-1)
+        return interpolate_label_embeddings(learnt, class_name, ratio)

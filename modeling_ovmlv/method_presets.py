@@ -16,7 +16,7 @@ of that one template (`OvmlvProcessor.from_towers(clip, prompt_templates=["a pho
 | class_name        | class_name     | 0               | nothing (zero-shot CLIP)                       |
 | templates         | templates      | 0               | nothing (zero-shot CLIP, template ensemble)    |
 | llm_fixed         | llm_fixed      | 0               | nothing (zero-shot CLIP + fixed LLM prompts)   |
-| coop              | coop           | 0               | M shared context vectors                       |
+| coop              | coop           | 0               | 4 shared context vectors ("a video of a")      |
 | dualcoop          | dualcoop       | 0               | positive and negative context vectors          |
 | vifi_clip         | class_name (*) | 0               | both CLIP towers (all their weights)           |
 """
@@ -35,8 +35,16 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
     "class_name": {"label_encoder": "class_name", "temporal_layers": 0, **_FROZEN},
     "templates": {"label_encoder": "templates", "temporal_layers": 0, **_FROZEN},
     "llm_fixed": {"label_encoder": "llm_fixed", "temporal_layers": 0, **_FROZEN},
-    # Prompt learning on frozen CLIP (Zhou et al. 2022; Sun et al. 2022): 16 generic context vectors.
-    "coop": {"label_encoder": "coop", "context_length": 16, "temporal_layers": 0, **_FROZEN},
+    # CoOp (Zhou et al. 2022) with its paper's template init: 4 context vectors from the words of "a video of a"
+    # (4 tokens in CLIP's BPE), so it starts at that template's zero-shot. DualCoOp (Sun et al. 2022): 16 random
+    # context vectors each, its paper's init.
+    "coop": {
+        "label_encoder": "coop",
+        "context_length": 4,
+        "context_init": "a video of a",
+        "temporal_layers": 0,
+        **_FROZEN,
+    },
     "dualcoop": {"label_encoder": "dualcoop", "context_length": 16, "temporal_layers": 0, **_FROZEN},
     # ViFi-CLIP (Rasheed et al. 2023): both towers fine-tuned, frames mean-pooled, class-name prompt.
     "vifi_clip": {

@@ -150,7 +150,7 @@ class OvmlvPreTrainedModel(PreTrainedModel):
         if isinstance(module, TemporalBranch):
             module.init_weights()
         if isinstance(module, LlmPromptedLabelEncoder):
-            module.init_prefixes()
+            module.init_weights()
         if isinstance(module, PromptTransformer):
             module.init_weights(self.label_encoder.text_tower.token_embedding.weight)
         if isinstance(module, PromptLearningLabelEncoder):

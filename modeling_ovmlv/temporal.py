@@ -6,6 +6,15 @@ blocks paired with CLIP's last T layers l_t = L - T + t. The branch holds its to
 are CLIP's tokens in that layout with the frames' mean CLS in the TMP slot (`clip_rows`). SigLIP towers have no CLS
 (S = P): there TMP starts as the mean of every frame's patch tokens, and everything else is the same.
 
+A new model scores exactly as frozen CLIP's frame mean (docs/design.md §4.1). With `config.start_at_zero_shot`
+(the default) one gate holds that start where the video embedding pools the backbone's frames (the paper's
+pooling): TMP's share of the embedding, from 0 (`VideoEncoder`). Behind it the branch is the paper's: temporal
+attention and Proj_t random, and the spatial and temporal positions added to every patch token at the first block
+(§3.2), so the first gradients toward frame order are first-order, not stuck on a zero plateau. Where the video
+embedding pools the branch's own frames (branch-frame pooling, serial mode), the frames' path must stay CLIP's
+too: each temporal attention output and each Proj_t is then scaled by tanh of its own gate from 0 (Flamingo), the
+positions staying in the temporal attention's input. Without `start_at_zero_shot`, the form first built here:
+
 Decisions beyond the paper's text, each chosen so that a new branch is exactly CLIP until it learns:
 - Block 0 starts from the CLIP rows *entering* layer l_0 (so TMP starts as the mean of the frames' CLS tokens);
   block t > 0 adds Proj_t(CLIP rows entering l_t), Proj_t zero-initialised (the paper's
@@ -103,7 +112,7 @@ class TemporalBlock(GradientCheckpointingLayer):
 
     is_causal = False  # every attention here is bidirectional (read by transformers' attention functions)
 
-    def __init__(self, config: CLIPVisionConfig, persistent_reference: bool):
+    def __init__(self, config: CLIPVisionConfig, persistent_reference: bool, gated: bool = False):
         super().__init__()
         width, eps = config.hidden_size, config.layer_norm_eps
         self.config = config
@@ -111,7 +120,8 @@ class TemporalBlock(GradientCheckpointingLayer):
         self.scaling = (width // self.num_heads) ** -0.5
         self.temporal_norm = nn.LayerNorm(width, eps=eps)
         self.temporal_qkv = nn.Linear(width, 3 * width)
-        self.temporal_out = nn.Linear(width, width)  # zero-initialised
+        self.temporal_out = nn.Linear(width, width)  # zero-initialised, or random behind a gate (`TemporalBranch`)
+        self.temporal_gate = nn.Parameter(torch.zeros(1)) if gated else None  # tanh(gate) scales the output
         self.layer_norm1 = nn.LayerNorm(width, eps=eps)
         self.qkv = nn.Linear(width, 3 * width)
         self.out_proj = nn.Linear(width, width)
@@ -192,7 +202,8 @@ class TemporalBlock(GradientCheckpointingLayer):
 
         One row matrix for everything, so each projection is one matmul and every step few large ops: on a
         small CPU the per-op cost is what separates a branch as efficient as CLIP from one that is not.
-        position: (P, N, D) spatial + temporal positional embeddings.
+        position: (P, N, D) spatial + temporal positional embeddings added to the temporal attention's input, or
+            None where the branch added them to the patch tokens already.
         toward_clip: r > 0 runs the CLIP-initialised modules with their weights interpolated toward CLIP's (the weight
         regulariser); the temporal attention is new and runs as it is.
         """
@@ -202,9 +213,14 @@ class TemporalBlock(GradientCheckpointingLayer):
         x = self.temporal_norm(rows.index_select(0, layout.patch_rows)).unflatten(
             0, (batch, -1, num_frames)
         )  # (B, P, N, D)
-        q, k, v = self._split_heads(self.temporal_qkv((x + position).flatten(0, 1)))  # each (B*P, H, N, d)
+        if position is not None:
+            x = x + position
+        q, k, v = self._split_heads(self.temporal_qkv(x.flatten(0, 1)))  # each (B*P, H, N, d)
         attended = self._attend(q, k, v).reshape(-1, rows.shape[-1])  # (B*P*N, D)
-        rows = rows.index_add(0, layout.patch_rows, self.temporal_out(attended))
+        update = self.temporal_out(attended)
+        if self.temporal_gate is not None:
+            update = torch.tanh(self.temporal_gate) * update
+        rows = rows.index_add(0, layout.patch_rows, update)
 
         # Spatial attention within each frame (CLIP's own attention), and TMP reading every frame.
         normed = self._clip_initialised_call("layer_norm1", rows, toward_clip)
@@ -238,30 +254,39 @@ class TemporalBranch(nn.Module):
         depth = config.temporal_layers
         self.parallel = config.temporal_mode == "parallel"
         self.class_tokens = TOWER_KINDS[config.towers_type].vision_tower.class_tokens  # CLIP's CLS: 1; SigLIP: 0
+        gated = config.gates_branch_paths
+        self.random_new_layers = config.start_at_zero_shot  # a gate holds the start: new layers start random
+        self.positions_on_patches = config.start_at_zero_shot and not gated  # §3.2: added to each patch token
         self.blocks = nn.ModuleList(
-            TemporalBlock(vision, persistent_reference=not config.freeze_vision_backbone) for _ in range(depth)
+            TemporalBlock(vision, persistent_reference=not config.freeze_vision_backbone, gated=gated)
+            for _ in range(depth)
         )
         fusions = depth - 1 if self.parallel else 0
         self.fusions = nn.ModuleList(nn.Linear(vision.hidden_size, vision.hidden_size) for _ in range(fusions))
+        self.fusion_gates = nn.Parameter(torch.zeros(fusions)) if gated and fusions else None  # tanh scales Proj_t
         self.spatial_position = nn.Parameter(torch.zeros(num_patches, vision.hidden_size))
         self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
-        # TMP's share of the video embedding when it pools the branch's own frames (`VideoEncoder`), from 0.
-        self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.temporal_pooling == "branch_frames" else None
+        # TMP's share of the video embedding, from 0 (`VideoEncoder`; `OvmlvConfig.gates_tmp`).
+        self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.gates_tmp else None
         self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
 
     @torch.no_grad()
     def init_weights(self) -> None:
-        """The new weights' initialisation (called from `_init_weights`; a no-op on weights already loaded)."""
-        for block in self.blocks:
-            init.zeros_(block.temporal_out.weight)
-            init.zeros_(block.temporal_out.bias)
-        for fusion in self.fusions:
-            init.zeros_(fusion.weight)
-            init.zeros_(fusion.bias)
+        """The new weights' initialisation (called from `_init_weights`; a no-op on weights already loaded): the
+        temporal output and Proj_t random at CLIP's initialiser scale behind zero gates, or zero without gates."""
+        outputs = [block.temporal_out for block in self.blocks] + list(self.fusions)
+        for layer in outputs:
+            if self.random_new_layers:
+                init.normal_(layer.weight, std=self.position_init_std)
+            else:
+                init.zeros_(layer.weight)
+            init.zeros_(layer.bias)
         init.normal_(self.spatial_position, std=self.position_init_std)
         init.normal_(self.temporal_position, std=self.position_init_std)
-        if self.tmp_gate is not None:
-            init.zeros_(self.tmp_gate)
+        gates = [block.temporal_gate for block in self.blocks] + [self.fusion_gates, self.tmp_gate]
+        for gate in gates:
+            if gate is not None:
+                init.zeros_(gate)
 
     @staticmethod
     def clip_weights(layers: Sequence[nn.Module], persistent_reference: bool) -> dict[str, torch.Tensor]:
@@ -306,9 +331,15 @@ class TemporalBranch(nn.Module):
         layout = RowLayout.of(batch, num_frames, tokens, clip_tokens[0].device, self.class_tokens)
         rows = clip_rows(clip_tokens[0], self.class_tokens)
         position = self.spatial_position[:, None] + self.temporal_position_for(num_frames)  # (P, N, D)
+        if self.positions_on_patches:  # every patch token, in the rows' patch-major (b, p, n) order
+            rows = rows.index_add(0, layout.patch_rows, position.expand(batch, *position.shape).flatten(0, 2))
+            position = None
         for index, block in enumerate(self.blocks):
             if index and self.parallel:
-                rows = rows + self.fusions[index - 1](clip_rows(clip_tokens[index], self.class_tokens))
+                fused = self.fusions[index - 1](clip_rows(clip_tokens[index], self.class_tokens))
+                if self.fusion_gates is not None:
+                    fused = torch.tanh(self.fusion_gates[index - 1]) * fused
+                rows = rows + fused
             rows = block(rows, layout, position, toward_clip)
         split = batch * num_frames * tokens
         gate = None if self.tmp_gate is None else self.tmp_gate.clone()

@@ -39,10 +39,11 @@ class VideoEncoder(nn.Module):
     the projection is then the identity; docs/design.md, "SigLIP towers"):
 
     - `"clip_frames"` (paper §3.2, the default): the frozen backbone's final CLS of each of the N frames, CLIP's
-      last layer included: pooled = mean(LN(TMP), LN(CLS_1), ..., LN(CLS_N)). TMP's share is 1/(N+1) whatever the
-      branch learns, so N/(N+1) of the embedding rests on the frozen backbone (the protection the paper's Table 3b
-      measures). TMP starts as the mean of the frames' CLS tokens and passes through copies of CLIP's last layers, so
-      a new model is close to CLIP's frame mean, and every branch weight gets a gradient from the first step.
+      last layer included: pooled = mean(LN(TMP), LN(CLS_1), ..., LN(CLS_N)), so N/(N+1) of the embedding rests on
+      the frozen backbone (the protection the paper's Table 3b measures). With `config.start_at_zero_shot` TMP's
+      share is gated as below (g = 1 is the paper's mean): a new model is exactly CLIP's frame mean. Without it,
+      TMP's share is 1/(N+1) from the start; TMP starts as the mean of the frames' CLS tokens through copies of
+      CLIP's last layers, so a new model is close to CLIP's frame mean.
     - `"branch_frames"`: the branch's own final frame tokens (CLIP's last layer is then not run: the branch's copy
       of it makes them), TMP's share under a learnable gate g starting at 0:
       m = mean_n LN(CLS_n), pooled = m + g (LN(TMP) - m) / (N + 1). A new model is exactly CLIP's frame mean.

@@ -178,3 +178,53 @@ def test_pipeline_classifies_with_dualcoop_here_and_in_a_fresh_process(
         {item["label"]: item["score"] for item in result}, abs=1e-5
     )
     assert fresh["logits"][0] == pytest.approx(expected_logits.tolist(), abs=1e-5)
+
+
+ZERO_START_VARIANTS = {  # the paper's model and its ablations (Tables 10-11), each by its method and overrides
+    "ovmlv": ("ovmlv", {}),
+    "ovmlv_no_temporal": ("ovmlv_no_temporal", {}),
+    "no prefixes": ("ovmlv", {"llm_adapter": "none"}),
+    "lora": ("ovmlv", {"llm_adapter": "lora"}),
+    "linear connector": ("ovmlv", {"connector": "linear"}),
+    "mlp connector": ("ovmlv", {"connector": "mlp"}),
+    "serial branch": ("ovmlv", {"temporal_mode": "serial"}),
+    "branch-frame pooling": ("ovmlv", {"temporal_pooling": "branch_frames", "temporal_layers": 2}),
+    "coop": ("coop", {}),
+    "vifi_clip": ("vifi_clip", {}),  # both towers trained, nothing new: CLIP itself
+}
+
+
+@pytest.fixture(scope="module")
+def zero_shot_reference(towers, processor):
+    """Frozen CLIP's class-name and "a video of a {label}" embeddings, and its frame mean, of one random video."""
+    reference = build(towers, "class_name").eval()
+    video = torch.randn(2, 4, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        names = reference.get_label_features(**processor(text=LABELS))
+        template = processor(text=[f"a video of a {label}" for label in LABELS])
+        templated = reference.get_label_features(template["input_ids"], template["attention_mask"])
+        return video, reference.get_video_features(video), names, templated
+
+
+@pytest.mark.parametrize("variant", ZERO_START_VARIANTS)
+def test_every_trainable_method_starts_exactly_at_its_zero_shot_reference(
+    towers, inputs, zero_shot_reference, variant
+):
+    """Before its first step a method scores as frozen CLIP: frame mean, and class names (CoOp: its init template)."""
+    method, overrides = ZERO_START_VARIANTS[variant]
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method, **overrides).eval()
+    video, video_reference, names, templated = zero_shot_reference
+    with torch.no_grad():
+        video_embeds = model.get_video_features(video)
+        label_embeds = model.get_label_features(**inputs)
+    assert F.cosine_similarity(video_embeds, video_reference).min() >= 0.9999
+    label_reference = templated if method == "coop" else names
+    assert F.cosine_similarity(label_embeds, label_reference).min() >= 0.9999
+
+
+def test_the_papers_form_does_not_start_at_zero_shot(towers, inputs, zero_shot_reference):
+    """The configuration kept for the comparison: its random soft prompts move the label embeddings off CLIP's."""
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, method="ovmlv", start_at_zero_shot=False).eval()
+    with torch.no_grad():
+        label_embeds = model.get_label_features(**inputs)
+    assert F.cosine_similarity(label_embeds, zero_shot_reference[2]).min() < 0.99

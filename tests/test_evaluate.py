@@ -18,7 +18,7 @@ import torch
 from ovmlv import cli
 from ovmlv.hub_cards.eval_results import METRIC_NAMES, read_eval_results
 from ovmlv.hub_cards.export import build_model_card
-from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import Vocabulary
@@ -299,3 +299,49 @@ def test_single_label_sets_report_top_k_and_groups_report_mean_and_std(model_fol
     assert group["sets"] == list(splits)
     assert group["top_1_accuracy"] == pytest.approx({"mean": np.mean(accuracies), "std": np.std(accuracies)})
     assert "Top-1 accuracy" in stdout and " ± " in stdout
+
+
+def test_label_interpolation_curve_is_reported_chosen_on_validation_and_saved_with_the_threshold(
+    towers, processor, data, model_folder, tmp_path
+):
+    """`--label-interpolation`: r = 1 scores exactly as frozen class names (the class-name model's own evaluation of
+    the same videos), the chosen r and the threshold calibrated at it are saved together, and the label bank beside
+    the model is re-encoded at that r."""
+    folder = tmp_path / "model"
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, temporal_layers=0)
+    with torch.no_grad():
+        model.label_encoder.label_gate.fill_(1.0)  # as if trained: the learnt part counts
+    model.label_bank = LabelBank.build(model, processor, ["dog", "beach"], progress=False)
+    model.save_pretrained(folder)
+    OvmlvProcessor.from_towers(towers.clip, towers.llm).save_pretrained(folder)
+    options = ["--manifest", data / "objects.jsonl", "--name", "objects", "--num-frames", 2, "--num-clips", 1]
+    options += ["--num-workers", 0]
+
+    code, stdout, stderr = evaluate_cli("--model", folder, "--out", tmp_path / "a", *options, "--label-interpolation")
+    assert code == 0, stderr
+    report = json.loads((tmp_path / "a" / "report.json").read_text())
+    curve = report["label_interpolation"]
+    assert curve["ratios"] == [0.0, 0.25, 0.5, 0.75, 1.0] and len(curve["aupr_macro"]["objects"]) == 5
+    aupr = curve["aupr_macro"]["objects"]
+    assert curve["chosen"] == curve["ratios"][int(np.argmax(aupr))]
+    assert report["datasets"]["objects"]["aupr_macro"] == pytest.approx(max(aupr))  # the figures are at the chosen r
+    assert "Label-side interpolation" in stdout
+
+    code, _, stderr = evaluate_cli("--model", model_folder, "--out", tmp_path / "b", *options, "--no-save-threshold")
+    assert code == 0, stderr
+    class_names = json.loads((tmp_path / "b" / "report.json").read_text())["datasets"]["objects"]["aupr_macro"]
+    assert aupr[-1] == pytest.approx(class_names, abs=1e-6)
+
+    saved = OvmlvModel.from_pretrained(folder).eval()
+    assert saved.config.label_interpolation == curve["chosen"]
+    assert saved.config.threshold == report["deployment"]["threshold"]
+    with torch.no_grad():
+        expected = saved.get_label_features(**processor.label_inputs(["dog", "beach"]))
+    torch.testing.assert_close(saved.label_bank.embeddings, expected, atol=1e-5, rtol=0)
+
+
+def test_label_interpolation_needs_an_llm_prompted_model(model_folder, data, tmp_path):
+    code, _, stderr = evaluate_cli(
+        "--model", model_folder, "--out", tmp_path, "--manifest", data / "objects.jsonl", "--label-interpolation"
+    )
+    assert code == 1 and "label_encoder='llm_prompted'" in stderr and "Traceback" not in stderr

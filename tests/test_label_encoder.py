@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from transformers import T5ForConditionalGeneration
 
-from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
+from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from ovmlv.modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
 from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
@@ -136,6 +136,13 @@ def test_soft_prompts_start_at_the_scale_of_clips_word_embeddings(model, inputs)
     torch.testing.assert_close(prompts.pow(2).mean().sqrt(), words.pow(2).mean().sqrt(), rtol=1e-3, atol=0)
 
 
+def open_gate(model) -> OvmlvModel:
+    """As if trained past the zero-shot start: the learnt part of the label embedding counts."""
+    with torch.no_grad():
+        model.label_encoder.label_gate.fill_(1.0)
+    return model
+
+
 def backward_label_loss(model, inputs) -> None:
     embeds = model.get_label_features(**inputs)
     target = torch.linspace(-1, 1, embeds.numel()).view_as(embeds)
@@ -144,7 +151,7 @@ def backward_label_loss(model, inputs) -> None:
 
 @pytest.mark.parametrize("adapter", ["prefix", "lora"])
 def test_gradients_reach_exactly_the_learnable_parameters(towers, inputs, adapter):
-    model = build(towers, llm_adapter=adapter).train()
+    model = open_gate(build(towers, llm_adapter=adapter)).train()
     if adapter == "lora":
         assert model.label_encoder.prefixes is None and model.label_encoder.num_prompts == 1
         with torch.no_grad():  # peft starts B at 0, which would leave A without gradient
@@ -155,6 +162,7 @@ def test_gradients_reach_exactly_the_learnable_parameters(towers, inputs, adapte
     names = [name for name, _ in model.named_parameters()]
     learnable = "label_encoder.prefixes" if adapter == "prefix" else ".lora_"
     expected = {name for name in names if learnable in name or name.startswith("label_encoder.connector.")}
+    expected.add("label_encoder.label_gate")
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     with_grad = {name for name, p in model.named_parameters() if p.grad is not None}
     nonzero = {name for name, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
@@ -176,8 +184,40 @@ def test_gradient_checkpointing_gives_the_same_gradients(towers, inputs):
         assert torch.allclose(grads[0][name], grads[1][name], atol=1e-6), name
 
 
-def test_frozen_weights_unchanged_after_an_optimizer_step(towers, inputs):
+def test_a_new_encoder_gives_the_class_name_embedding_and_every_learnt_part_trains_after_one_step(towers, inputs):
+    """The zero-start gate: at first only it has a gradient (everything else sits behind it at 0); after one step
+    every learnable weight has one, so no part is dead."""
     model = build(towers).train()
+    reference = OvmlvModel.from_towers(towers.clip, label_encoder="class_name", temporal_layers=0)
+    with torch.no_grad():
+        assert_same_outputs(model.get_label_features(**inputs), reference.get_label_features(**inputs))
+    trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(trainable.values(), lr=1e-2)
+    backward_label_loss(model, inputs)
+    assert {name for name, p in trainable.items() if p.grad.abs().sum() > 0} == {"label_encoder.label_gate"}
+    optimizer.step()
+    optimizer.zero_grad()
+    backward_label_loss(model, inputs)
+    assert all(p.grad.abs().sum() > 0 for p in trainable.values())
+
+
+def test_label_interpolation_mixes_toward_the_class_name_embedding(towers, inputs):
+    """r = 0 the learnt embedding, r = 1 exactly the class-name one, and normalize((1 - r) e + r e_cls) between."""
+    model = open_gate(build(towers)).eval()
+    reference = OvmlvModel.from_towers(towers.clip, label_encoder="class_name", temporal_layers=0)
+    embeds = {}
+    with torch.no_grad():
+        class_names = reference.get_label_features(**inputs)
+        for ratio in (0.0, 0.3, 1.0):
+            model.config.label_interpolation = ratio
+            embeds[ratio] = model.get_label_features(**inputs)
+    assert F.cosine_similarity(embeds[0.0], class_names).max() < 0.99  # the learnt part counts
+    assert_same_outputs(embeds[1.0], class_names)
+    assert_same_outputs(embeds[0.3], F.normalize(0.7 * embeds[0.0] + 0.3 * class_names, dim=-1))
+
+
+def test_frozen_weights_unchanged_after_an_optimizer_step(towers, inputs):
+    model = open_gate(build(towers)).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     frozen = {name: p.detach().clone() for name, p in model.named_parameters() if not p.requires_grad}
     learnable = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
@@ -339,14 +379,17 @@ def test_loaded_in_fp16_the_llm_keeps_fp32_weights(towers, processor, tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "learnable"),
     [
-        ({"llm_adapter": "none"}, {"label_encoder.connector."}),
-        ({"freeze_prefixes": True}, {"label_encoder.connector."}),
-        ({}, {"label_encoder.connector.", "label_encoder.prefixes"}),
+        ({"llm_adapter": "none"}, {"label_encoder.connector.", "label_encoder.label_gate"}),
+        ({"freeze_prefixes": True}, {"label_encoder.connector.", "label_encoder.label_gate"}),
+        ({}, {"label_encoder.connector.", "label_encoder.prefixes", "label_encoder.label_gate"}),
+        ({"start_at_zero_shot": False}, {"label_encoder.connector.", "label_encoder.prefixes"}),
     ],
 )
 def test_prefix_ablations_train_only_what_they_say(towers, inputs, overrides, learnable):
     """Table 4's rows: without prefixes the LLM reads the bare instruction; frozen prefixes stay at their start."""
     model = build(towers, **overrides).train()
+    if model.label_encoder.label_gate is not None:
+        open_gate(model)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all(name.startswith(tuple(learnable)) for name in trainable)
     assert {prefix for prefix in learnable if any(name.startswith(prefix) for name in trainable)} == learnable
@@ -354,3 +397,14 @@ def test_prefix_ablations_train_only_what_they_say(towers, inputs, overrides, le
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters() if p.requires_grad)
     if overrides.get("llm_adapter") == "none":
         assert model.label_encoder.prefixes is None and model.label_encoder.num_prompts == 1
+
+
+def test_a_config_saved_before_the_zero_start_gates_loads_as_it_was_trained(towers, tmp_path):
+    """Its weights have no gates: with the new default its trained prompts would sit behind a closed one."""
+    model = build(towers)
+    model.save_pretrained(tmp_path)
+    assert OvmlvModel.from_pretrained(tmp_path).config.start_at_zero_shot is True  # saved with the field
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["start_at_zero_shot"]
+    assert OvmlvConfig.from_dict(config).start_at_zero_shot is False
+    assert OvmlvConfig(label_encoder="class_name").start_at_zero_shot is True  # a new config starts at zero-shot

@@ -78,7 +78,7 @@ def test_the_papers_embedding_is_tmp_and_the_frozen_frames_and_starts_near_clip(
     """Paper §3.2: the mean of the branch's final TMP token and the frozen backbone's final CLS token of every
     frame, each through CLIP's post-layernorm. However the branch is trained, N of the N + 1 pooled tokens are the
     frozen backbone's; a new model's embedding is close to CLIP's frame mean."""
-    model = build(towers)
+    model = build(towers, start_at_zero_shot=False)
     assert model.config.temporal_pooling == "clip_frames" and model.video_encoder.temporal_branch.tmp_gate is None
     if trained:
         as_if_trained(model)
@@ -95,17 +95,22 @@ def test_the_papers_embedding_is_tmp_and_the_frozen_frames_and_starts_near_clip(
         assert F.cosine_similarity(ours, clip_frame_mean(clip_model, video)).min() > 0.99
 
 
-def test_branch_layers_start_as_clip_layers_and_new_parts_at_zero(towers):
-    model = build(towers, temporal_layers=3)
+@pytest.mark.parametrize("zero_start", [True, False])
+def test_branch_layers_start_as_clip_layers_and_new_parts_random_behind_a_zero_gate_or_zero(towers, zero_start):
+    model = build(towers, temporal_layers=3, start_at_zero_shot=zero_start)
     encoder = model.video_encoder
     branch = encoder.temporal_branch
     for block, layer in zip(branch.blocks, encoder.vision_tower.layers[-3:], strict=True):
         for name, value in clip_layer_weights(layer).items():
             assert torch.equal(block.get_parameter(name), value), name
             assert torch.equal(block.clip_reference()[name], value), name
-        assert not block.temporal_out.weight.any() and not block.temporal_out.bias.any()
-    assert len(branch.fusions) == 2 and not any(fusion.weight.any() for fusion in branch.fusions)
-    assert branch.tmp_gate is None  # the paper's pooling has no gate
+        assert block.temporal_out.weight.any() == zero_start and not block.temporal_out.bias.any()
+        assert block.temporal_gate is None  # the paper's pooling needs no gate inside the branch
+    assert len(branch.fusions) == 2 and all(fusion.weight.any() == zero_start for fusion in branch.fusions)
+    if zero_start:  # one gate holds the start: TMP's share of the embedding
+        assert branch.tmp_gate.item() == 0.0 and 0 < branch.fusions[0].weight.std() < 0.05
+    else:
+        assert branch.tmp_gate is None  # the paper's pooling has no gate
     assert 0 < branch.temporal_position.std() < 0.05  # small, not N(0, 1)
     names = model.clip_initialised_parameter_names()
     assert "video_encoder.temporal_branch.blocks.0.qkv.weight" in names
@@ -120,7 +125,7 @@ def test_frame_order_matters_only_with_the_branch(towers):
             as_if_trained(model)
         with torch.no_grad():
             difference = (model.get_video_features(video) - model.get_video_features(video.flip(1))).abs().max()
-        assert (difference > 1e-3) if changes else (difference < 1e-6)
+        assert (difference > 1e-4) if changes else (difference < 1e-6)  # float rounding is ~1e-7
 
 
 def test_temporal_positions_are_resampled_for_other_clip_lengths(towers):
@@ -147,11 +152,40 @@ def test_backbone_runs_once_without_gradient(towers):
 @pytest.mark.parametrize(
     ("mode", "pooling"), [("parallel", "clip_frames"), ("serial", "clip_frames"), ("parallel", "branch_frames")]
 )
-def test_the_branch_learns_from_the_first_step(towers, mode, pooling):
-    """The zero-init projections carry nothing yet, but the branch must reach the loss at once: through TMP's
-    1/(N+1) share (the paper's pooling), or through its own frames beside a zero gate. Its CLIP-initialised weights
-    (and the gate) get a gradient at the very first step."""
+def test_the_zero_start_gates_open_at_the_first_step_and_every_branch_weight_learns_after_it(towers, mode, pooling):
+    """At a zero-shot start only the gates reach the loss (the branch sits behind them); one step later every
+    trainable weight of the branch has a gradient: no gate stays shut, no internal part is dead."""
     model = build(towers, temporal_mode=mode, temporal_pooling=pooling, weight_interpolation_loss_weight=0.0).train()
+    branch = model.video_encoder.temporal_branch
+    trainable = {name: p for name, p in branch.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(trainable.values(), lr=1e-2)
+    video, label_embeds, labels = torch.randn(2, 4, 3, 32, 32), torch.randn(3, 16), torch.eye(2, 3)
+    for step in range(2):
+        optimizer.zero_grad()
+        model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels).loss.backward()
+        if step == 0:
+            assert branch.tmp_gate.grad.abs().item() > 0
+            if pooling == "clip_frames" and mode == "parallel":  # the paper's pooling: everything behind the gate
+                assert not branch.spatial_position.grad.any()
+            optimizer.step()
+    dead = [name for name, p in trainable.items() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not dead
+
+
+@pytest.mark.parametrize(
+    ("mode", "pooling"), [("parallel", "clip_frames"), ("serial", "clip_frames"), ("parallel", "branch_frames")]
+)
+def test_the_papers_form_learns_from_the_first_step(towers, mode, pooling):
+    """Without the zero-start gate the zero-init projections carry nothing yet, but the branch must reach the loss
+    at once: through TMP's 1/(N+1) share (the paper's pooling), or through its own frames beside a zero gate. Its
+    CLIP-initialised weights (and the gate) get a gradient at the very first step."""
+    model = build(
+        towers,
+        temporal_mode=mode,
+        temporal_pooling=pooling,
+        weight_interpolation_loss_weight=0.0,
+        start_at_zero_shot=False,
+    ).train()
     torch.manual_seed(0)
     out = model(
         pixel_values_videos=torch.randn(2, 4, 3, 32, 32), label_embeds=torch.randn(3, 16), labels=torch.eye(2, 3)

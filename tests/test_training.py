@@ -24,7 +24,7 @@ from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.training import train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR
 from ovmlv.training.config import RUN_CONFIG_NAME, load_config, resumed_run_changes, save_config
-from ovmlv.training.optimization import parameter_groups
+from ovmlv.training.optimization import WeightAverage, parameter_groups
 from ovmlv.training.runs import changed_frozen_weights
 from tests.numerics import assert_same_report, assert_trained_alike
 from tests.process_state import reset_accelerate_state
@@ -219,6 +219,35 @@ def test_parameter_groups_follow_the_recipe(towers) -> None:
         parameter_groups(frozen, 1e-7, 0.0)
 
 
+def test_the_zero_start_gates_get_their_own_learning_rate_and_no_decay(towers) -> None:
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL)
+    groups = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0, gate_lr=0.02)}
+    names = {id(p): name for name, p in model.named_parameters()}
+    gates = {names[id(p)] for p in groups["gates"]["params"]}
+    assert gates == {"label_encoder.label_gate", "video_encoder.temporal_branch.tmp_gate"}
+    assert groups["gates"]["lr"] == 0.02 and groups["gates"]["weight_decay"] == 0.0
+    assert "lr" not in groups["new_layers"]  # the optimizer's own rate
+
+
+@pytest.mark.parametrize("kind", ["swa", "ema"])
+def test_weight_average_follows_its_formula_from_the_start_step_and_round_trips(kind) -> None:
+    model = torch.nn.Linear(2, 1)
+    model.bias.requires_grad_(False)  # frozen weights are not averaged
+    average = WeightAverage(model, kind, decay=0.5, start_step=2)
+    seen = []
+    for step in range(1, 5):
+        with torch.no_grad():
+            model.weight.fill_(float(step))
+        average.update(step)
+        seen.append(float(step))
+    averaged = seen[1:]  # steps 2, 3, 4
+    expected = sum(averaged) / 3 if kind == "swa" else 0.5 * (0.5 * 2.0 + 0.5 * 3.0) + 0.5 * 4.0
+    copy = WeightAverage(model, kind, decay=0.5, start_step=2)
+    copy.load_state_dict(average.state_dict())
+    copy.apply()
+    assert torch.equal(model.weight, torch.full((1, 2), expected)) and list(average.average) == ["weight"]
+
+
 def test_gradient_checkpointing_changes_memory_not_gradients(towers, processor) -> None:
     model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL, weight_interpolation_loss_weight=0.0)
     inputs = processor.label_inputs(["red circle", "moving left", "rotating"])
@@ -306,8 +335,10 @@ class Preempted(Exception):
 def test_interrupted_run_resumes_to_the_same_weights(
     tmp_path: Path, towers, synthetic: Path, monkeypatch, caplog
 ) -> None:
-    # Gradient accumulation 2: 4 micro-batches of 2 videos per epoch = 2 steps, so step 3 resumes mid-epoch.
+    # Gradient accumulation 2: 4 micro-batches of 2 videos per epoch = 2 steps, so step 3 resumes mid-epoch. The
+    # weight average (steps 2-4) is exported: the resumed run must restore the average of steps 2 and 3.
     overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
+    overrides += ["--weight_averaging", "swa", "--averaging_start_step", "2"]
     reference = tmp_path / "uninterrupted"
     train.main(["--config", str(tiny_config(tmp_path / "a.yaml", towers, synthetic, reference)), *overrides])
     reset_accelerate_state()
@@ -335,6 +366,8 @@ def test_interrupted_run_resumes_to_the_same_weights(
         load_file(resumed / "final" / "model.safetensors"),
     )
     assert_trained_alike(actual, expected)
+    last = load_file(reference / CHECKPOINTS_DIR / "step_4" / "model.safetensors")  # the live weights at step 4
+    assert last.keys() < expected.keys() and not all(torch.equal(expected[name], last[name]) for name in last)
     assert_same_report(
         json.loads((resumed / "eval_step_4.json").read_text()),
         json.loads((reference / "eval_step_4.json").read_text()),

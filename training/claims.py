@@ -74,6 +74,7 @@ VARIANTS: dict[str, Variant] = {
     "frozen CLIP, templates": Variant("templates"),
     "frozen CLIP, fixed LLM prompts": Variant("llm_fixed"),
     "ovmlv (T=4 parallel, paper)": Variant("ovmlv"),
+    "ovmlv, the paper's start (no zero-start gates)": Variant("ovmlv", {"start_at_zero_shot": False}),
     "ovmlv T=0": Variant("ovmlv_no_temporal"),
     "ovmlv T=4 serial": Variant("ovmlv", {"temporal_mode": "serial"}),
     "ovmlv T=4, branch-frame pooling": Variant("ovmlv", {"temporal_pooling": "branch_frames"}),
@@ -97,6 +98,7 @@ VARIANTS: dict[str, Variant] = {
     ),
     "vision backbone unfrozen": Variant("ovmlv", {"freeze_vision_backbone": False}),
     "CoOp": Variant("coop"),
+    "CoOp, 16 random context vectors": Variant("coop", {"context_length": 16, "context_init": None}),
     "DualCoOp": Variant("dualcoop"),
     "ViFi-CLIP": Variant("vifi_clip"),
 }

@@ -30,8 +30,15 @@ from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.pipeline_ovmlv import decision_threshold
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.config import DEFAULT_SPLIT, EvalConfig, ManifestConfig
-from ovmlv.training.evaluation import build_eval_set, evaluate
+from ovmlv.training.evaluation import EvalSet, build_eval_set, evaluate, evaluation_report
 from ovmlv.training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
+from ovmlv.training.label_interpolation import (
+    InterpolationCurve,
+    InterpolationSet,
+    check_interpolatable,
+    curve_markdown,
+    interpolation_curve,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         import_pyplot()  # fail now, not after the inference
     model, processor = load_model(args.model)
+    if args.label_interpolation:
+        check_interpolatable(model)  # before any video is decoded
     threshold = decision_threshold(model.config, args.threshold)
     num_frames, num_clips = args.num_frames or processor.num_frames, args.num_clips or processor.num_clips
     config = EvalConfig(
@@ -110,14 +119,35 @@ def run(args: argparse.Namespace) -> int:
             logger.warning("%s: skipped %d unreadable video(s)", spec.name, result.report["num_unreadable_videos"])
         evaluated.append(EvaluatedSet(spec, result, dataset_id, split, group))
 
+    curve = None
+    if args.label_interpolation:
+        curve = interpolation_curve(
+            model,
+            processor,
+            [
+                InterpolationSet(item.spec.name, item.result.labels, item.result.targets, item.result.video_embeds,
+                                 item.spec.calibrate)
+                for item in evaluated
+            ],
+            args.label_batch_size,
+        )  # fmt: skip
+        if curve.chosen is not None:
+            rescore_at(curve, evaluated, eval_sets, threshold)
     summary = summarise(args.model, threshold, evaluated, num_frames, num_clips)
+    if curve is not None:
+        summary["label_interpolation"] = curve.as_dict()
     if not accelerator.is_main_process:
         return EXIT_OK
     markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)
+    if curve is not None:
+        markdown += "\n\n" + curve_markdown(curve)
     logger.info("Wrote the results to %s", args.out)
     if args.save_threshold and summary["deployment"] and Path(args.model).is_dir():
         deployment = summary["deployment"]
-        save_calibrated_threshold(Path(args.model), deployment["threshold"], deployment["calibrated_on"])
+        ratio = None if curve is None else curve.chosen
+        save_calibrated_threshold(Path(args.model), deployment["threshold"], deployment["calibrated_on"], ratio)
+        if ratio is not None:
+            rebuild_saved_bank(Path(args.model), processor, args.label_batch_size)
         logger.info(
             "Saved the deployment threshold %.4f (calibrated on %s) into %s",
             deployment["threshold"],
@@ -128,8 +158,39 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def save_calibrated_threshold(folder: Path, threshold: float, calibrated_on: list[str]) -> None:
-    """Write the threshold the pipeline should use into the model folder's config.json (atomically)."""
+def rescore_at(
+    curve: InterpolationCurve, evaluated: list[EvaluatedSet], eval_sets: list[EvalSet], threshold: float | None
+) -> None:
+    """Every set's scores and report replaced by those at the curve's chosen ratio."""
+    index = curve.ratios.index(curve.chosen)
+    for item, eval_set in zip(evaluated, eval_sets, strict=True):
+        result = item.result
+        result.scores = curve.scores[item.spec.name][index]
+        unreadable = result.report["num_unreadable_videos"]
+        result.report = evaluation_report(
+            result.targets, result.scores, eval_set.vocabulary, eval_set.kinds, threshold
+        )
+        result.report["num_unreadable_videos"] = unreadable
+
+
+def save_calibrated_threshold(
+    folder: Path, threshold: float, calibrated_on: list[str], label_interpolation: float | None = None
+) -> None:
+    """Write the threshold the pipeline should use (and the label interpolation ratio chosen with it, when one was)
+    into the model folder's config.json (atomically)."""
     config = OvmlvConfig.from_pretrained(folder)
     config.threshold, config.threshold_calibrated_on = threshold, calibrated_on
+    if label_interpolation is not None:
+        config.label_interpolation = label_interpolation
     write_text_atomically(folder / CONFIG_NAME, config.to_json_string())
+
+
+def rebuild_saved_bank(folder: Path, processor: OvmlvProcessor, batch_size: int) -> None:
+    """The label bank beside a model re-encoded at the label interpolation ratio just saved in its config (its
+    embeddings depend on it); nothing when the folder has no bank. The model is loaded afresh: the one evaluated holds a bank grown
+    with the evaluation's labels in memory."""
+    saved = OvmlvModel.from_pretrained(folder).eval()
+    if saved.label_bank is None:
+        return
+    bank = LabelBank.build(saved, processor, saved.label_bank.labels, batch_size, progress=False)
+    bank.save(folder)

@@ -49,6 +49,7 @@ class EvalResult:
     report: dict[str, Any]
     labels: list[str]  # the vocabulary, one label per column
     videos: list[str]  # the readable videos, one per row
+    video_embeds: torch.Tensor | None = None  # (N, D), readable videos only: to score other label embeddings
 
 
 def build_eval_set(spec: ManifestConfig, processor: OvmlvProcessor, config: EvalConfig, num_workers: int) -> EvalSet:
@@ -88,7 +89,7 @@ def evaluate(
     if label_embeds is None:
         label_embeds = embed_labels(eval_set.vocabulary.labels, model, processor, label_batch_size)  # (C, D)
     label_embeds = label_embeds.to(accelerator.device)
-    all_scores, all_targets, all_valid = [], [], []
+    all_scores, all_targets, all_valid, all_embeds = [], [], [], []
     batches = tqdm(
         eval_set.dataloader,
         desc=f"Evaluating {eval_set.name}",
@@ -100,7 +101,10 @@ def evaluate(
             video_embeds = model.get_video_features(batch["pixel_values_videos"])  # (B, D)
             scores = model.logits(video_embeds, label_embeds).sigmoid().float()  # (B, C)
         targets = multi_hot(batch["labels"], eval_set.vocabulary.index).to(accelerator.device)
-        scores, targets, valid = accelerator.gather_for_metrics((scores, targets, batch["valid"]))
+        scores, targets, valid, video_embeds = accelerator.gather_for_metrics(
+            (scores, targets, batch["valid"], video_embeds.float())
+        )
+        all_embeds.append(video_embeds.cpu())
         all_scores.append(scores.cpu())
         all_targets.append(targets.cpu())
         all_valid.append(valid.cpu())
@@ -115,7 +119,8 @@ def evaluate(
     report = evaluation_report(targets, scores, eval_set.vocabulary, eval_set.kinds, threshold)
     report["num_unreadable_videos"] = int((~valid).sum())
     videos = [video for video, ok in zip(eval_set.dataloader.dataset.records["video"], valid, strict=True) if ok]
-    return EvalResult(targets, scores, report, eval_set.vocabulary.labels, videos)
+    video_embeds = torch.cat(all_embeds)[torch.from_numpy(valid)]
+    return EvalResult(targets, scores, report, eval_set.vocabulary.labels, videos, video_embeds)
 
 
 def evaluate_all(

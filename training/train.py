@@ -66,7 +66,7 @@ from ovmlv.training.config import RUN_CONFIG_NAME, TrainConfig, parse_args, resu
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
 from ovmlv.training.metrics import deployment_threshold
-from ovmlv.training.optimization import parameter_groups
+from ovmlv.training.optimization import WeightAverage, parameter_groups
 
 logger = get_logger(__name__)
 
@@ -176,7 +176,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     # 4. Optimizer and schedule. Accelerate steps a prepared scheduler once per process, hence the scaling.
     optimizer = torch.optim.AdamW(
-        parameter_groups(model, optim_cfg.weight_decay, optim_cfg.clip_weight_decay),
+        parameter_groups(
+            model, optim_cfg.weight_decay, optim_cfg.clip_weight_decay, optim_cfg.lr * optim_cfg.gate_lr_scale
+        ),
         lr=optim_cfg.lr,
         betas=(optim_cfg.adam_beta1, optim_cfg.adam_beta2),
         eps=optim_cfg.adam_epsilon,
@@ -196,6 +198,15 @@ def main(argv: list[str] | None = None) -> dict:
     for eval_set in eval_sets:
         eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
     save_trainable_weights_only(accelerator)
+    average = None
+    if optim_cfg.weight_averaging != "none":
+        if accelerator.state.deepspeed_plugin is not None:
+            raise ValueError("optimizer.weight_averaging is not supported under DeepSpeed; set it to 'none'.")
+        start = optim_cfg.warmup_steps if optim_cfg.averaging_start_step is None else optim_cfg.averaging_start_step
+        average = WeightAverage(
+            accelerator.unwrap_model(model), optim_cfg.weight_averaging, optim_cfg.ema_decay, start
+        )
+        accelerator.register_for_checkpointing(average)  # saved and restored with every checkpoint
 
     completed_steps = 0
     checkpoint = latest_checkpoint(output_dir, accelerator.num_processes) if train_cfg.resume else None
@@ -260,6 +271,8 @@ def main(argv: list[str] | None = None) -> dict:
                 continue
 
             completed_steps += 1
+            if average is not None:
+                average.update(completed_steps)
             steps_this_run += 1
             running["steps"] += 1
             progress.update(1)
@@ -281,6 +294,9 @@ def main(argv: list[str] | None = None) -> dict:
                 break
         epoch += 1
     progress.close()
+    if average is not None:  # the averaged weights are the ones evaluated, calibrated and exported
+        average.apply()
+        last_eval_step = None
     if eval_sets and last_eval_step != completed_steps:
         last_eval = evaluate_all(model, processor, eval_sets, accelerator, eval_cfg, completed_steps, output_dir)
         last_eval_step = completed_steps

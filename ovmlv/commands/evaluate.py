@@ -74,6 +74,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threshold", type=finite_float, help="report F1/precision/recall at it (default: the model's)"
     )
     parser.add_argument(
+        "--label-interpolation",
+        action="store_true",
+        help="also score every set with the label embeddings mixed toward frozen class names (r = 0 ... 1), report "
+        "the curve, and choose r on the calibrating sets: the reported figures and the deployment threshold are "
+        "then at that r, and both are saved (LLM-prompted label encoders)",
+    )
+    parser.add_argument(
         "--no-save-threshold",
         dest="save_threshold",
         action="store_false",
