@@ -187,13 +187,21 @@ def test_the_papers_method_on_siglip_trains_saves_and_reloads_in_a_fresh_process
     pixels = torch.randn(2, 2, 3, 32, 32)
     targets = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
     model.train()
-    loss = model(pixel_values_videos=pixels, labels=targets, **processor(text=LABELS)).loss
-    loss.backward()
     trainable = {name: p for name, p in model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.SGD(trainable.values(), lr=0.1)
+
+    def train_step() -> None:
+        optimizer.zero_grad()
+        model(pixel_values_videos=pixels, labels=targets, **processor(text=LABELS)).loss.backward()
+        optimizer.step()
+
+    train_step()  # the zero-start gates open (docs/design.md §4.1) ...
+    for name in ("label_encoder.label_gate", "video_encoder.temporal_branch.tmp_gate"):
+        assert trainable[name].grad.abs().sum() > 0, name
+    train_step()  # ... then every learnt part behind them trains
     for name in ("label_encoder.prefixes", "video_encoder.temporal_branch.blocks.1.mlp.fc2.weight"):
         assert trainable[name].grad.abs().sum() > 0, name
     assert any(name.startswith("label_encoder.connector.") and p.grad.abs().sum() > 0 for name, p in trainable.items())
-    torch.optim.SGD(trainable.values(), lr=0.1).step()
     assert_same_state({k: v for k, v in model.state_dict().items() if k in frozen}, frozen)
 
     model.eval()
