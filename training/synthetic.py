@@ -581,7 +581,17 @@ def generate_dataset(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = {field.name: field.default for field in fields(SyntheticConfig)}
     parser.add_argument("--out", required=True, help="output folder")
-    for name in ("num_train", "num_val", "num_heldout", "size", "fps", "min_objects", "max_objects", "seed", "version"):
+    for name in (
+        "num_train",
+        "num_val",
+        "num_heldout",
+        "size",
+        "fps",
+        "min_objects",
+        "max_objects",
+        "seed",
+        "version",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=defaults[name])
     parser.add_argument("--seconds", type=float, default=defaults["seconds"])
     parser.add_argument("--no-scenes", action="store_true", help="plain dark background, no scene labels")

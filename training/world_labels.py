@@ -123,7 +123,9 @@ class Label:
         if self.scene is not None:
             return name[self.scene]
         if self.count is not None:
-            noun = PLURALS.get(self.shape, f"{self.shape}s") if self.shape else "objects" if self.count > 1 else "object"
+            noun = (
+                PLURALS.get(self.shape, f"{self.shape}s") if self.shape else "objects" if self.count > 1 else "object"
+            )
             return " ".join([COUNT_WORDS[self.count - 1], *([self.colour] if self.colour else []), noun])
         shape = name[self.shape] if self.shape else "object" if self.colour or not self.motion else None
         return " ".join(word for word in (name.get(self.colour), shape, name.get(self.motion)) if word)
@@ -193,14 +195,16 @@ def written_forms(label: Label, variants: int, heldout: bool, offset: int = 0) -
     """Up to `variants` distinct paraphrases of a canonical label. heldout=False: the synonyms of seen-synonym
     concepts, the other concepts in canonical words (training labels; none if it names no such concept);
     heldout=True: every concept by a synonym, at least one of them a held-out synonym (none if there is none to
-    use). `offset` (the label's vocabulary position) rotates which synonyms, so that a vocabulary uses them all.
-    Count labels are never paraphrased."""
+    use); a label naming a single concept gets every synonym. `offset` (the label's vocabulary position) rotates
+    which synonyms, so that a vocabulary uses them all. Count labels are never paraphrased."""
     if label.count is not None:
         return []
     concepts = [part for part in label.parts if part in SYNONYMS]
     replaced = [c for c in concepts if heldout or c in SEEN_SYNONYM_CONCEPTS]
     if not replaced or (heldout and set(concepts) <= SEEN_SYNONYM_CONCEPTS):
         return []
+    if len(concepts) == 1:  # a bare concept: every synonym
+        variants = max(variants, len(SYNONYMS[concepts[0]]))
     forms = []
     for variant in range(offset, offset + variants):
         names = {c: SYNONYMS[c][(variant + position) % len(SYNONYMS[c])] for position, c in enumerate(replaced)}

@@ -1,10 +1,13 @@
 """Make the model organism, or measure it: `ovmlv organism`.
 
-    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1]
+    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1] [--t5-only]
     ovmlv organism --measure [--towers training/organism_towers] [--out outputs/organism_targets]
 
 The first regenerates everything from the seed (the tokenizers' corpora, the stills, the T5 corpus), pretrains the
-tiny CLIP and then the tiny T5, saves them as `save_pretrained` folders `--out`/clip and `--out`/t5 (each written
+tiny CLIP and then the tiny T5 (with `--t5-only`, the T5 alone, beside the CLIP already in `--out`, whose record
+organism.json keeps). The CLIP learns from stills of world v1's rendering (`SyntheticConfig.version=1`: the frames
+it was pretrained on before world v2; v2 only moves the movers' paths inside the frame), the T5 from world v2's
+corpus; saves them as `save_pretrained` folders `--out`/clip and `--out`/t5 (each written
 whole, then moved into place), measures the targets on fresh held-out videos, and writes `--out`/organism.json: the
 command, the seed, a hash of the data, the recipes, the pretraining histories and the targets. The second only
 measures (targets.md and targets.json in `--out`). `--toy` shrinks every size and budget to seconds: a check of the
@@ -39,7 +42,7 @@ from ..runs import ORGANISM_TOWERS, existing_towers
 from ..synonyms import SYNONYMS
 from ..synthetic import SyntheticConfig
 from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pretrain_clip
-from .corpus import corpus
+from .corpus import category_candidates, corpus
 from .stills import caption, sample_still
 from .t5_pretraining import T5PretrainingConfig, build_t5, pretrain_t5
 from .targets import measure_targets, targets_markdown, world_concepts
@@ -85,33 +88,38 @@ def save_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fold
     shutil.rmtree(retired, ignore_errors=True)
 
 
-def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
-    """Pretrain both towers into `out` and measure them; returns what organism.json holds."""
+def make_organism(out: Path, seed: int, toy: bool, command: str, t5_only: bool = False) -> dict:
+    """Pretrain both towers (or the T5 alone) into `out` and measure them; returns what organism.json holds."""
     world = SyntheticConfig(seed=seed)
+    clip_world = replace(world, version=1)
     clip_config = replace(ClipPretrainingConfig(), **(TOY_CLIP if toy else {}))
     t5_config = replace(T5PretrainingConfig(), **(TOY_T5 if toy else {}))
     start = time.perf_counter()
 
-    clip_texts = clip_tokenizer_texts(world, seed)
+    clip_texts = clip_tokenizer_texts(clip_world, seed)
     pairs = corpus(world)
-    clip_tokenizer = train_clip_tokenizer(clip_texts)
     t5_tokenizer = train_t5_tokenizer([text for pair in pairs for text in pair])
 
-    torch.manual_seed(seed)
-    clip = build_clip(clip_tokenizer, clip_config)
-    clip_log = pretrain_clip(clip, clip_tokenizer, world, clip_config, seed)
-    save_folder(clip, clip_tokenizer, out / "clip")
+    if t5_only:
+        if not (out / "clip").is_dir() or not (out / "organism.json").is_file():
+            raise CommandError(f"--t5-only needs a CLIP and its record in {out} (clip/ and organism.json)")
+        clip_record = json.loads((out / "organism.json").read_text(encoding="utf-8"))["clip"]
+    else:
+        clip_tokenizer = train_clip_tokenizer(clip_texts)
+        torch.manual_seed(seed)
+        clip = build_clip(clip_tokenizer, clip_config)
+        clip_log = pretrain_clip(clip, clip_tokenizer, clip_world, clip_config, seed)
+        save_folder(clip, clip_tokenizer, out / "clip")
+        clip_record = {"recipe": asdict(clip_config), "vocab_size": len(clip_tokenizer), **clip_log}
     torch.manual_seed(seed)
     t5 = build_t5(t5_tokenizer, t5_config)
-    t5_log = pretrain_t5(t5, t5_tokenizer, pairs, world_concepts(world), t5_config, seed)
+    t5_log = pretrain_t5(t5, t5_tokenizer, pairs, world_concepts(world), category_candidates(world), t5_config, seed)
     save_folder(t5, t5_tokenizer, out / "t5")
     pretraining_seconds = round(time.perf_counter() - start, 1)
 
-    _, eval_pixels = eval_videos(world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        targets = measure_targets(
-            existing_towers(out), Path(scratch), TOY_HELDOUT_VIDEOS if toy else HELDOUT_VIDEOS, seed + 1
-        )
+    _, eval_pixels = eval_videos(
+        clip_world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed
+    )
     record = {
         "command": command,
         "seed": seed,
@@ -119,10 +127,15 @@ def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
         "threads": torch.get_num_threads(),
         "pretraining_seconds": pretraining_seconds,
         "world": asdict(world),
-        "clip": {"recipe": asdict(clip_config), "vocab_size": len(clip_tokenizer), **clip_log},
+        "clip_world": asdict(clip_world),
+        "clip": clip_record,
         "t5": {"recipe": asdict(t5_config), "vocab_size": len(t5_tokenizer), "corpus_pairs": len(pairs), **t5_log},
-        "targets": targets,
     }
+    write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")  # kept if measuring fails
+    with tempfile.TemporaryDirectory() as scratch:
+        record["targets"] = measure_targets(
+            existing_towers(out), Path(scratch), TOY_HELDOUT_VIDEOS if toy else HELDOUT_VIDEOS, seed + 1
+        )
     write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")
     return record
 
@@ -138,6 +151,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=1, help="torch threads (the committed organism was made with 1)"
     )
     parser.add_argument("--toy", action="store_true", help="tiny sizes and budgets: a plumbing check in seconds")
+    parser.add_argument("--t5-only", action="store_true", help="pretrain the T5 alone, keeping --out's CLIP")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -153,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--out is required: the folder the towers go into.")
     options = [f"--out {args.out}", *([f"--seed {args.seed}"] if args.seed else [])]
     options += [*(["--toy"] if args.toy else []), *([f"--threads {args.threads}"] if args.threads != 1 else [])]
-    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]))
+    options += ["--t5-only"] if args.t5_only else []
+    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]), args.t5_only)
     print(
         f"\n{targets_markdown(record['targets'])}\n\n"
         f"Towers in {args.out}/clip and {args.out}/t5; record in {args.out / 'organism.json'}"
