@@ -350,7 +350,7 @@ def read_object(obj: MovingObject, size: int, wrap: bool) -> tuple[str, str, str
     rows, cols = np.indices((size, size))
     area = body.sum((1, 2)).astype(float)
     cx, cy = (body * cols).sum((1, 2)) / area, (body * rows).sum((1, 2)) / area
-    steps_x, steps_y = np.diff(cx), np.diff(cy)
+    steps_x = np.diff(cx)
     if max(np.ptp(cx), np.ptp(cy)) > 4:  # the centre travels
         if (steps_x > 0.5).any() and (steps_x < -0.5).any():
             motion = "bouncing"
