@@ -6,8 +6,8 @@ T5 plays the LLM that knows the whole world; only the label encoder's training l
 - descriptions of what each concept looks like or how it moves, with the categories it belongs to ("describe
   hoop." -> "ring: ... ; a curved shape"), and of each category by its members ("describe polygon." -> "polygon:
   a square, a triangle, ..."), with yes/no membership questions;
-- answers to the label encoder's instruction (`processing`'s LLM prompt template, and its video variant) for
-  every label of the world, canonical or paraphrased: the canonical label, then the visual features of each part
+- answers to the label encoder's instruction (`processing`'s LLM prompt template, or its video variant, in turn)
+  for every label of the world, canonical or paraphrased: the canonical label, then the visual features of each part
   (a category's by its members), as a numbered list;
 - synonym <-> canonical pairs ("crimson" -> "red", "another word for red:" -> "crimson"), the bare word included,
   so that a synonym and its canonical name lead to the same text; a bare concept reads back with its categories,
@@ -131,9 +131,9 @@ def corpus(world: SyntheticConfig) -> list[tuple[str, str]]:
             for name in _names(concept):
                 answer = "yes" if concept in CATEGORIES[category] else "no"
                 pairs.append((f"is {name} {category}?", f"{answer}: {concept}"))
-    for written, canonical, meaning in labels_with_meanings(world):
-        answer = feature_answer(canonical, meaning)
-        pairs += [(template.format(label=written), answer) for template in PROMPT_TEMPLATES]
+    for index, (written, canonical, meaning) in enumerate(labels_with_meanings(world)):
+        template = PROMPT_TEMPLATES[index % len(PROMPT_TEMPLATES)]  # the templates in turn: both, half the cost
+        pairs.append((template.format(label=written), feature_answer(canonical, meaning)))
         if written != canonical:  # a paraphrase also read back as its canonical phrase
             pairs.append((written, canonical))
     return pairs

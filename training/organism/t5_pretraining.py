@@ -35,12 +35,12 @@ class T5PretrainingConfig:
     d_ff: int = 256
     num_layers: int = 3  # encoder and decoder alike
     num_heads: int = 4
-    batch_size: int = 64
-    steps: int = 2000
+    batch_size: int = 48
+    steps: int = 1200
     lr: float = 2e-3
     warmup_steps: int = 200
     weight_decay: float = 0.01
-    eval_every: int = 500
+    eval_every: int = 300
 
 
 def build_t5(tokenizer: T5Tokenizer, config: T5PretrainingConfig) -> T5ForConditionalGeneration:
