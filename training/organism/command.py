@@ -45,7 +45,7 @@ from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pr
 from .corpus import category_candidates, corpus
 from .stills import caption, sample_still
 from .t5_pretraining import T5PretrainingConfig, build_t5, pretrain_t5
-from .targets import measure_targets, targets_markdown, world_concepts
+from .targets import ZERO_SHOT, measure_targets, targets_markdown, world_concepts
 from .tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
 
 CAPTIONS_FOR_TOKENIZER = 4000
@@ -55,6 +55,7 @@ TOY_CLIP = dict(
 ) | dict(steps=2, warmup_steps=1, eval_every=2, eval_videos=4, eval_frames=2)
 TOY_T5 = dict(d_model=16, d_ff=32, num_layers=1, batch_size=4, steps=2, warmup_steps=1, eval_every=2)
 TOY_HELDOUT_VIDEOS = 4
+TOY_METHODS = ("class_name",)  # a toy run skips the other zero-shot methods (fixed LLM prompts generate for minutes)
 
 
 def clip_tokenizer_texts(world: SyntheticConfig, seed: int) -> list[str]:
@@ -132,12 +133,16 @@ def make_organism(out: Path, seed: int, toy: bool, command: str, t5_only: bool =
         "t5": {"recipe": asdict(t5_config), "vocab_size": len(t5_tokenizer), "corpus_pairs": len(pairs), **t5_log},
     }
     write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")  # kept if measuring fails
+    videos, methods = measure_budget(toy)
     with tempfile.TemporaryDirectory() as scratch:
-        record["targets"] = measure_targets(
-            existing_towers(out), Path(scratch), TOY_HELDOUT_VIDEOS if toy else HELDOUT_VIDEOS, seed + 1
-        )
+        record["targets"] = measure_targets(existing_towers(out), Path(scratch), videos, seed + 1, methods)
     write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")
     return record
+
+
+def measure_budget(toy: bool) -> tuple[int, tuple[str, ...]]:
+    """How many held-out videos, and which zero-shot methods, a (toy) measurement takes."""
+    return (TOY_HELDOUT_VIDEOS, TOY_METHODS) if toy else (HELDOUT_VIDEOS, tuple(ZERO_SHOT))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -158,9 +163,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.measure:
         out = args.out or Path("outputs/organism_targets")
-        result = measure_targets(
-            existing_towers(args.towers), out, TOY_HELDOUT_VIDEOS if args.toy else HELDOUT_VIDEOS, args.seed + 1
-        )
+        videos, methods = measure_budget(args.toy)
+        result = measure_targets(existing_towers(args.towers), out, videos, args.seed + 1, methods)
         print(f"\n{targets_markdown(result)}\n\nWritten to {out / 'targets.md'} and targets.json")
         return 0
     if args.out is None:

@@ -63,14 +63,16 @@ def aupr(report: dict, group: str, metric: str = "aupr_macro") -> float:
     return float("nan") if report[group] is None else round(report[group][metric], 4)
 
 
-def measure_targets(towers: TinyTowers, out_dir: Path, num_heldout: int, seed: int) -> dict:
-    """Measure every target on `num_heldout` fresh held-out videos; writes targets.md and targets.json in `out_dir`
-    and returns what targets.json holds."""
+def measure_targets(
+    towers: TinyTowers, out_dir: Path, num_heldout: int, seed: int, methods: tuple[str, ...] = tuple(ZERO_SHOT)
+) -> dict:
+    """Measure every target on `num_heldout` fresh held-out videos, and the zero-shot `methods` (class names first)
+    per held-out kind; writes targets.md and targets.json in `out_dir` and returns what targets.json holds."""
     world = SyntheticConfig(num_train=0, num_val=0, num_heldout=num_heldout, seed=seed)
     data = out_dir / "data"
     generate_dataset(data, world, workers=2, progress=False)
     zero_shot = {}
-    for method in ZERO_SHOT:
+    for method in methods:
         if not save_untrained(method, towers, out_dir / method):
             raise RuntimeError(f"{method} has parameters to train: it is not a zero-shot baseline")
         zero_shot[method] = evaluate_run(
