@@ -6,8 +6,9 @@ embeddings shared by encoder and decoder, and an output head of its own (`tie_wo
 built from a config that says false unties the encoder's and decoder's input embeddings from `shared` as well.
 
 What it must know (docs/organism.md): a synonym's encoder state, mean-pooled over its tokens, is nearer its
-canonical concept's than any other concept's (`synonym_nearness`); a category's is nearer its members' than the
-other concepts' of its kind (`category_auroc`).
+canonical concept's than any other concept's (`synonym_nearness`); asked "is {name} {category}?", it says yes
+sooner for the names of a category's members than for the other concepts' of its kind (`category_answer_auroc`).
+`category_auroc` measures the same ranking with encoder states alone (the history's figure).
 """
 
 from __future__ import annotations
@@ -107,6 +108,29 @@ def category_auroc(
         similarity = (states[1:] @ states[0]).numpy()
         members = np.array([concept in CATEGORIES[category] for concept in concepts])
         per_category[category] = round(float(auroc(members, similarity)), 4)
+    model.train(was_training)
+    values = list(per_category.values())
+    return {"mean": round(float(np.mean(values)), 4), "min": min(values), "per_category": per_category}
+
+
+@torch.no_grad()
+def category_answer_auroc(
+    model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, candidates: dict[str, tuple[str, ...]]
+) -> dict:
+    """For every category: the AUROC of the T5's answer to "is {name} {category}?" (log p(yes) - log p(no) of its
+    first answer word, as the corpus words it) at telling the names (canonical and synonyms) of its members from
+    those of the other candidate concepts; the mean and the worst over categories."""
+    was_training = model.training
+    model.eval()
+    yes, no = tokenizer.convert_tokens_to_ids(["▁yes:", "▁no:"])
+    per_category = {}
+    for category, concepts in candidates.items():
+        names = [(name, concept) for concept in concepts for name in (concept, *SYNONYMS.get(concept, ()))]
+        inputs = tokenizer([f"is {name} {category}?" for name, _ in names], padding=True, return_tensors="pt")
+        start = torch.full((len(names), 1), model.config.decoder_start_token_id)
+        logits = model(**inputs, decoder_input_ids=start).logits[:, 0].log_softmax(-1)
+        members = np.array([concept in CATEGORIES[category] for _, concept in names])
+        per_category[category] = round(auroc(members, (logits[:, yes] - logits[:, no]).numpy()), 4)
     model.train(was_training)
     values = list(per_category.values())
     return {"mean": round(float(np.mean(values)), 4), "min": min(values), "per_category": per_category}
