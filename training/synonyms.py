@@ -49,4 +49,3 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "striped background": ("zebra backdrop", "pinstriped scene", "banded backdrop"),
     "checkered background": ("chessboard backdrop", "gingham scene", "harlequin backdrop"),
 }
-

@@ -35,10 +35,10 @@ Output layout of `generate_dataset(out_dir, config)`:
 - videos/{split}_{index:05d}.mp4 (libx264, yuv420p, `config.fps` fps, `config.num_frames` frames);
 - train.jsonl, val.jsonl: `{"video", "labels", "source": "synthetic"}` per line, the video path relative to the
   manifest's folder, the labels every true training label (canonical, and paraphrased with seen synonyms);
-  heldout.jsonl: every true canonical label; heldout_paraphrased.jsonl: the held-out videos again, labelled by
+  heldout.jsonl: every true label of vocab_all; heldout_paraphrased.jsonl: the held-out videos again, labelled by
   every true paraphrase (seen and held-out synonyms) of their training labels;
-- vocab_all.txt (every canonical label), vocab_train.txt (the training labels), vocab_paraphrased.txt (every
-  paraphrase of a training label), one label a line;
+- vocab_all.txt (every canonical label, then the training labels' seen-synonym paraphrases), vocab_train.txt (the
+  training labels), vocab_paraphrased.txt (every paraphrase of a training label), one label a line;
 - labels.json `{label: kind}` for vocab_all and vocab_train (kinds: entity, action, count, scene, category) and
   labels_paraphrased.json for vocab_paraphrased; heldout.json `{label: held-out kind}` for every held-out label
   ("unseen composition", "held-out synonym", "held-out category"); paraphrases.json `{paraphrase: label}`;
@@ -544,15 +544,16 @@ def generate_dataset(
         split: [record for (task_split, _), record in zip(tasks, records, strict=True) if task_split == split]
         for split in SPLITS
     }
-    manifests = {split: [relabelled(record, training.__contains__) for record in by_split[split]] for split in SPLITS}
-    manifests["heldout"] = by_split["heldout"]
+    vocab_all = list(config.labels) + [label for label in train_labels if label not in config.labels]
+    keep = {"train": training.__contains__, "val": training.__contains__, "heldout": set(vocab_all).__contains__}
+    manifests = {split: [relabelled(record, keep[split]) for record in by_split[split]] for split in SPLITS}
     paraphrased = set(config.paraphrases)
     manifests[PARAPHRASED] = [relabelled(record, paraphrased.__contains__) for record in by_split["heldout"]]
     for name, split_records in manifests.items():
         _write_lines(out / f"{name}.jsonl", [json.dumps(record) for record in split_records])
     label_kinds = config.label_kinds
     paraphrase_kinds = {written: label_kinds[label] for written, label in config.paraphrases.items()}
-    _write_lines(out / "vocab_all.txt", list(label_kinds))
+    _write_lines(out / "vocab_all.txt", vocab_all)
     _write_lines(out / "vocab_train.txt", train_labels)
     _write_lines(out / "vocab_paraphrased.txt", list(config.paraphrases))
     write_text_atomically(out / "labels.json", json.dumps(label_kinds | paraphrase_kinds, indent=1))
@@ -570,7 +571,7 @@ def generate_dataset(
         "size": config.size,
         "fps": config.fps,
         "version": config.version,
-        "vocab_all": len(label_kinds),
+        "vocab_all": len(vocab_all),
         "vocab_train": len(train_labels),
         "vocab_paraphrased": len(config.paraphrases),
         "heldout_labels": {kind: sum(v == kind for v in heldout.values()) for kind in dict.fromkeys(heldout.values())},
