@@ -188,8 +188,9 @@ def method_run(
 
 
 def label_groups(data: Path) -> dict[str, set[str]]:
-    """The labels each table row reports on (see GROUPS). A group of canonical labels comes with their
-    paraphrases, so that it means the same concepts in the held-out set and its paraphrased copy; "seen" is the
+    """The labels each table row reports on (see GROUPS). A group of canonical labels comes with their paraphrases
+    written with held-out synonyms, so that it means the same concepts in the held-out set (canonical words) and in
+    its paraphrased copy (held-out synonyms); "seen" is the
     training vocabulary, "canonical" the labels in canonical words only, and each held-out kind is the labels
     heldout.json gives it."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
@@ -204,13 +205,16 @@ def label_groups(data: Path) -> dict[str, set[str]]:
         "time-reversal": {label for pair in TIME_REVERSAL_PAIRS for label in pair} & set(kinds),
         "unseen": set(world.unseen_labels),
     }
-    paraphrases = world.paraphrases
+    seen = set(read_lines(data / "vocab_train.txt", "vocabulary"))
+    # Paraphrases with held-out synonyms only: the held-out set's vocabulary also holds the seen-synonym ones, and a
+    # per-kind row there reads canonical words.
+    paraphrases = {written: label for written, label in world.paraphrases.items() if written not in seen}
     groups = {
         group: members | {written for written, label in paraphrases.items() if label in members}
         for group, members in canonical.items()
     }
     groups["canonical"] = set(canonical_kinds)  # without paraphrases
-    groups["seen"] = set(read_lines(data / "vocab_train.txt", "vocabulary"))
+    groups["seen"] = seen
     return groups | {kind: {label for label, k in heldout.items() if k == kind} for kind in HELDOUT_KINDS}
 
 
