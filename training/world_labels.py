@@ -179,8 +179,7 @@ def world_labels(
 def heldout_kind(label: Label) -> str | None:
     """Which held-out kind a canonical label belongs to, None for a training label."""
     if (label.colour, label.shape) in HELDOUT_PAIRS or (label.shape, label.motion) in HELDOUT_SHAPE_MOTIONS:
-        if label.count is None:
-            return UNSEEN_COMPOSITION
+        return UNSEEN_COMPOSITION  # (no count label names a pair)
     if set(label.parts) & HELDOUT_CATEGORIES:
         return HELDOUT_CATEGORY
     return None
