@@ -1,6 +1,6 @@
 """What world v2's vocabulary costs a training step: the demo recipe on the organism, first-world labels vs v2's.
 
-Why: world v2 gives a video about 60 true training labels from a vocabulary of 2,222 where the first world gave
+Why: world v2 gives a video about 60 true training labels from a vocabulary of 2,278 where the first world gave
 about 6 from 73, so the paper's P_B (the union of a batch's positives) grows tenfold; `training.batching` caps a
 label batch at 4B classes. This runs the demo's training (`runs.train_run`: `accelerate launch`, the recipe of
 `configs/synthetic_tiny.yaml`, B = 16) for `--steps` steps on the same videos twice, side by side, in one process:
