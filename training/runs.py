@@ -213,6 +213,7 @@ def label_groups(data: Path) -> dict[str, set[str]]:
         group: members | {written for written, label in paraphrases.items() if label in members}
         for group, members in canonical.items()
     }
+    groups["all"] = set(canonical_kinds) | set(world.paraphrases)  # every label, whatever the set
     groups["canonical"] = set(canonical_kinds)  # without paraphrases
     groups["seen"] = seen
     return groups | {kind: {label for label, k in heldout.items() if k == kind} for kind in HELDOUT_KINDS}
