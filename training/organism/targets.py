@@ -110,7 +110,7 @@ def measure_targets(
     ]
     per_kind = {
         group: {"canonical": aupr(canonical, group)}
-        | {"paraphrased": aupr(paraphrased, "all" if group == "canonical" else group)}  # every paraphrase
+        | {"paraphrased": aupr(paraphrased, HELDOUT_SYNONYM if group == "canonical" else group)}
         | {"chance": aupr(canonical, group, "chance_aupr")}
         for group in (
             "canonical",
