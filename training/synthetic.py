@@ -536,9 +536,9 @@ def generate_dataset(
     training = set(train_labels)
 
     def relabelled(record: dict, keep: Callable[[str], bool]) -> dict:
-        """`record` labelled by every written form (the label, its paraphrases) that `keep` accepts."""
+        """`record` labelled by every written form (the label, its paraphrases) that `keep` accepts, sorted."""
         labels = [form for label in record["labels"] for form in (label, *written_as.get(label, ())) if keep(form)]
-        return record | {"labels": labels}
+        return record | {"labels": sorted(labels)}
 
     by_split = {
         split: [record for (task_split, _), record in zip(tasks, records, strict=True) if task_split == split]
