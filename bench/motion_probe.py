@@ -54,7 +54,13 @@ from ovmlv.training.runs import (
 from ovmlv.training.tiny_towers import TinyTowers
 
 MODEL = {"label_encoder": "class_name", "temporal_layers": 4}
-SHARED = ("labels.json", "synthetic_config.json", "time_reversal_pairs.json", "paraphrases.json")  # copied as is
+SHARED = (
+    "labels.json",
+    "synthetic_config.json",
+    "time_reversal_pairs.json",
+    "paraphrases.json",
+    "heldout.json",
+)  # as is
 NUM_FRAMES = 8
 DECIDED = 0.01  # logits: a reversal margin beyond this is a preference, below it rounding
 

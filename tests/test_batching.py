@@ -1,5 +1,7 @@
 """Batch construction of paper §3.3: P_B ∪ N_B with 4B classes, each once, and the multi-hot targets."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 import torch
@@ -22,10 +24,24 @@ def test_positives_first_then_negatives_up_to_4b_classes() -> None:
 
 
 def test_no_negatives_when_positives_fill_the_batch() -> None:
-    positives = [[f"label {i}" for i in range(5)], [f"label {i}" for i in range(5, 9)]]  # |P_B| = 9 >= 4B = 8
+    positives = [[f"label {i}" for i in range(4)], [f"label {i}" for i in range(4, 8)]]  # |P_B| = 8 = 4B
     batch = sample_label_batch(positives, VOCABULARY, classes_per_video=4, rng=np.random.default_rng(0))
-    assert batch.labels == [f"label {i}" for i in range(9)]
-    assert batch.targets.sum() == 9
+    assert batch.labels == [f"label {i}" for i in range(8)]
+    assert batch.targets.sum() == 8
+
+
+def test_more_positives_than_4b_are_subsampled_with_exact_targets() -> None:
+    """Videos with many true labels: 4B of P_B drawn uniformly, each scored against every video."""
+    positives = [[f"label {i}" for i in range(0, 30)], [f"label {i}" for i in range(20, 45)]]  # |P_B| = 45 > 8
+    drawn = Counter()
+    for step in range(400):
+        batch = sample_label_batch(positives, VOCABULARY, classes_per_video=4, rng=negative_label_rng(0, 0, step))
+        assert len(batch.labels) == len(set(batch.labels)) == batch.num_positive_classes == 8
+        expected = torch.tensor([[float(label in videos) for label in batch.labels] for videos in positives])
+        assert torch.equal(batch.targets, expected)
+        drawn.update(batch.labels)
+    assert set(drawn) == {f"label {i}" for i in range(45)}
+    assert min(drawn.values()) > 0.5 * 400 * 8 / 45  # about 71 draws each
 
 
 def test_small_vocabulary_gives_all_remaining_classes() -> None:

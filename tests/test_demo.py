@@ -74,12 +74,21 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
         assert 0 <= results[model][VAL]["time-reversal"]["aupr_macro"] <= 1
         assert results[model][VAL]["unseen"] is None  # the validation vocabulary holds no held-out label
         assert 0 <= results[model][HELDOUT]["unseen"]["aupr_macro"] <= 1
+        for name, kind in (
+            (HELDOUT, "unseen composition"),
+            (HELDOUT, "held-out category"),
+            (PARAPHRASED, "held-out synonym"),
+        ):
+            assert 0 <= results[model][name][kind]["aupr_macro"] <= 1 and results[model][VAL][kind] is None
         chance = results[model][HELDOUT]["scene"]["chance_aupr"]
         assert chance == pytest.approx(0.25, abs=0.15)  # one scene of four per video
 
     table = (out / "results.md").read_text()
     assert "| Model | Labels | Val AUPR (macro) | Held-out AUPR (macro) | Held-out peak F1 |" in table
-    assert "| Model | (a) unseen labels, held-out AUPR | (b) paraphrased labels, AUPR |" in table
+    assert (
+        "| Model | (a) unseen compositions, AUPR | (b) held-out synonyms, AUPR | (c) held-out categories, AUPR |"
+        in table
+    )
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
     assert len(rows) == (1 + len(results)) * (1 + len(LABEL_KINDS)) + (1 + len(results))  # chance rows included
     assert table in printed

@@ -23,6 +23,7 @@ from ovmlv.training.organism.tokenizer_training import train_clip_tokenizer, tra
 from ovmlv.training.runs import ORGANISM_TOWERS
 from ovmlv.training.synonyms import SYNONYMS
 from ovmlv.training.synthetic import MOTIONS, SyntheticConfig, render_video
+from ovmlv.training.world_labels import CATEGORIES, HELDOUT_CATEGORIES
 from tests.process_state import reset_accelerate_state, torch_threads
 
 WORLD = SyntheticConfig()
@@ -85,14 +86,26 @@ def test_corpus_explains_every_synonym_in_canonical_words() -> None:
     prompts = {prompt for prompt, _ in pairs}
     for concept, synonyms in SYNONYMS.items():
         for synonym in synonyms:
-            assert (synonym, concept) in pairs and f"describe {synonym}." in prompts
-    crimson_hoop = [answer for prompt, answer in pairs if prompt.endswith("a crimson hoop in a photo: 1.")]
+            assert (f"what does {synonym} mean?", concept) in pairs and f"describe {synonym}." in prompts
+            assert (synonym, dict(pairs)[concept]) in pairs  # the bare word reads back as its concept's does
+    crimson_hoop = [answer for prompt, answer in pairs if "about a crimson loop in a" in prompt]
     assert crimson_hoop == [
-        "red ring 2. red colour 3. a red object 4. ring shape 5. a round outline with a hole in the middle"
+        "red ring 2. red colour 3. a red object 4. warm-coloured 5. dark-coloured 6. ring shape "
+        "7. a round outline with a hole in the middle 8. curved shape"
     ]
     answers = " ".join(answer for prompt, answer in pairs if not prompt.startswith("another word for"))
     for synonym in (synonym for synonyms in SYNONYMS.values() for synonym in synonyms):
         assert not re.search(rf"\b{re.escape(synonym)}\b", answers), synonym
+
+
+def test_corpus_defines_every_category_by_its_members_held_out_ones_included() -> None:
+    pairs = dict(corpus(WORLD))
+    for category, members in CATEGORIES.items():
+        assert pairs[f"describe {category}."] == f"{category}: {', '.join(members[:-1])} or {members[-1]}"
+        for concept in members:
+            assert category in pairs[concept].split(", ")  # a bare concept reads back with its categories
+    assert pairs["is hoop curved shape?"] == "yes: ring" and pairs["is box curved shape?"] == "no: square"
+    assert HELDOUT_CATEGORIES < set(CATEGORIES)
 
 
 def test_command_end_to_end_at_toy_size_is_seeded(tmp_path: Path) -> None:
@@ -115,7 +128,13 @@ def test_command_end_to_end_at_toy_size_is_seeded(tmp_path: Path) -> None:
     assert record["command"] == f"ovmlv organism --out {tmp_path / 'a'} --toy"
     assert record["seed"] == 0 and len(record["data_sha256"]) == 64
     assert record["clip"]["history"][-1]["step"] == 2 and record["t5"]["history"][-1]["step"] == 2
-    assert [target["name"] for target in record["targets"]["targets"]][0] == "CLIP shapes, AUPR"
+    assert [target["name"] for target in record["targets"]["targets"]][0] == "CLIP colour-shape pairs, AUPR"
+    assert "t5_category_auroc" in record["targets"] and record["clip_world"]["version"] == 1
+    clip_before = (tmp_path / "a" / "clip" / "model.safetensors").read_bytes()
+    assert main(["organism", "--out", str(tmp_path / "a"), "--toy", "--t5-only"]) == 0  # the CLIP stays
+    assert (tmp_path / "a" / "clip" / "model.safetensors").read_bytes() == clip_before
+    t5_only = json.loads((tmp_path / "a" / "organism.json").read_text())
+    assert t5_only["clip"] == record["clip"] and t5_only["command"].endswith("--toy --t5-only")
 
 
 committed = pytest.mark.skipif(not (ORGANISM_TOWERS / "organism.json").exists(), reason="no committed organism")
@@ -166,4 +185,6 @@ def test_committed_record_says_how_the_towers_were_made_and_what_they_know() -> 
     assert record["threads"] >= 1 and record["pretraining_seconds"] > 0
     targets = {target["name"]: target for target in record["targets"]["targets"]}
     assert targets["T5 synonyms nearest their concept"]["value"] >= 0.9
+    assert 0 <= targets["T5 categories: members ranked first, AUROC"]["value"] <= 1  # missed: docs/organism.md
+    assert record["world"]["version"] == 2 and record["clip_world"]["version"] == 1
     assert targets["CLIP scenes, AUPR"]["value"] >= 0.95

@@ -283,7 +283,7 @@ def test_training_run_writes_what_the_pipeline_loads(tmp_path: Path, towers, syn
 
     report = json.loads((out / "eval_step_4.json").read_text())["datasets"]["val"]
     assert report["num_videos"] == 4 and 0 <= report["aupr_macro"] <= 1 and 0 <= report["peak_f1"] <= 1
-    assert set(report["per_kind"]) == {"entity", "action", "scene"}
+    assert set(report["per_kind"]) == {"entity", "action", "count", "scene", "category"}  # world v2's kinds
     assert (out / "eval_step_2.json").exists()
 
     model = OvmlvModel.from_pretrained(out / "final")

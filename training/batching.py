@@ -5,6 +5,11 @@ without replacement from the rest of the training vocabulary (none when |P_B| >=
 every label of P_B ∪ N_B, each label appearing once, so the label encoder runs once per unique class; a label of
 P_B that is not among a video's positives is one of its negatives.
 
+A batch holds at most 4B classes: when |P_B| > 4B, 4B of P_B are drawn uniformly without replacement (and N_B is
+empty). The paper's videos carry a few labels each, so P_B stays under 4B there; the synthetic world v2 gives a video
+about 60 true labels from a vocabulary of 2,000, and scoring all of P_B (some 600 classes for B = 16) would make the
+label encoder's pass ten times the cost of a step. Every drawn label keeps exact targets for every video.
+
 In a multi-process run each process builds its own label batch from its own B videos (the paper's "12 videos per
 GPU", 4B classes per GPU). The draw of N_B is seeded from (seed, process, micro-batch index) rather than carried
 in a generator, so a resumed run draws exactly what an uninterrupted one would, with no state to checkpoint.
@@ -61,12 +66,18 @@ def sample_label_batch(
     classes_per_video: int,
     rng: np.random.Generator,
 ) -> LabelBatch:
-    """P_B ∪ N_B for the videos whose positive labels are `positives` (one list per video), and their targets."""
+    """P_B ∪ N_B for the videos whose positive labels are `positives` (one list per video), and their targets; at
+    most `classes_per_video` x B classes (P_B subsampled when larger)."""
     positive_classes = list(dict.fromkeys(label for labels in positives for label in labels))
-    num_negative = max(0, classes_per_video * len(positives) - len(positive_classes))
+    budget = classes_per_video * len(positives)
+    if len(positive_classes) > budget:
+        kept = np.sort(rng.choice(len(positive_classes), size=budget, replace=False))
+        positive_classes = [positive_classes[i] for i in kept]
+    num_negative = max(0, budget - len(positive_classes))
     taken = [vocabulary.index[label] for label in positive_classes if label in vocabulary]
     candidates = np.setdiff1d(np.arange(len(vocabulary)), taken)  # the rest of the vocabulary
     drawn = rng.choice(candidates, size=min(num_negative, candidates.size), replace=False)
     labels = positive_classes + [vocabulary.labels[i] for i in drawn]
-    targets = multi_hot(positives, {label: i for i, label in enumerate(labels)})
+    index = {label: i for i, label in enumerate(labels)}
+    targets = multi_hot([[label for label in video if label in index] for video in positives], index)
     return LabelBatch(labels=labels, targets=targets, num_positive_classes=len(positive_classes))

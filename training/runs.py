@@ -40,6 +40,7 @@ from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
 from .metrics import average_precision, multilabel_report
 from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
+from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
 TOWER_INITIALIZER_FACTOR = 3.0
@@ -47,8 +48,10 @@ TOWER_INITIALIZER_FACTOR = 3.0
 QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
 # The recipe's validation sets: closed vocabulary; open (unseen labels); the held-out videos' labels in synonyms.
 VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
-LABEL_KINDS = ("shape", "pair", "action", "scene")  # the rows of a per-kind table
-GROUPS = ("all", *LABEL_KINDS, "time-reversal", "unseen")
+LABEL_KINDS = ("shape", "pair", "action", "count", "scene", "category")  # the rows of a per-kind table
+# The held-out kinds of world v2 (heldout.json): (a), (b), (c); "unseen" is (a) and (c), the canonical ones.
+HELDOUT_KINDS = (UNSEEN_COMPOSITION, HELDOUT_SYNONYM, HELDOUT_CATEGORY)
+GROUPS = ("all", "canonical", *LABEL_KINDS, "time-reversal", "unseen", "seen", *HELDOUT_KINDS)
 ORDER_ONLY = "order-only"  # a report beside GROUPS: see `order_only_report`
 CHANCE_RANKINGS = 200
 
@@ -208,25 +211,35 @@ def method_run(
 
 
 def label_groups(data: Path) -> dict[str, set[str]]:
-    """The labels each table row reports on (see GROUPS), each with its paraphrases: a group means the same
-    concepts in the held-out set and in its paraphrased copy."""
+    """The labels each table row reports on (see GROUPS). A group of canonical labels comes with their paraphrases
+    written with held-out synonyms, so that it means the same concepts in the held-out set (canonical words) and in
+    its paraphrased copy (held-out synonyms); "seen" is the
+    training vocabulary, "canonical" the labels in canonical words only, and each held-out kind is the labels
+    heldout.json gives it."""
     kinds: dict[str, str] = json.loads((data / "labels.json").read_text(encoding="utf-8"))
+    heldout: dict[str, str] = json.loads((data / "heldout.json").read_text(encoding="utf-8"))
     world = SyntheticConfig.of_folder(data)
-    train_vocabulary = set(read_lines(data / "vocab_train.txt", "vocabulary"))
+    canonical_kinds = world.label_kinds
     canonical = {
-        "all": set(kinds),
+        "all": set(canonical_kinds),
         "shape": set(world.shapes),
         "pair": set(world.entities),
-        "action": {label for label, kind in kinds.items() if kind == "action"},
-        "scene": {label for label, kind in kinds.items() if kind == "scene"},
+        **{kind: {label for label, k in canonical_kinds.items() if k == kind} for kind in LABEL_KINDS[2:]},
         "time-reversal": {label for pair in TIME_REVERSAL_PAIRS for label in pair} & set(kinds),
-        "unseen": set(kinds) - train_vocabulary,
+        "unseen": set(world.unseen_labels),
     }
-    paraphrases = world.paraphrases
-    return {
-        group: canonical[group] | {written for written, label in paraphrases.items() if label in canonical[group]}
-        for group in GROUPS
+    seen = set(read_lines(data / "vocab_train.txt", "vocabulary"))
+    # Paraphrases with held-out synonyms only: the held-out set's vocabulary also holds the seen-synonym ones, and a
+    # per-kind row there reads canonical words.
+    paraphrases = {written: label for written, label in world.paraphrases.items() if written not in seen}
+    groups = {
+        group: members | {written for written, label in paraphrases.items() if label in members}
+        for group, members in canonical.items()
     }
+    groups["all"] = set(canonical_kinds) | set(world.paraphrases)  # every label, whatever the set
+    groups["canonical"] = set(canonical_kinds)  # without paraphrases
+    groups["seen"] = seen
+    return groups | {kind: {label for label, k in heldout.items() if k == kind} for kind in HELDOUT_KINDS}
 
 
 def reversal_pairs(data: Path) -> list[tuple[set[str], set[str]]]:

@@ -1,9 +1,11 @@
-"""The world's words: every concept of the synthetic world by its canonical name, its synonyms, and paraphrased labels.
+"""The world's words: every concept of the synthetic world by its canonical name and its synonyms.
 
 Why a module of its own: the model organism's towers split the vocabulary. The tiny CLIP is pretrained on captions
 that use canonical names only, the tiny T5 on a corpus where every synonym is explained by its canonical name; so a
 label written with synonyms ("crimson hoop" for "red ring") is a word CLIP never learned and the LLM knows. Every
-synonym is a phrase of its own (no canonical name inside it), and no two concepts share one.
+synonym is a phrase of its own (no canonical name inside it), and no two concepts share one. Labels are written
+with them by `world_labels.written_forms`. (The CLIP tokenizer is trained with these synonyms once each: changing
+them changes the committed CLIP's tokenizer.)
 """
 
 from __future__ import annotations
@@ -47,15 +49,3 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "striped background": ("zebra backdrop", "pinstriped scene", "banded backdrop"),
     "checkered background": ("chessboard backdrop", "gingham scene", "harlequin backdrop"),
 }
-
-
-def paraphrase(label: str, variant: int = 0) -> str:
-    """A label of the world written with synonyms only: a concept by one of its synonyms, a colour-shape pair
-    ("red ring") by a colour synonym and a shape synonym ("crimson hoop"). `variant` picks which synonyms, so that a
-    vocabulary paraphrased with variant = position uses every synonym."""
-    if label in SYNONYMS:
-        synonyms = SYNONYMS[label]
-        return synonyms[variant % len(synonyms)]
-    colour, shape = label.split(" ", 1)
-    colour_synonyms, shape_synonyms = SYNONYMS[colour], SYNONYMS[shape]
-    return f"{colour_synonyms[variant % len(colour_synonyms)]} {shape_synonyms[variant // len(colour_synonyms) % len(shape_synonyms)]}"

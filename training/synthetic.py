@@ -1,46 +1,52 @@
-"""The synthetic world: tiny H.264 videos of moving coloured shapes with entity, action and scene labels.
+"""The synthetic world: tiny H.264 videos of moving coloured shapes, labelled from a vocabulary of thousands.
 
 Why: the end-to-end demo and the model organism (`ovmlv organism`) need a world that tiny towers learn on 2 CPU
-cores, with concepts enough for open vocabulary to mean something, and labels that only temporal modelling tells
-apart. Each video shows 1-3 objects on a background; an object has a colour (10), a shape (8) and a motion (9); the
-background is one of 4 scenes. A video's labels: every object's shape ("star") and colour-shape pair ("red star"),
-both of kind "entity", every object's motion (kind "action", e.g. "moving left"), and its scene ("striped
-background"). Every concept also has 2-3 synonyms (`training.synonyms`).
+cores, with labels enough for open vocabulary to mean something (the paper's label encoder trains on thousands),
+meanings that only the LLM knows, and labels that only temporal modelling tells apart. Each video shows 1-3 objects
+(no two of one colour and shape) on a background; an object has a colour (10), a shape (8) and a motion (9); the
+background is one of 4 scenes. World v2 (the default, `version=2`) labels a video by every label of
+`training.world_labels` whose rule holds: colours, shapes, motions, their pairs and triples, counts, backgrounds,
+and categories ("polygon", "warm-coloured object", "moving horizontally") that only the T5's corpus defines;
+about 1,150 canonical labels, with synonyms (`training.synonyms`) well over 2,000 written forms.
 
-Only the order of frames tells the time-reversed pairs in `TIME_REVERSAL_PAIRS` apart:
-- Movers start at a uniform random point and move at constant speed on a torus (they wrap around the frame edges),
-  so in every frame the centre is uniform over the frame, whichever the direction.
-- Growing and shrinking sweep the same radius range linearly, one being the other played backwards; every other
-  object except pulsing ones has a fixed radius drawn uniformly from that range, so sizes pooled over frames match
-  too. Pulsing objects swing between the range's ends (`pulse_rate` cycles a second), in time with no direction.
+Only the order of frames tells the time-reversed pairs in `TIME_REVERSAL_PAIRS` apart: the second label's track is
+the first's played backwards (a mover to the left is a mover to the right reversed; shrinking is growing
+reversed), so the frames of a video of one side, taken as a set, are distributed exactly as the other side's.
+- Movers cross the frame in a straight line without wrapping (v2): the centre goes 0.3 frame widths a second,
+  starting where the whole path keeps it inside the frame, across-axis fully inside. Their heading shows nothing
+  of the direction (uniform), so only the order of positions does. World v1 (`version=1`, the frames the
+  committed CLIP was pretrained on) let movers wrap around the frame edges from a uniform start, which hid the
+  direction from any window of frames that straddled the edge.
+- Growing and shrinking sweep the same radius range linearly; every other object except pulsing ones has a fixed
+  radius drawn uniformly from that range. Pulsing objects swing between the range's ends (`pulse_rate` cycles a
+  second), in time with no direction.
 - Every object carries a dark marker dot along its heading, so rotation is visible even on a circle; non-rotating
-  objects have a uniform random heading, so a single frame does not tell rotation either. Shapes differ whatever
-  the heading: the diamond is a rhombus (never a turned square), the bar a long rectangle.
-- Bouncing objects move diagonally inside the frame and reflect off the walls (horizontally at least once per
-  video). Unlike movers they never straddle an edge: that is their only single-frame clue.
+  objects have a uniform random heading. Shapes differ whatever the heading: the diamond is a rhombus (never a
+  turned square), the bar a long rectangle.
+- Bouncing objects move diagonally inside the frame and reflect off the walls (horizontally at least once).
 
-Held-out structure (open-vocabulary evaluation), decided once in `SyntheticConfig.heldout_labels`:
-(a) unseen labels: every object of a held-out shape ("star", "cross": the world's objects that fine-tuning never
-    shows, as "dog" would be for CLIP) and every object of a held-out colour-shape pair ("blue circle", ...) is kept
-    out of train and val, and those labels, with every pair of a held-out shape, are absent from vocab_train.txt.
-    Every held-out video has at least one such object, next to objects of any kind.
-(b) paraphrased labels: heldout_paraphrased.jsonl holds the held-out videos again, each label replaced by what
-    only the T5 knows means it: every synonym of a shape, motion or scene, and a paraphrase of a colour-shape pair
-    (`training.synonyms.paraphrase`: "crimson hoop" for "red ring"). Fine-tuning never uses them.
-(c) labels that only frame order tells apart: the time-reversal pairs, present in every split.
+Held-out structure (open-vocabulary evaluation), decided once in `training.world_labels`: (a) unseen compositions
+(objects of a held-out colour-shape or shape-motion pair are only in held-out videos, every label naming the pair
+only in the held-out vocabulary), (b) held-out synonyms (only in heldout_paraphrased.jsonl), (c) held-out
+categories, (d) the time-reversal pairs, in every split. No held-out label is in vocab_train.txt, train.jsonl or
+val.jsonl (the calibration set).
 
 Output layout of `generate_dataset(out_dir, config)`:
 - videos/{split}_{index:05d}.mp4 (libx264, yuv420p, `config.fps` fps, `config.num_frames` frames);
-- train.jsonl, val.jsonl, heldout.jsonl: one `{"video", "labels", "source": "synthetic"}` object per line, the
-  video path relative to the manifest's folder; heldout_paraphrased.jsonl: heldout.jsonl with paraphrased labels;
-- vocab_all.txt (every label), vocab_train.txt (vocab_all minus the unseen labels), vocab_paraphrased.txt (the
-  paraphrases of every label), one label a line;
-- labels.json `{label: "entity" | "action" | "scene"}` and labels_paraphrased.json (the same for paraphrases);
-  paraphrases.json `{paraphrase: label}`; time_reversal_pairs.json `[[label, reversed label], ...]`;
+- train.jsonl, val.jsonl: `{"video", "labels", "source": "synthetic"}` per line, the video path relative to the
+  manifest's folder, the labels every true training label (canonical, and paraphrased with seen synonyms);
+  heldout.jsonl: every true label of vocab_all; heldout_paraphrased.jsonl: the held-out videos again, labelled by
+  every true paraphrase (seen and held-out synonyms) of their training labels;
+- vocab_all.txt (every canonical label, then the training labels' seen-synonym paraphrases), vocab_train.txt (the
+  training labels), vocab_paraphrased.txt (every paraphrase of a training label), one label a line;
+- labels.json `{label: kind}` for vocab_all and vocab_train (kinds: entity, action, count, scene, category) and
+  labels_paraphrased.json for vocab_paraphrased; heldout.json `{label: held-out kind}` for every held-out label
+  ("unseen composition", "held-out synonym", "held-out category"); paraphrases.json `{paraphrase: label}`;
+  time_reversal_pairs.json `[[label, reversed label], ...]`;
 - synthetic_config.json: the `SyntheticConfig` that made the folder (same seed, same videos).
 
 CLI: `ovmlv synthetic --out DIR [--num-train N --num-val N --num-heldout N --size 64 --fps 8
---seconds 2.5 --seed 0 --workers 2]`.
+--seconds 2.5 --seed 0 --workers 2 --version 2]`.
 """
 
 import json
@@ -50,7 +56,7 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 from itertools import product
 from multiprocessing import Pool
 from pathlib import Path
@@ -61,7 +67,14 @@ from tqdm import tqdm
 
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 
-from .synonyms import SYNONYMS, paraphrase
+from .world_labels import (
+    HELDOUT_SYNONYM,
+    Label,
+    heldout_kind,
+    is_novel_object,
+    world_labels,
+    written_forms,
+)
 
 # Saturated, far apart in hue or lightness: they survive 4:2:0 chroma subsampling and x264 at 64 px.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -210,23 +223,14 @@ class SyntheticConfig:
     colours: tuple[str, ...] = tuple(COLOURS)
     motions: tuple[str, ...] = MOTIONS
     scenes: tuple[str, ...] = tuple(SCENES)  # () = unlabelled dark background
-    # Shape, colour-shape pair or motion labels whose objects fine-tuning never sees (module docstring, (a)).
-    heldout_labels: tuple[str, ...] = (
-        "star",
-        "cross",
-        "blue circle",
-        "yellow triangle",
-        "green square",
-        "purple ring",
-        "orange diamond",
-        "white bar",
-    )
     radius_range: tuple[float, float] = (0.14, 0.22)  # object circumradius as a fraction of `size`
     speed: float = 0.3  # frame widths per second, movers and bouncers alike
     rotation_speed: float = 0.5  # turns per second
     pulse_rate: float = 1.0  # radius cycles per second
     crf: int = 20  # x264 constant rate factor: low enough that small shapes keep their colour
     seed: int = 0
+    version: int = 2  # 1: movers wrap around the frame edges (the frames the committed CLIP was pretrained on)
+    paraphrase_variants: int = 2  # paraphrases per label and side (seen synonyms; held-out synonyms)
 
     @classmethod
     def of_folder(cls, folder: str | Path) -> "SyntheticConfig":
@@ -246,14 +250,10 @@ class SyntheticConfig:
         ):
             if unknown := set(names) - set(known):
                 raise ValueError(f"unknown {kind}s {sorted(unknown)}; known: {list(known)}")
-        if unknown := set(self.heldout_labels) - set(self.shapes) - set(self.entities) - set(self.motions):
-            raise ValueError(
-                f"held-out labels {sorted(unknown)} are not shape, entity or motion labels of this config"
-            )
         if not 0 < self.radius_range[0] <= self.radius_range[1] < 0.5:
             raise ValueError(f"radius_range must satisfy 0 < low <= high < 0.5, got {self.radius_range}")
-        if not set(self.motions) - set(self.heldout_labels):
-            raise ValueError("every motion is held out: training would have none")
+        if self.version not in (1, 2):
+            raise ValueError(f"version must be 1 or 2, got {self.version}")
         seen_entities = len(
             {
                 (shape, colour)
@@ -263,8 +263,6 @@ class SyntheticConfig:
         )
         if not 1 <= self.min_objects <= self.max_objects <= seen_entities:
             raise ValueError(f"need 1 <= min_objects <= max_objects <= {seen_entities} (distinct seen entities)")
-        if self.num_heldout and not self.heldout_labels:
-            raise ValueError("num_heldout > 0 needs heldout_labels")
 
     @property
     def num_frames(self) -> int:
@@ -281,37 +279,52 @@ class SyntheticConfig:
         return list(product(self.shapes, self.colours, self.motions))
 
     def is_novel(self, shape: str, colour: str, motion: str) -> bool:
-        """Whether an object of this kind carries a held-out label: only held-out videos show it."""
-        return bool({shape, f"{colour} {shape}", motion} & set(self.heldout_labels))
+        """Whether an object of this kind shows an unseen composition: only held-out videos show it."""
+        return is_novel_object(colour, shape, motion)
+
+    @cached_property
+    def labels(self) -> dict[str, Label]:
+        """{canonical label: its meaning}, every label of the world in vocabulary order."""
+        return {label.text(): label for label in world_labels(self.colours, self.shapes, self.motions, self.scenes)}
 
     @property
     def label_kinds(self) -> dict[str, str]:
-        """Every label of the benchmark, in vocabulary order, with its kind for per-kind evaluation."""
-        return (
-            dict.fromkeys(self.entities, "entity")
-            | dict.fromkeys(self.shapes, "entity")
-            | dict.fromkeys(self.motions, "action")
-            | dict.fromkeys(self.scenes, "scene")
-        )
+        """Every canonical label of the world, in vocabulary order, with its kind for per-kind evaluation."""
+        return {text: label.kind for text, label in self.labels.items()}
+
+    @property
+    def heldout_kinds(self) -> dict[str, str]:
+        """{label: held-out kind} for every held-out label: canonical ones of kinds (a) and (c), and the paraphrases
+        of training labels written with held-out synonyms (b)."""
+        canonical = {text: kind for text, label in self.labels.items() if (kind := heldout_kind(label))}
+        synonyms = dict.fromkeys(self.paraphrases_of(heldout=True), HELDOUT_SYNONYM)
+        return canonical | synonyms
 
     @property
     def unseen_labels(self) -> list[str]:
-        """Labels that no train or val video carries: the held-out ones and every pair of a held-out shape."""
-        heldout = set(self.heldout_labels)
-        pairs_of_heldout_shapes = {
-            f"{colour} {shape}" for shape in heldout & set(self.shapes) for colour in self.colours
+        """Canonical labels that no train or val video carries: unseen compositions and held-out categories."""
+        return [text for text, label in self.labels.items() if heldout_kind(label)]
+
+    def paraphrases_of(self, heldout: bool) -> dict[str, str]:
+        """{paraphrase: canonical label} of every training label, with seen synonyms (heldout=False) or with at least
+        one held-out synonym (heldout=True); `paraphrase_variants` of each."""
+        return {
+            written: text
+            for index, (text, label) in enumerate(self.labels.items())
+            if not heldout_kind(label)
+            for written in written_forms(label, self.paraphrase_variants, heldout, offset=index)
         }
-        return [label for label in self.label_kinds if label in heldout | pairs_of_heldout_shapes]
 
     @property
     def paraphrases(self) -> dict[str, str]:
-        """{paraphrase: label}: every synonym of a shape, motion or scene label; one paraphrase of each colour-shape
-        pair (variant = its vocabulary position, so that every colour and shape synonym gets used)."""
-        return {
-            (written if label in SYNONYMS else paraphrase(label, index)): label
-            for index, label in enumerate(self.label_kinds)
-            for written in SYNONYMS.get(label, (label,))
-        }
+        """{paraphrase: canonical label}: every paraphrase of a training label, seen synonyms then held-out ones."""
+        return self.paraphrases_of(heldout=False) | self.paraphrases_of(heldout=True)
+
+    @property
+    def train_labels(self) -> list[str]:
+        """The training vocabulary: canonical labels not held out, then their paraphrases with seen synonyms."""
+        unseen = set(self.unseen_labels)
+        return [text for text in self.labels if text not in unseen] + list(self.paraphrases_of(heldout=False))
 
 
 @dataclass(frozen=True)
@@ -346,11 +359,12 @@ class VideoSpec:
 
     objects: tuple[MovingObject, ...]
     scene: str | None
+    wrap: bool = False  # world v1: objects that cross an edge come back in at the opposite one
 
-    @property
-    def labels(self) -> list[str]:
-        labels = {label for obj in self.objects for label in (obj.shape, obj.entity, obj.motion)}
-        return sorted(labels | ({self.scene} if self.scene else set()))
+    def labels(self, world: SyntheticConfig) -> list[str]:
+        """Every canonical label of `world` that is true of this video, by its rule (`world_labels.Label.holds`)."""
+        objects = [(obj.colour, obj.shape, obj.motion) for obj in self.objects]
+        return [text for text, label in world.labels.items() if label.holds(objects, self.scene)]
 
     def at(self, frame: int) -> "VideoSpec":
         """The still of frame `frame`: the same objects, one-frame tracks."""
@@ -368,14 +382,24 @@ def sample_track(motion: str, config: SyntheticConfig, rng: np.random.Generator)
     size, num_frames = config.size, config.num_frames
     t = np.arange(num_frames, dtype=np.float64)
     r_min, r_max = (fraction * size for fraction in config.radius_range)
-    x0, y0 = rng.uniform(0, size, 2)
+    start = rng.uniform(0, 1, 2)  # where the object starts, as fractions of the room it has
     radius = np.full(num_frames, rng.uniform(r_min, r_max))
     heading = np.full(num_frames, rng.uniform(0, 2 * math.pi))
     step = config.speed * size / config.fps  # pixels per frame
+    if config.version == 1:  # anywhere on a frame whose edges wrap around
+        x0, y0 = start * size
+    else:  # fully inside the frame at its largest
+        largest = r_max if motion in ("growing", "shrinking", "pulsing") else radius[0]
+        x0, y0 = largest + start * (size - 2 * largest)
     x, y = np.full(num_frames, x0), np.full(num_frames, y0)
     if motion in DIRECTIONS:
         dx, dy = DIRECTIONS[motion]
-        x, y = (x0 + dx * step * t) % size, (y0 + dy * step * t) % size
+        if config.version == 1:
+            x, y = (x0 + dx * step * t) % size, (y0 + dy * step * t) % size
+        else:  # a straight crossing whose centre stays inside; the negative direction is the positive reversed
+            room = size - step * (num_frames - 1)
+            along = start[0] * room + step * (t if dx + dy > 0 else t[::-1])
+            x, y = (along, y) if dx else (x, along)
     elif motion == "rotating":
         heading = heading + rng.choice((-1, 1)) * 2 * math.pi * config.rotation_speed / config.fps * t
     elif motion in ("growing", "shrinking"):
@@ -414,7 +438,7 @@ def sample_objects(
         MovingObject(shape, colour, motion, sample_track(motion, config, rng))
         for shape, colour, motion in (chosen[i] for i in rng.permutation(len(chosen)))
     )
-    return VideoSpec(objects=objects, scene=scene)
+    return VideoSpec(objects=objects, scene=scene, wrap=config.version == 1)
 
 
 def sample_video(config: SyntheticConfig, split: str, index: int) -> VideoSpec:
@@ -433,12 +457,14 @@ def _torus_offset(delta: np.ndarray, size: int) -> np.ndarray:
     return (delta + size / 2) % size - size / 2
 
 
-def object_mask(obj: MovingObject, size: int) -> tuple[np.ndarray, np.ndarray]:
+def object_mask(obj: MovingObject, size: int, wrap: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(T, size, size) boolean masks of where `obj` paints its colour and where its marker dot."""
     grid = np.arange(size, dtype=np.float64)
     track = obj.track
-    dx = _torus_offset(grid[None, None, :] - track.x[:, None, None], size)  # (T, 1, W)
-    dy = _torus_offset(grid[None, :, None] - track.y[:, None, None], size)  # (T, H, 1)
+    dx = grid[None, None, :] - track.x[:, None, None]  # (T, 1, W)
+    dy = grid[None, :, None] - track.y[:, None, None]  # (T, H, 1)
+    if wrap:
+        dx, dy = _torus_offset(dx, size), _torus_offset(dy, size)
     cos, sin = np.cos(track.heading)[:, None, None], np.sin(track.heading)[:, None, None]
     u, v = dx * cos + dy * sin, dy * cos - dx * sin  # (T, H, W) along / across the heading
     r = track.radius[:, None, None]
@@ -452,7 +478,7 @@ def render_video(spec: VideoSpec, size: int) -> np.ndarray:
     num_frames = len(spec.objects[0].track.x)
     frames = np.repeat(background[None], num_frames, axis=0)  # (T, H, W, 3)
     for obj in spec.objects:
-        body, marker = object_mask(obj, size)
+        body, marker = object_mask(obj, size, spec.wrap)
         frames[body] = COLOURS[obj.colour]
         frames[marker] = MARKER_COLOUR
     return frames
@@ -471,11 +497,12 @@ def write_video(path: Path, frames: np.ndarray, fps: int, crf: int) -> None:
 
 
 def _make_video(task: tuple[str, int], config: SyntheticConfig, out_dir: Path) -> dict:
+    """Render and encode one video; its record with its true canonical labels."""
     split, index = task
     spec = sample_video(config, split, index)
     relative = f"videos/{split}_{index:05d}.mp4"
     write_video(out_dir / relative, render_video(spec, config.size), config.fps, config.crf)
-    return {"video": relative, "labels": spec.labels, "source": SOURCE}
+    return {"video": relative, "labels": spec.labels(config), "source": SOURCE}
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
@@ -504,37 +531,48 @@ def generate_dataset(
     written_as: dict[str, list[str]] = {}
     for written, label in config.paraphrases.items():
         written_as.setdefault(label, []).append(written)
-    manifests = {
+    train_labels = config.train_labels
+    training = set(train_labels)
+
+    def relabelled(record: dict, keep: Callable[[str], bool]) -> dict:
+        """`record` labelled by every written form (the label, its paraphrases) that `keep` accepts, sorted."""
+        labels = [form for label in record["labels"] for form in (label, *written_as.get(label, ())) if keep(form)]
+        return record | {"labels": sorted(labels)}
+
+    by_split = {
         split: [record for (task_split, _), record in zip(tasks, records, strict=True) if task_split == split]
         for split in SPLITS
     }
-    manifests[PARAPHRASED] = [
-        record | {"labels": sorted(written for label in record["labels"] for written in written_as[label])}
-        for record in manifests["heldout"]
-    ]
+    vocab_all = list(config.labels) + [label for label in train_labels if label not in config.labels]
+    keep = {"train": training.__contains__, "val": training.__contains__, "heldout": set(vocab_all).__contains__}
+    manifests = {split: [relabelled(record, keep[split]) for record in by_split[split]] for split in SPLITS}
+    paraphrased = set(config.paraphrases)
+    manifests[PARAPHRASED] = [relabelled(record, paraphrased.__contains__) for record in by_split["heldout"]]
     for name, split_records in manifests.items():
         _write_lines(out / f"{name}.jsonl", [json.dumps(record) for record in split_records])
     label_kinds = config.label_kinds
-    unseen = set(config.unseen_labels)
-    vocab_train = [label for label in label_kinds if label not in unseen]
-    _write_lines(out / "vocab_all.txt", list(label_kinds))
-    _write_lines(out / "vocab_train.txt", vocab_train)
-    _write_lines(out / "vocab_paraphrased.txt", list(config.paraphrases))
-    write_text_atomically(out / "labels.json", json.dumps(label_kinds, indent=1))
     paraphrase_kinds = {written: label_kinds[label] for written, label in config.paraphrases.items()}
+    _write_lines(out / "vocab_all.txt", vocab_all)
+    _write_lines(out / "vocab_train.txt", train_labels)
+    _write_lines(out / "vocab_paraphrased.txt", list(config.paraphrases))
+    write_text_atomically(out / "labels.json", json.dumps(label_kinds | paraphrase_kinds, indent=1))
     write_text_atomically(out / "labels_paraphrased.json", json.dumps(paraphrase_kinds, indent=1))
+    write_text_atomically(out / "heldout.json", json.dumps(config.heldout_kinds, indent=1))
     write_text_atomically(out / "paraphrases.json", json.dumps(config.paraphrases, indent=1))
     pairs = [list(pair) for pair in TIME_REVERSAL_PAIRS if set(pair) <= set(config.motions)]
     write_text_atomically(out / "time_reversal_pairs.json", json.dumps(pairs))
     write_text_atomically(out / CONFIG_FILE, json.dumps(asdict(config), indent=1))
+    heldout = config.heldout_kinds
     return {
         "out_dir": str(out),
         "num_videos": counts,
         "num_frames": config.num_frames,
         "size": config.size,
         "fps": config.fps,
-        "vocab_all": len(label_kinds),
-        "vocab_train": len(vocab_train),
-        "unseen_labels": config.unseen_labels,
+        "version": config.version,
+        "vocab_all": len(vocab_all),
+        "vocab_train": len(train_labels),
+        "vocab_paraphrased": len(config.paraphrases),
+        "heldout_labels": {kind: sum(v == kind for v in heldout.values()) for kind in dict.fromkeys(heldout.values())},
         "seconds_elapsed": round(elapsed, 2),
     }

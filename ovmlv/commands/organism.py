@@ -19,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=1, help="torch threads (the committed organism was made with 1)"
     )
     parser.add_argument("--toy", action="store_true", help="tiny sizes and budgets: a plumbing check in seconds")
+    parser.add_argument("--t5-only", action="store_true", help="pretrain the T5 alone, keeping --out's CLIP")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,17 @@ from ovmlv.arguments import EXIT_OK
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
-    for name in ("num_train", "num_val", "num_heldout", "size", "fps", "min_objects", "max_objects", "seed"):
+    for name in (
+        "num_train",
+        "num_val",
+        "num_heldout",
+        "size",
+        "fps",
+        "min_objects",
+        "max_objects",
+        "seed",
+        "version",
+    ):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int)
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--no-scenes", action="store_true", help="plain dark background, no scene labels")

@@ -126,7 +126,7 @@ def video_zero_shot(
         text = F.normalize(
             model.get_text_features(**tokenizer(labels, padding=True, return_tensors="pt")).pooler_output, dim=-1
         )
-        truth = np.array([[label in spec.labels for label in labels] for spec in specs])
+        truth = np.array([[label in spec.labels(world) for label in labels] for spec in specs])
         report[group] = round(aupr(truth, (video @ text.T).numpy()), 4)
     model.train()
     return report

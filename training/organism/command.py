@@ -1,10 +1,13 @@
 """Make the model organism, or measure it: `ovmlv organism`.
 
-    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1]
+    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1] [--t5-only]
     ovmlv organism --measure [--towers training/organism_towers] [--out outputs/organism_targets]
 
 The first regenerates everything from the seed (the tokenizers' corpora, the stills, the T5 corpus), pretrains the
-tiny CLIP and then the tiny T5, saves them as `save_pretrained` folders `--out`/clip and `--out`/t5 (each written
+tiny CLIP and then the tiny T5 (with `--t5-only`, the T5 alone, beside the CLIP already in `--out`, whose record
+organism.json keeps). The CLIP learns from stills of world v1's rendering (`SyntheticConfig.version=1`: the frames
+it was pretrained on before world v2; v2 only moves the movers' paths inside the frame), the T5 from world v2's
+corpus; saves them as `save_pretrained` folders `--out`/clip and `--out`/t5 (each written
 whole, then moved into place), measures the targets on fresh held-out videos, and writes `--out`/organism.json: the
 command, the seed, a hash of the data, the recipes, the pretraining histories and the targets. The second only
 measures (targets.md and targets.json in `--out`). `--toy` shrinks every size and budget to seconds: a check of the
@@ -38,10 +41,10 @@ from ..runs import existing_towers
 from ..synonyms import SYNONYMS
 from ..synthetic import SyntheticConfig
 from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pretrain_clip
-from .corpus import corpus
+from .corpus import category_candidates, corpus
 from .stills import caption, sample_still
 from .t5_pretraining import T5PretrainingConfig, build_t5, pretrain_t5
-from .targets import measure_targets, targets_markdown, world_concepts
+from .targets import ZERO_SHOT, measure_targets, targets_markdown, world_concepts
 from .tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
 
 CAPTIONS_FOR_TOKENIZER = 4000
@@ -51,6 +54,7 @@ TOY_CLIP = dict(
 ) | dict(steps=2, warmup_steps=1, eval_every=2, eval_videos=4, eval_frames=2)
 TOY_T5 = dict(d_model=16, d_ff=32, num_layers=1, batch_size=4, steps=2, warmup_steps=1, eval_every=2)
 TOY_HELDOUT_VIDEOS = 4
+TOY_METHODS = ("class_name",)  # a toy run skips the other zero-shot methods (fixed LLM prompts generate for minutes)
 
 
 def clip_tokenizer_texts(world: SyntheticConfig, seed: int) -> list[str]:
@@ -78,33 +82,38 @@ def save_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fold
         tokenizer.save_pretrained(staging)
 
 
-def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
-    """Pretrain both towers into `out` and measure them; returns what organism.json holds."""
+def make_organism(out: Path, seed: int, toy: bool, command: str, t5_only: bool = False) -> dict:
+    """Pretrain both towers (or the T5 alone) into `out` and measure them; returns what organism.json holds."""
     world = SyntheticConfig(seed=seed)
+    clip_world = replace(world, version=1)
     clip_config = replace(ClipPretrainingConfig(), **(TOY_CLIP if toy else {}))
     t5_config = replace(T5PretrainingConfig(), **(TOY_T5 if toy else {}))
     start = time.perf_counter()
 
-    clip_texts = clip_tokenizer_texts(world, seed)
+    clip_texts = clip_tokenizer_texts(clip_world, seed)
     pairs = corpus(world)
-    clip_tokenizer = train_clip_tokenizer(clip_texts)
     t5_tokenizer = train_t5_tokenizer([text for pair in pairs for text in pair])
 
-    torch.manual_seed(seed)
-    clip = build_clip(clip_tokenizer, clip_config)
-    clip_log = pretrain_clip(clip, clip_tokenizer, world, clip_config, seed)
-    save_folder(clip, clip_tokenizer, out / "clip")
+    if t5_only:
+        if not (out / "clip").is_dir() or not (out / "organism.json").is_file():
+            raise CommandError(f"--t5-only needs a CLIP and its record in {out} (clip/ and organism.json)")
+        clip_record = json.loads((out / "organism.json").read_text(encoding="utf-8"))["clip"]
+    else:
+        clip_tokenizer = train_clip_tokenizer(clip_texts)
+        torch.manual_seed(seed)
+        clip = build_clip(clip_tokenizer, clip_config)
+        clip_log = pretrain_clip(clip, clip_tokenizer, clip_world, clip_config, seed)
+        save_folder(clip, clip_tokenizer, out / "clip")
+        clip_record = {"recipe": asdict(clip_config), "vocab_size": len(clip_tokenizer), **clip_log}
     torch.manual_seed(seed)
     t5 = build_t5(t5_tokenizer, t5_config)
-    t5_log = pretrain_t5(t5, t5_tokenizer, pairs, world_concepts(world), t5_config, seed)
+    t5_log = pretrain_t5(t5, t5_tokenizer, pairs, world_concepts(world), category_candidates(world), t5_config, seed)
     save_folder(t5, t5_tokenizer, out / "t5")
     pretraining_seconds = round(time.perf_counter() - start, 1)
 
-    _, eval_pixels = eval_videos(world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed)
-    with tempfile.TemporaryDirectory() as scratch:
-        targets = measure_targets(
-            existing_towers(out), Path(scratch), TOY_HELDOUT_VIDEOS if toy else HELDOUT_VIDEOS, seed + 1
-        )
+    _, eval_pixels = eval_videos(
+        clip_world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed
+    )
     record = {
         "command": command,
         "seed": seed,
@@ -112,28 +121,37 @@ def make_organism(out: Path, seed: int, toy: bool, command: str) -> dict:
         "threads": torch.get_num_threads(),
         "pretraining_seconds": pretraining_seconds,
         "world": asdict(world),
-        "clip": {"recipe": asdict(clip_config), "vocab_size": len(clip_tokenizer), **clip_log},
+        "clip_world": asdict(clip_world),
+        "clip": clip_record,
         "t5": {"recipe": asdict(t5_config), "vocab_size": len(t5_tokenizer), "corpus_pairs": len(pairs), **t5_log},
-        "targets": targets,
     }
+    write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")  # kept if measuring fails
+    videos, methods = measure_budget(toy)
+    with tempfile.TemporaryDirectory() as scratch:
+        record["targets"] = measure_targets(existing_towers(out), Path(scratch), videos, seed + 1, methods)
     write_text_atomically(out / "organism.json", json.dumps(record, indent=1) + "\n")
     return record
+
+
+def measure_budget(toy: bool) -> tuple[int, tuple[str, ...]]:
+    """How many held-out videos, and which zero-shot methods, a (toy) measurement takes."""
+    return (TOY_HELDOUT_VIDEOS, TOY_METHODS) if toy else (HELDOUT_VIDEOS, tuple(ZERO_SHOT))
 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     if args.measure:
         out = args.out or Path("outputs/organism_targets")
-        result = measure_targets(
-            existing_towers(args.towers), out, TOY_HELDOUT_VIDEOS if args.toy else HELDOUT_VIDEOS, args.seed + 1
-        )
+        videos, methods = measure_budget(args.toy)
+        result = measure_targets(existing_towers(args.towers), out, videos, args.seed + 1, methods)
         print(f"\n{targets_markdown(result)}\n\nWritten to {out / 'targets.md'} and targets.json")
         return 0
     if args.out is None:
         raise CommandError("--out is required: the folder the towers go into.")
     options = [f"--out {args.out}", *([f"--seed {args.seed}"] if args.seed else [])]
     options += [*(["--toy"] if args.toy else []), *([f"--threads {args.threads}"] if args.threads != 1 else [])]
-    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]))
+    options += ["--t5-only"] if args.t5_only else []
+    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]), args.t5_only)
     print(
         f"\n{targets_markdown(record['targets'])}\n\n"
         f"Towers in {args.out}/clip and {args.out}/t5; record in {args.out / 'organism.json'}"

@@ -1,31 +1,37 @@
 """The text corpus the organism's T5 ("LLM") is pretrained on: what every word of the world means.
 
-(prompt, answer) pairs, generated from the world's concepts (`training.synthetic`) and their synonyms
-(`training.synonyms`); canonical names and synonyms alike get:
-- descriptions of what the concept looks like or how it moves ("describe hoop." -> "ring: a round outline with a
-  hole in the middle");
-- answers to the label encoder's instruction (`processing`'s LLM prompt template, and its video variant) for
-  every label of the world written with canonical words or any mix of synonyms: the canonical label, then its
-  visual features, as a numbered list;
+(prompt, answer) pairs, generated from the world's concepts (`training.synthetic`), their synonyms
+(`training.synonyms`) and the categories (`training.world_labels`), held-out synonyms and categories included: the
+T5 plays the LLM that knows the whole world; only the label encoder's training labels leave some out.
+- descriptions of what each concept looks like or how it moves, with the categories it belongs to ("describe
+  hoop." -> "ring: ... ; a curved shape"), and of each category by its members ("describe polygon." -> "polygon:
+  a square, a triangle, ..."), with yes/no membership questions;
+- answers to the label encoder's instruction (`processing`'s LLM prompt template, or its video variant, in turn)
+  for every label of the world, canonical or paraphrased: the canonical label, then the visual features of each part
+  (a category's by its members), as a numbered list;
 - synonym <-> canonical pairs ("crimson" -> "red", "another word for red:" -> "crimson"), the bare word included,
-  so that a synonym and its canonical name lead to the same text.
-So the T5 alone knows that the synonyms mean the canonical concepts, which CLIP never learns.
+  so that a synonym and its canonical name lead to the same text; a bare concept reads back with its categories,
+  a bare category with its members.
+The definitions come `DEFINITION_REPEATS` times, the instruction answers once. So the T5 alone knows that
+"crimson" means red and that a ring is a curved shape, which CLIP never learns.
 """
 
 from __future__ import annotations
-
-from itertools import product
 
 from ovmlv.processing.processing_ovmlv import LLM_PROMPT_TEMPLATE
 
 from ..synonyms import SYNONYMS
 from ..synthetic import COLOURS, SyntheticConfig
+from ..world_labels import CATEGORIES, COLOUR_CATEGORIES, MOTION_CATEGORIES, SCENE_CATEGORIES, SHAPE_CATEGORIES
 
 VIDEO_PROMPT_TEMPLATE = (
     "Q: What are useful visual features for distinguishing a {label} in a video? "
     "A: There are several useful visual features to tell about a {label} in a video: 1."
 )
 PROMPT_TEMPLATES = (LLM_PROMPT_TEMPLATE, VIDEO_PROMPT_TEMPLATE)
+# The definitions (words, synonyms, categories, membership) come this many times: once each, they were 1 in 7 of the
+# pairs and 1200 steps left synonyms at 0.89 nearness and the membership answers at chance.
+DEFINITION_REPEATS = 4
 
 # What each canonical concept looks like or how it moves, in canonical words.
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -61,22 +67,47 @@ def _names(concept: str) -> tuple[str, ...]:
     return (concept, *SYNONYMS[concept])
 
 
+def categories_of(concept: str) -> list[str]:
+    """The categories a concept belongs to, in `CATEGORIES` order."""
+    return [category for category, members in CATEGORIES.items() if concept in members]
+
+
+def category_definition(category: str) -> str:
+    """'curved shape: circle or ring', in canonical words."""
+    members = CATEGORIES[category]
+    return f"{category}: {', '.join(members[:-1])} or {members[-1]}"
+
+
+def features(concept: str) -> tuple[str, ...]:
+    """What a concept or category looks like: a concept's features then its categories; a category's members."""
+    if concept in CATEGORIES:
+        return (category_definition(concept),)
+    return (*FEATURES[concept], *categories_of(concept))
+
+
+def category_candidates(world: SyntheticConfig) -> dict[str, tuple[str, ...]]:
+    """{category: the world's concepts of its kind}: what its members are ranked among."""
+    kinds = (
+        (COLOUR_CATEGORIES, world.colours),
+        (SHAPE_CATEGORIES, world.shapes),
+        (MOTION_CATEGORIES, world.motions),
+        (SCENE_CATEGORIES, world.scenes),
+    )
+    return {category: tuple(concepts) for categories, concepts in kinds for category in categories}
+
+
 def labels_with_meanings(world: SyntheticConfig) -> list[tuple[str, str, tuple[str, ...]]]:
-    """(label as written, canonical label, the concepts it names) for every label of the world written with its
-    canonical name or any synonym, colour-shape pairs with every combination of colour and shape words."""
-    written = []
-    for concept in (*world.shapes, *world.motions, *world.scenes):
-        written += [(name, concept, (concept,)) for name in _names(concept)]
-    for colour, shape in product(world.colours, world.shapes):
-        for colour_name, shape_name in product(_names(colour), _names(shape)):
-            written.append((f"{colour_name} {shape_name}", f"{colour} {shape}", (colour, shape)))
-    return written
+    """(label as written, canonical label, the concepts and categories it names) for every label of the world,
+    canonical or paraphrased (`SyntheticConfig.paraphrases`, held-out synonyms included)."""
+    meanings = {text: label.parts for text, label in world.labels.items()}
+    written = [(text, text, parts) for text, parts in meanings.items()]
+    return written + [(form, text, meanings[text]) for form, text in world.paraphrases.items()]
 
 
 def feature_answer(canonical: str, concepts: tuple[str, ...]) -> str:
-    """The answer after the template's "1.": the canonical label, then each concept's features, numbered."""
-    features = [feature for concept in concepts for feature in FEATURES[concept]]
-    return " ".join([canonical, *(f"{index}. {feature}" for index, feature in enumerate(features, start=2))])
+    """The answer after the template's "1.": the canonical label, then each part's features, numbered."""
+    listed = [feature for concept in concepts for feature in features(concept)]
+    return " ".join([canonical, *(f"{index}. {feature}" for index, feature in enumerate(listed, start=2))])
 
 
 def corpus(world: SyntheticConfig) -> list[tuple[str, str]]:
@@ -84,17 +115,30 @@ def corpus(world: SyntheticConfig) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     concepts = [*world.colours, *world.shapes, *world.motions, *world.scenes]
     for concept in concepts:
-        features = "; ".join(FEATURES[concept])
+        described = "; ".join(features(concept))
+        bare = ", ".join([concept, *categories_of(concept)])
         for name in _names(concept):
             pairs += [
-                (name, concept),
+                (name, bare),
                 (f"what does {name} mean?", concept),
-                (f"describe {name}.", f"{concept}: {features}"),
+                (f"describe {name}.", f"{concept}: {described}"),
             ]
         pairs += [(f"another word for {concept}:", synonym) for synonym in SYNONYMS[concept]]
-    for written, canonical, meaning in labels_with_meanings(world):
-        answer = feature_answer(canonical, meaning)
-        pairs += [(template.format(label=written), answer) for template in PROMPT_TEMPLATES]
-        if len(meaning) == 2:  # a colour-shape pair also read back as a phrase
+    for category, candidates in category_candidates(world).items():
+        definition = category_definition(category)
+        pairs += [
+            (category, definition),
+            (f"what is a {category}?", definition),
+            (f"describe {category}.", definition),
+        ]
+        for concept in candidates:
+            for name in _names(concept):
+                answer = "yes" if concept in CATEGORIES[category] else "no"
+                pairs.append((f"is {name} {category}?", f"{answer}: {concept}"))
+    pairs *= DEFINITION_REPEATS
+    for index, (written, canonical, meaning) in enumerate(labels_with_meanings(world)):
+        template = PROMPT_TEMPLATES[index % len(PROMPT_TEMPLATES)]  # the templates in turn: both, half the cost
+        pairs.append((template.format(label=written), feature_answer(canonical, meaning)))
+        if written != canonical:  # a paraphrase also read back as its canonical phrase
             pairs.append((written, canonical))
     return pairs

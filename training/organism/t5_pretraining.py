@@ -6,7 +6,9 @@ embeddings shared by encoder and decoder, and an output head of its own (`tie_wo
 built from a config that says false unties the encoder's and decoder's input embeddings from `shared` as well.
 
 What it must know (docs/organism.md): a synonym's encoder state, mean-pooled over its tokens, is nearer its
-canonical concept's than any other concept's (`synonym_nearness`).
+canonical concept's than any other concept's (`synonym_nearness`); asked "is {name} {category}?", it says yes
+sooner for the names of a category's members than for the other concepts' of its kind (`category_answer_auroc`).
+`category_auroc` measures the same ranking with encoder states alone (the history's figure).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
 
 from ..synonyms import SYNONYMS
 from ..tiny_towers import untied_t5
+from ..world_labels import CATEGORIES
 from .schedule import warmup_cosine
 
 
@@ -33,12 +36,12 @@ class T5PretrainingConfig:
     d_ff: int = 256
     num_layers: int = 3  # encoder and decoder alike
     num_heads: int = 4
-    batch_size: int = 64
-    steps: int = 2500
+    batch_size: int = 48
+    steps: int = 1200
     lr: float = 2e-3
     warmup_steps: int = 200
     weight_decay: float = 0.01
-    eval_every: int = 500
+    eval_every: int = 300
 
 
 def build_t5(tokenizer: T5Tokenizer, config: T5PretrainingConfig) -> T5ForConditionalGeneration:
@@ -86,11 +89,59 @@ def synonym_nearness(model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, 
     return {"fraction": round(1 - len(misses) / len(synonyms), 4), "synonyms": len(synonyms), "misses": misses}
 
 
+def auroc(positive: np.ndarray, scores: np.ndarray) -> float:
+    """The share of (positive, negative) pairs that `scores` orders right, ties counting half."""
+    difference = scores[positive][:, None] - scores[~positive][None, :]
+    return float((difference > 0).mean() + (difference == 0).mean() / 2)
+
+
+def category_auroc(
+    model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, candidates: dict[str, tuple[str, ...]]
+) -> dict:
+    """For every category: the AUROC of the cosine between its encoder state and each candidate concept's (the
+    world's concepts of its kind) at telling its members from the rest; the mean and the worst over categories."""
+    was_training = model.training
+    model.eval()
+    per_category = {}
+    for category, concepts in candidates.items():
+        states = F.normalize(encoder_states(model, tokenizer, [category, *concepts]), dim=-1)
+        similarity = (states[1:] @ states[0]).numpy()
+        members = np.array([concept in CATEGORIES[category] for concept in concepts])
+        per_category[category] = round(float(auroc(members, similarity)), 4)
+    model.train(was_training)
+    values = list(per_category.values())
+    return {"mean": round(float(np.mean(values)), 4), "min": min(values), "per_category": per_category}
+
+
+@torch.no_grad()
+def category_answer_auroc(
+    model: T5ForConditionalGeneration, tokenizer: T5Tokenizer, candidates: dict[str, tuple[str, ...]]
+) -> dict:
+    """For every category: the AUROC of the T5's answer to "is {name} {category}?" (log p(yes) - log p(no) of its
+    first answer word, as the corpus words it) at telling the names (canonical and synonyms) of its members from
+    those of the other candidate concepts; the mean and the worst over categories."""
+    was_training = model.training
+    model.eval()
+    yes, no = tokenizer.convert_tokens_to_ids(["▁yes:", "▁no:"])
+    per_category = {}
+    for category, concepts in candidates.items():
+        names = [(name, concept) for concept in concepts for name in (concept, *SYNONYMS.get(concept, ()))]
+        inputs = tokenizer([f"is {name} {category}?" for name, _ in names], padding=True, return_tensors="pt")
+        start = torch.full((len(names), 1), model.config.decoder_start_token_id)
+        logits = model(**inputs, decoder_input_ids=start).logits[:, 0].log_softmax(-1)
+        members = np.array([concept in CATEGORIES[category] for _, concept in names])
+        per_category[category] = round(auroc(members, (logits[:, yes] - logits[:, no]).numpy()), 4)
+    model.train(was_training)
+    values = list(per_category.values())
+    return {"mean": round(float(np.mean(values)), 4), "min": min(values), "per_category": per_category}
+
+
 def pretrain_t5(
     model: T5ForConditionalGeneration,
     tokenizer: T5Tokenizer,
     pairs: list[tuple[str, str]],
     concepts: list[str],
+    categories: dict[str, tuple[str, ...]],
     config: T5PretrainingConfig,
     seed: int,
 ) -> dict:
@@ -118,6 +169,7 @@ def pretrain_t5(
         if (step + 1) % config.eval_every == 0 or step + 1 == config.steps:
             nearness = synonym_nearness(model, tokenizer, concepts)
             entry = {"step": step + 1, "seconds": round(time.perf_counter() - start, 1), "loss": round(loss.item(), 4)}
-            history.append(entry | {"synonym_nearness": nearness["fraction"]})
+            ranking = category_auroc(model, tokenizer, categories)
+            history.append(entry | {"synonym_nearness": nearness["fraction"], "category_auroc": ranking["mean"]})
             progress.write(str(history[-1]))
     return {"history": history, "seconds": round(time.perf_counter() - start, 1)}
