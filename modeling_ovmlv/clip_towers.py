@@ -18,7 +18,22 @@ def eos_positions(input_ids: torch.Tensor, eos_token_id: int) -> torch.Tensor:
     return (input_ids == eos_token_id).int().argmax(dim=-1)
 
 
-class ClipTextTower(nn.Module):
+class TextTower(nn.Module):
+    """What every text tower (`text_model`: a transformers text model) shows the label encoders: its width and the
+    word embeddings that soft prompts are measured against."""
+
+    text_model: nn.Module
+
+    @property
+    def hidden_size(self) -> int:
+        return self.text_model.config.hidden_size
+
+    @property
+    def token_embedding(self) -> nn.Embedding:
+        return self.text_model.embeddings.token_embedding
+
+
+class ClipTextTower(TextTower):
     """CLIP's text transformer + text projection, able to take L soft-prompt vectors after [BOS].
 
     `CLIPTextModel` accepts no `inputs_embeds`, so the forward pass is spelled out here once and used for both
@@ -29,14 +44,6 @@ class ClipTextTower(nn.Module):
         super().__init__()
         self.text_model = CLIPTextModel._from_config(config)
         self.text_projection = nn.Linear(config.hidden_size, projection_dim, bias=False)
-
-    @property
-    def hidden_size(self) -> int:
-        return self.text_model.config.hidden_size
-
-    @property
-    def token_embedding(self) -> nn.Embedding:
-        return self.text_model.embeddings.token_embedding
 
     @property
     def dtype(self) -> torch.dtype:

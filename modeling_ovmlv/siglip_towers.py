@@ -30,6 +30,8 @@ from transformers import (
     SiglipVisionModel,
 )
 
+from .clip_towers import TextTower
+
 
 def insert_soft_prompt(
     token_embeds: torch.Tensor, attention_mask: torch.Tensor | None, soft_prompt: torch.Tensor
@@ -66,7 +68,7 @@ def insert_soft_prompt(
     return combined.gather(1, index[..., None].expand(-1, -1, combined.shape[-1]))
 
 
-class SiglipTextTower(nn.Module):
+class SiglipTextTower(TextTower):
     """SigLIP's text transformer and head, able to take L soft-prompt vectors before the text.
 
     With no prompt this is exactly `SiglipModel.get_text_features` on the same `input_ids` without an attention mask
@@ -78,14 +80,6 @@ class SiglipTextTower(nn.Module):
     def __init__(self, config: SiglipTextConfig, projection_dim: int):
         super().__init__()
         self.text_model = self.text_model_class._from_config(config)
-
-    @property
-    def hidden_size(self) -> int:
-        return self.text_model.config.hidden_size
-
-    @property
-    def token_embedding(self) -> nn.Embedding:
-        return self.text_model.embeddings.token_embedding
 
     @property
     def dtype(self) -> torch.dtype:
