@@ -12,6 +12,7 @@ from transformers.utils import logging
 
 from .label_bank import LabelBank, clean_labels, embed_labels, rank_labels
 from .label_limits import check_label_lengths
+from .towers import TOWER_KINDS
 
 PIPELINE_TASK = "zero-shot-video-classification"
 UNCALIBRATED_WARNING = (
@@ -76,7 +77,8 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
         if not hasattr(model, "label_bank"):  # transformers fell back to the checkpoint's own class
             raise ValueError(
                 f"{model.name_or_path} is a {model.config.model_type!r} checkpoint, which this pipeline cannot use: "
-                "pass an ovmlv model or a CLIP checkpoint (served zero-shot)."
+                f"pass an ovmlv model or a {' or '.join(kind.name for kind in TOWER_KINDS.values())} checkpoint "
+                "(served zero-shot)."
             )
         if processor is not None and not hasattr(processor, "video_pixel_values"):
             processor = own_processor(model, processor)
