@@ -62,11 +62,13 @@ def video_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny synthetic world for the training tests: 8 train, 4 val and 4 held-out videos of 32 px, 1 s at 4 fps."""
-    from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+    """A tiny synthetic world for the training tests: 8 train, 4 val and 4 held-out videos of 32 px, 1 s at 4 fps, with
+    the small world's vocabulary."""
+    from ovmlv.training.synthetic import SMALL_WORLD, SyntheticConfig, generate_dataset
 
     out = tmp_path_factory.mktemp("synthetic")
-    generate_dataset(out, SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0))
+    config = SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0, **SMALL_WORLD)
+    generate_dataset(out, config)
     return out
 
 

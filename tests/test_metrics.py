@@ -24,6 +24,7 @@ from ovmlv.training.metrics import (
     multilabel_report,
     peak_f1,
     per_class_average_precision,
+    random_ranking_precision,
     top_k_accuracy,
 )
 
@@ -94,6 +95,17 @@ def test_aupr_matches_sklearn(seed):
         assert abs(aupr(y, s, "micro") - average_precision_score(y, s, average="micro")) < 1e-9
     else:
         assert np.isnan(aupr(y, s))
+
+
+@pytest.mark.parametrize(("positives", "total"), [(1, 1), (1, 10), (3, 10), (10, 10), (5, 40)])
+def test_random_ranking_precision_is_the_mean_ap_of_random_rankings(positives, total):
+    y = np.zeros(total, dtype=bool)
+    y[:positives] = True
+    rng = np.random.default_rng(0)
+    sampled = np.mean([average_precision(y, rng.permutation(total)) for _ in range(4000)])
+    assert random_ranking_precision(positives, total) == pytest.approx(sampled, abs=0.01)
+    if positives < total:
+        assert random_ranking_precision(positives, total) > positives / total  # few items: above the share
 
 
 # --- F1 against thresholds -------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ through the package's front doors and know what docs/organism.md says they know.
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -104,7 +105,11 @@ def test_corpus_defines_every_category_by_its_members_held_out_ones_included() -
         assert pairs[f"describe {category}."] == f"{category}: {', '.join(members[:-1])} or {members[-1]}"
         for concept in members:
             assert category in pairs[concept].split(", ")  # a bare concept reads back with its categories
-    assert pairs["is hoop curved shape?"] == "yes: ring" and pairs["is box curved shape?"] == "no: square"
+    assert pairs["is hoop curved shape?"] == "ring; curved shape: circle or ring; yes"
+    assert pairs["is box curved shape?"] == "square; curved shape: circle or ring; no"
+    questions = [answer for prompt, answer in corpus(WORLD) if prompt.startswith("is ")]
+    verdicts = Counter(answer.rsplit("; ", 1)[1] for answer in questions)
+    assert abs(verdicts["yes"] - verdicts["no"]) < 0.2 * len(questions)  # balanced: members are repeated
     assert HELDOUT_CATEGORIES < set(CATEGORIES)
 
 

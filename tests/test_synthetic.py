@@ -23,6 +23,7 @@ from ovmlv.training.synthetic import (
     PARAPHRASED,
     SCENES,
     SHAPES,
+    SMALL_WORLD,
     SPLITS,
     TIME_REVERSAL_PAIRS,
     MovingObject,
@@ -390,3 +391,11 @@ def test_every_label_is_its_rule_applied_to_what_the_rendering_shows() -> None:
             assert spec.labels(config) == expected
             checked.update(config.label_kinds[label] for label in expected)
     assert min(checked.values()) >= 5 and set(checked) == {"entity", "action", "count", "scene", "category"}
+
+
+def test_the_small_world_keeps_every_held_out_kind_at_a_fifth_of_the_labels() -> None:
+    """The smoke tests' world (`SMALL_WORLD`) still tests every held-out kind and every time-reversal pair."""
+    small, whole = SyntheticConfig(**SMALL_WORLD), SyntheticConfig()
+    assert set(small.heldout_kinds.values()) == {UNSEEN_COMPOSITION, HELDOUT_SYNONYM, HELDOUT_CATEGORY}
+    assert all(set(pair) <= set(small.motions) for pair in TIME_REVERSAL_PAIRS)
+    assert len(small.train_labels) * 4 < len(whole.train_labels)

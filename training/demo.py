@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         towers = existing_towers(args.towers)
         if not (towers.clip / "config.json").is_file() or not (towers.llm / "config.json").is_file():
             raise CommandError(f"No towers in {args.towers}: make them with `ovmlv organism --out DIR`.")
-    with announce(f"2/{STEPS} Writing the synthetic world's videos"):
+    world = "the synthetic world's videos" + (" (a small world: --quick)" if args.quick else "")
+    with announce(f"2/{STEPS} Writing {world}"):
         data = build_data(out / "data", args.seed, args.quick)
     with announce(f"3/{STEPS} Training the paper's method ({METHOD}, {steps} steps) with accelerate launch"):
         overrides = train_overrides(METHOD, towers, data, out / "train", steps, args.seed)

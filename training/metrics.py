@@ -1,7 +1,7 @@
 """Evaluation metrics of the paper (docs/design.md §8) for training and benchmark code: `from training.metrics import aupr`.
 
 A re-export. The functions live in `training/ovmlv_metrics/functional.py`, next to the `evaluate` script that needs
-them copied alongside it; importing them from here does not import `evaluate` (sklearn is imported on first use).
+them copied alongside it; importing them from here does not import `evaluate`.
 """
 
 from ovmlv.training.ovmlv_metrics.functional import (
@@ -15,6 +15,7 @@ from ovmlv.training.ovmlv_metrics.functional import (
     multilabel_report,
     peak_f1,
     per_class_average_precision,
+    random_ranking_precision,
     top_k_accuracy,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "multilabel_report",
     "peak_f1",
     "per_class_average_precision",
+    "random_ranking_precision",
     "top_k_accuracy",
 ]

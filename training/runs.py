@@ -37,15 +37,15 @@ from ovmlv.text_files import read_lines
 
 from .config import ManifestConfig, TrainConfig, load_config
 from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
-from .metrics import average_precision, multilabel_report
-from .synthetic import TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
+from .metrics import average_precision, multilabel_report, random_ranking_precision
+from .synthetic import SMALL_WORLD, TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
 from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.
 TOWER_INITIALIZER_FACTOR = 3.0
-# --quick: enough to run every step end to end in seconds, not to learn anything.
-QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10}
+# --quick: enough to run every step end to end in seconds, not to learn anything; a small world's vocabulary.
+QUICK_DATA = {"num_train": 20, "num_val": 10, "num_heldout": 10, **SMALL_WORLD}
 # The recipe's validation sets: closed vocabulary; open (unseen labels); the held-out videos' labels in synonyms.
 VAL, HELDOUT, PARAPHRASED = "val", "heldout", "paraphrased"
 LABEL_KINDS = ("shape", "pair", "action", "count", "scene", "category")  # the rows of a per-kind table
@@ -53,7 +53,6 @@ LABEL_KINDS = ("shape", "pair", "action", "count", "scene", "category")  # the r
 HELDOUT_KINDS = (UNSEEN_COMPOSITION, HELDOUT_SYNONYM, HELDOUT_CATEGORY)
 GROUPS = ("all", "canonical", *LABEL_KINDS, "time-reversal", "unseen", "seen", *HELDOUT_KINDS)
 ORDER_ONLY = "order-only"  # a report beside GROUPS: see `order_only_report`
-CHANCE_RANKINGS = 200
 
 
 @contextlib.contextmanager
@@ -252,13 +251,6 @@ def reversal_pairs(data: Path) -> list[tuple[set[str], set[str]]]:
     return [(side(first), side(second)) for first, second in TIME_REVERSAL_PAIRS]
 
 
-def random_ranking_precision(targets: np.ndarray, rankings: int = CHANCE_RANKINGS) -> float:
-    """The mean average precision of `rankings` random orders of `targets` (seeded): AUPR's chance level, which
-    exceeds the share of positives when there are few videos."""
-    rng = np.random.default_rng(0)
-    return float(np.mean([average_precision(targets, rng.permutation(len(targets))) for _ in range(rankings)]))
-
-
 def order_only_report(
     targets: np.ndarray, scores: np.ndarray, labels: list[str], pairs: list[tuple[set[str], set[str]]]
 ) -> dict[str, float] | None:
@@ -280,7 +272,7 @@ def order_only_report(
         for side, side_columns in zip(shown, columns, strict=True):
             for column in side_columns:
                 precisions.append(average_precision(side[rows], scores[rows, column]))
-                shares.append(random_ranking_precision(side[rows]))
+                shares.append(random_ranking_precision(int(side[rows].sum()), int(rows.sum())))
     if not precisions:
         return None
     return {"aupr_macro": float(np.mean(precisions)), "chance_aupr": float(np.mean(shares)), "videos": videos}
@@ -290,7 +282,7 @@ def group_reports(
     scores_file: Path, groups: dict[str, set[str]], pairs: list[tuple[set[str], set[str]]]
 ) -> dict[str, dict[str, float] | None]:
     """multilabel_report over each group's columns of one set's saved scores, with `chance_aupr` (the macro AUPR
-    of a random ranking: the mean share of positives over labels with any), and the `ORDER_ONLY` report of the
+    a uniformly random ranking gets on average, `random_ranking_precision`), and the `ORDER_ONLY` report of the
     reversal `pairs`; None where the set has none."""
     saved = np.load(scores_file)
     labels = saved["labels"].tolist()
@@ -298,10 +290,10 @@ def group_reports(
     for group, members in groups.items():
         columns = [i for i, label in enumerate(labels) if label in members]
         targets = saved["targets"][:, columns]
-        positives = targets.mean(axis=0)
+        positives = targets.sum(axis=0)
         reports[group] = (
             multilabel_report(targets, saved["scores"][:, columns])
-            | {"chance_aupr": float(positives[positives > 0].mean())}
+            | {"chance_aupr": float(np.mean([random_ranking_precision(k, len(targets)) for k in positives if k]))}
             if columns and positives.any()
             else None
         )

@@ -205,6 +205,14 @@ SCENES: dict[str, Callable[[int], np.ndarray]] = {
 
 
 CONFIG_FILE = "synthetic_config.json"
+# The concepts of a small world v2 for smoke tests (`ovmlv demo --quick`, the test suite): 458 training labels where
+# the whole world has 2,278, with every held-out kind and every time-reversal pair still in it. Evaluating the whole
+# world's vocabularies took minutes of a 3-step quick demo.
+SMALL_WORLD = {
+    "colours": ("red", "blue", "yellow", "green"),
+    "shapes": ("circle", "square", "triangle", "star"),
+    "motions": ("moving left", "moving right", "moving up", "moving down", "growing", "shrinking"),
+}
 
 
 @dataclass

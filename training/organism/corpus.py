@@ -32,6 +32,9 @@ PROMPT_TEMPLATES = (LLM_PROMPT_TEMPLATE, VIDEO_PROMPT_TEMPLATE)
 # The definitions (words, synonyms, categories, membership) come this many times: once each, they were 1 in 7 of the
 # pairs and 1200 steps left synonyms at 0.89 nearness and the membership answers at chance.
 DEFINITION_REPEATS = 4
+# The membership questions come this many times (balanced, `membership_questions`): 125 facts asked under 3 names
+# each, which the definitions alone left at chance.
+MEMBERSHIP_REPEATS = 8
 
 # What each canonical concept looks like or how it moves, in canonical words.
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -110,6 +113,30 @@ def feature_answer(canonical: str, concepts: tuple[str, ...]) -> str:
     return " ".join([canonical, *(f"{index}. {feature}" for index, feature in enumerate(listed, start=2))])
 
 
+def membership_answer(concept: str, category: str) -> str:
+    """'red; warm-coloured: red, orange, yellow, pink or brown; yes': the concept the name means, the category's
+    definition, then the verdict. Recalling both first turns the verdict into finding one word in a list; asked for
+    the verdict alone, the tiny T5 judged by the name and ignored the category (members ranked at 0.55-0.61 AUROC,
+    below chance for categories of rarely-member concepts)."""
+    verdict = "yes" if concept in CATEGORIES[category] else "no"
+    return f"{concept}; {category_definition(category)}; {verdict}"
+
+
+def membership_questions(world: SyntheticConfig) -> list[tuple[str, str]]:
+    """'is crimson warm-coloured?' -> `membership_answer` for every name of every candidate of every category. A
+    category's members are the minority of its candidates, so their questions come as many times more as it takes
+    for "yes" to be as common as "no": unbalanced, the T5 learnt to answer "no" to nearly everything."""
+    questions: list[tuple[str, str]] = []
+    for category, candidates in category_candidates(world).items():
+        members = [concept for concept in candidates if concept in CATEGORIES[category]]
+        balance = max(1, round((len(candidates) - len(members)) / len(members)))
+        for concept in candidates:
+            times = balance if concept in members else 1
+            answer = membership_answer(concept, category)
+            questions += [(f"is {name} {category}?", answer) for name in _names(concept)] * times
+    return questions
+
+
 def corpus(world: SyntheticConfig) -> list[tuple[str, str]]:
     """Every (prompt, answer) pair of the corpus, in a fixed order."""
     pairs: list[tuple[str, str]] = []
@@ -124,18 +151,15 @@ def corpus(world: SyntheticConfig) -> list[tuple[str, str]]:
                 (f"describe {name}.", f"{concept}: {described}"),
             ]
         pairs += [(f"another word for {concept}:", synonym) for synonym in SYNONYMS[concept]]
-    for category, candidates in category_candidates(world).items():
+    for category in category_candidates(world):
         definition = category_definition(category)
         pairs += [
             (category, definition),
             (f"what is a {category}?", definition),
             (f"describe {category}.", definition),
         ]
-        for concept in candidates:
-            for name in _names(concept):
-                answer = "yes" if concept in CATEGORIES[category] else "no"
-                pairs.append((f"is {name} {category}?", f"{answer}: {concept}"))
     pairs *= DEFINITION_REPEATS
+    pairs += membership_questions(world) * MEMBERSHIP_REPEATS
     for index, (written, canonical, meaning) in enumerate(labels_with_meanings(world)):
         template = PROMPT_TEMPLATES[index % len(PROMPT_TEMPLATES)]  # the templates in turn: both, half the cost
         pairs.append((template.format(label=written), feature_answer(canonical, meaning)))
