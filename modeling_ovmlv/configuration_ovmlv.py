@@ -18,6 +18,12 @@ from transformers import (
 
 from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
 
+# The label encoders `label_encoder` names (`label_encoders.LABEL_ENCODERS` holds their classes), and which of them
+# own a T5 (`llm_config` must be set) or embed a label as a (positive; negative) pair, 2D wide (DualCoOp): plain
+# names, so that the configuration imports nothing of the model, as transformers' configurations.
+LABEL_ENCODER_NAMES = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop")
+LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
+PAIRED_LABEL_ENCODERS = ("dualcoop",)
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
@@ -39,14 +45,6 @@ VISION_CONFIGS = {
     "siglip_vision_model": SiglipVisionConfig,
     "siglip2_vision_model": Siglip2VisionConfig,
 }
-
-
-def label_encoders() -> dict:
-    """The label-encoder registry (`label_encoders.LABEL_ENCODERS`), imported on use: its classes import this
-    module."""
-    from .label_encoders import LABEL_ENCODERS
-
-    return LABEL_ENCODERS
 
 
 def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
@@ -254,7 +252,7 @@ class OvmlvConfig(PretrainedConfig):
     def validate(self) -> None:
         """Fail at construction, naming the field, rather than deep inside a forward pass."""
         choices = {
-            "label_encoder": tuple(label_encoders()),
+            "label_encoder": LABEL_ENCODER_NAMES,
             "llm_adapter": LLM_ADAPTERS,
             "connector": CONNECTORS,
             "temporal_mode": TEMPORAL_MODES,
@@ -353,7 +351,7 @@ class OvmlvConfig(PretrainedConfig):
 
     @property
     def uses_llm(self) -> bool:
-        return label_encoders()[self.label_encoder].needs_llm
+        return self.label_encoder in LLM_LABEL_ENCODERS
 
     @property
     def pools_branch_frames(self) -> bool:
@@ -375,7 +373,7 @@ class OvmlvConfig(PretrainedConfig):
     @property
     def pairs_label_embeddings(self) -> bool:
         """f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference (DualCoOp)."""
-        return label_encoders()[self.label_encoder].paired
+        return self.label_encoder in PAIRED_LABEL_ENCODERS
 
     @property
     def label_embedding_dim(self) -> int:
