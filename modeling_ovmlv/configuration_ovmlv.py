@@ -127,8 +127,9 @@ class OvmlvConfig(PretrainedConfig):
         temporal_pooling: `"clip_frames"` (paper §3.2: the mean of the branch's final TMP token and the frozen
             backbone's final CLS token of every frame) or `"branch_frames"` (the branch's own frame CLS tokens, CLIP's
             last layer skipped, TMP's share under a learnable gate starting at 0); see `VideoEncoder`.
-        temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (8); clips of
-            any other length get them linearly resampled.
+        temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (training sets
+            its clip's length; the default is the processor's frame count, `DEFAULT_NUM_FRAMES`, held equal by a
+            test since this folder cannot import that one); clips of any other length get them linearly resampled.
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
         weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
         weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off. Open-VCLIP uses 0.5
