@@ -2,13 +2,15 @@
 
 These files are copied flat into every saved model folder and loaded with `trust_remote_code=True` where ovmlv is
 not installed, so they import only each other, torch, numpy and transformers. Importing this package registers the
-model with AutoConfig and AutoModel in this process; `import ovmlv` registers the pipeline task
+model with AutoConfig and AutoModel in this process, and defines every model class (`OvmlvModel.from_pretrained`
+loads a fixed-vocabulary folder as the class its config names); `import ovmlv` registers the pipeline task
 (`ovmlv.registration`).
 """
 
 from transformers import AutoConfig, AutoModel
 
 from .configuration_ovmlv import OvmlvConfig
+from .fixed_vocabulary import OvmlvFixedVocabularyModel
 from .label_bank import LabelBank
 from .method_presets import METHOD_PRESETS, METHODS
 from .modeling_ovmlv import OvmlvModel, OvmlvOutput, OvmlvPreTrainedModel
@@ -26,6 +28,7 @@ __all__ = [
     "METHODS",
     "METHOD_PRESETS",
     "OvmlvConfig",
+    "OvmlvFixedVocabularyModel",
     "OvmlvModel",
     "OvmlvOutput",
     "OvmlvPreTrainedModel",

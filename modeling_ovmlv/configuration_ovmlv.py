@@ -18,6 +18,12 @@ from transformers import (
 
 from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
 
+# The label encoders `label_encoder` names (`label_encoders.LABEL_ENCODERS` holds their classes), and which of them
+# own a T5 (`llm_config` must be set) or embed a label as a (positive; negative) pair, 2D wide (DualCoOp): plain
+# names, so that the configuration imports nothing of the model, as transformers' configurations.
+LABEL_ENCODER_NAMES = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop")
+LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
+PAIRED_LABEL_ENCODERS = ("dualcoop",)
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
@@ -39,14 +45,6 @@ VISION_CONFIGS = {
     "siglip_vision_model": SiglipVisionConfig,
     "siglip2_vision_model": Siglip2VisionConfig,
 }
-
-
-def label_encoders() -> dict:
-    """The label-encoder registry (`label_encoders.LABEL_ENCODERS`), imported on use: its classes import this
-    module."""
-    from .label_encoders import LABEL_ENCODERS
-
-    return LABEL_ENCODERS
 
 
 def _sub_config(value: PretrainedConfig | dict | None, config_class: type[PretrainedConfig]) -> PretrainedConfig:
@@ -129,8 +127,9 @@ class OvmlvConfig(PretrainedConfig):
         temporal_pooling: `"clip_frames"` (paper §3.2: the mean of the branch's final TMP token and the frozen
             backbone's final CLS token of every frame) or `"branch_frames"` (the branch's own frame CLS tokens, CLIP's
             last layer skipped, TMP's share under a learnable gate starting at 0); see `VideoEncoder`.
-        temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (8); clips of
-            any other length get them linearly resampled.
+        temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (training sets
+            its clip's length; the default is the processor's frame count, `DEFAULT_NUM_FRAMES`, held equal by a
+            test since this folder cannot import that one); clips of any other length get them linearly resampled.
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
         weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
         weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off. Open-VCLIP uses 0.5
@@ -253,8 +252,20 @@ class OvmlvConfig(PretrainedConfig):
 
     def validate(self) -> None:
         """Fail at construction, naming the field, rather than deep inside a forward pass."""
+        self._check_choices()
+        self._check_sizes()
+        self._check_ranges()
+        # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
+        if self.uses_llm and self.llm_config is None:
+            raise ValueError(
+                f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
+                "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
+            )
+
+    def _check_choices(self) -> None:
+        """Named choices: each field's allowed names, towers of one kind, a method's own label encoders."""
         choices = {
-            "label_encoder": tuple(label_encoders()),
+            "label_encoder": LABEL_ENCODER_NAMES,
             "llm_adapter": LLM_ADAPTERS,
             "connector": CONNECTORS,
             "temporal_mode": TEMPORAL_MODES,
@@ -279,27 +290,22 @@ class OvmlvConfig(PretrainedConfig):
                     f"{self.label_encoder!r}: build it with OvmlvConfig.from_method / from_towers(method=...), or "
                     "drop `method` for a hand-made combination."
                 )
-        for field in (
-            "num_prefixes",
-            "prefix_length",
-            "num_attributes",
-            "attribute_length",
-            "lora_rank",
-            "context_length",
-        ):
-            if getattr(self, field) < 1:
-                raise ValueError(f"OvmlvConfig.{field} must be at least 1, got {getattr(self, field)}.")
         if "{label}" not in self.descriptor_template or "{descriptor}" not in self.descriptor_template:
             raise ValueError(
                 f"OvmlvConfig.descriptor_template={self.descriptor_template!r} needs '{{label}}' and '{{descriptor}}'."
             )
+
+    def _check_sizes(self) -> None:
+        """Counts of at least 1, the branch no deeper than the tower, and sizes a config.json may not inflate."""
+        counts = ("num_prefixes", "prefix_length", "num_attributes", "attribute_length", "lora_rank", "context_length")
+        for field in counts:
+            if getattr(self, field) < 1:
+                raise ValueError(f"OvmlvConfig.{field} must be at least 1, got {getattr(self, field)}.")
         if not 0 <= self.temporal_layers <= self.vision_config.num_hidden_layers:
             raise ValueError(
                 f"OvmlvConfig.temporal_layers={self.temporal_layers} must lie in "
                 f"[0, {self.vision_config.num_hidden_layers}] (the CLIP vision tower's depth)."
             )
-        if self.score_temperature <= 0:
-            raise ValueError(f"OvmlvConfig.score_temperature must be positive, got {self.score_temperature}.")
         sizes = {
             "projection_dim": self.projection_dim,
             "temporal_positions": self.temporal_positions,
@@ -310,10 +316,14 @@ class OvmlvConfig(PretrainedConfig):
                 raise ValueError(
                     f"OvmlvConfig.{field} must be a whole number from 1 to {SIZE_LIMITS[field]}, got {value!r}."
                 )
-        if not 0 <= self.weight_interpolation_max <= 1:
-            raise ValueError(
-                f"OvmlvConfig.weight_interpolation_max must lie in [0, 1], got {self.weight_interpolation_max}."
-            )
+
+    def _check_ranges(self) -> None:
+        """Numbers within their meaning: a positive temperature, mixing ratios in [0, 1], a non-negative weight."""
+        if self.score_temperature <= 0:
+            raise ValueError(f"OvmlvConfig.score_temperature must be positive, got {self.score_temperature}.")
+        for field in ("weight_interpolation_max", "temporal_patch_ratio", "label_interpolation"):
+            if not 0 <= getattr(self, field) <= 1:
+                raise ValueError(f"OvmlvConfig.{field} must lie in [0, 1], got {getattr(self, field)}.")
         if self.weight_interpolation_loss_weight < 0:
             raise ValueError(
                 "OvmlvConfig.weight_interpolation_loss_weight must be >= 0 (0 turns the regulariser off), got "
@@ -322,16 +332,6 @@ class OvmlvConfig(PretrainedConfig):
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ValueError(
                 f"OvmlvConfig.threshold must lie in [0, 1] (or be None: uncalibrated), got {self.threshold}."
-            )
-        if not 0 <= self.temporal_patch_ratio <= 1:
-            raise ValueError(f"OvmlvConfig.temporal_patch_ratio must lie in [0, 1], got {self.temporal_patch_ratio}.")
-        if not 0 <= self.label_interpolation <= 1:
-            raise ValueError(f"OvmlvConfig.label_interpolation must lie in [0, 1], got {self.label_interpolation}.")
-        # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
-        if self.uses_llm and self.llm_config is None:
-            raise ValueError(
-                f"label_encoder={self.label_encoder!r} needs an LLM: pass llm=<T5 checkpoint> to from_towers "
-                "(or llm_config to OvmlvConfig), or pick label_encoder='class_name' / 'templates'."
             )
 
     @classmethod
@@ -353,7 +353,7 @@ class OvmlvConfig(PretrainedConfig):
 
     @property
     def uses_llm(self) -> bool:
-        return label_encoders()[self.label_encoder].needs_llm
+        return self.label_encoder in LLM_LABEL_ENCODERS
 
     @property
     def pools_branch_frames(self) -> bool:
@@ -375,7 +375,7 @@ class OvmlvConfig(PretrainedConfig):
     @property
     def pairs_label_embeddings(self) -> bool:
         """f_t(l) is a (positive; negative) pair of unit vectors, scored as their difference (DualCoOp)."""
-        return label_encoders()[self.label_encoder].paired
+        return self.label_encoder in PAIRED_LABEL_ENCODERS
 
     @property
     def label_embedding_dim(self) -> int:

@@ -5,7 +5,8 @@
   weights on top. For CLIP B/32 + Flan-T5-XL that is 193 MB shipped instead of 12.7 GB (bench/export_sizes.py).
 - Fixed-vocabulary: no label encoder at all (no LLM, no CLIP text tower); labels come from the label bank only
   (`fixed_vocabulary.py`), so serving costs the same whatever LLM trained the labels. Its config names
-  `OvmlvFixedVocabularyModel` in `architectures` and `auto_map`.
+  `OvmlvFixedVocabularyModel` in `architectures` and `auto_map`, which pick its class when loaded
+  (`saved_architecture`, `OvmlvModel.saved_subclass`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from transformers.utils import CONFIG_NAME, cached_file
 from .atomic_files import write_text_atomically
 
 TOWER_CHECKPOINTS_NAME = "tower_checkpoints.json"
-FIXED_VOCABULARY_ARCHITECTURE = "OvmlvFixedVocabularyModel"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ import copy
 import torch
 
 from .configuration_ovmlv import OvmlvConfig
-from .export_variants import FIXED_VOCABULARY_ARCHITECTURE
 from .modeling_ovmlv import OvmlvModel, quiet_transformers_logs
 
 NO_LABEL_ENCODER = (
@@ -41,7 +40,7 @@ class OvmlvFixedVocabularyModel(OvmlvModel):
                 "`ovmlv vocab build --model MODEL --labels-file vocab.txt` (or LabelBank.build) first."
             )
         config = copy.deepcopy(model.config)
-        config.architectures = [FIXED_VOCABULARY_ARCHITECTURE]
+        config.architectures = [cls.__name__]
         weights = {key: value for key, value in model.state_dict().items() if not key.startswith("label_encoder.")}
         with quiet_transformers_logs():
             fixed = cls.from_pretrained(None, config=config, state_dict=weights, dtype=model.dtype)

@@ -1,6 +1,8 @@
-"""Every label encoder f_t by the name `OvmlvConfig.label_encoder` takes: its class, what it is, what it needs.
+"""Every label encoder f_t by the name `OvmlvConfig.label_encoder` takes: its class and what it is.
 
-The one registry: the config validates against it, the model builds from it, model cards describe from it.
+The one registry of classes: the model builds from it, model cards describe from it. The configuration validates
+against the names alone (`configuration_ovmlv.LABEL_ENCODER_NAMES`, with which need an LLM or pair their
+embeddings), so that it imports none of these classes; a test holds the two to the same names.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder
 class LabelEncoderKind:
     encoder: type[LabelEncoder]
     description: str  # for model cards: what f_t(l) is
-    needs_llm: bool = False  # owns a T5 (`OvmlvConfig.llm_config` must be set)
-    paired: bool = False  # f_t(l) is a (positive; negative) pair, 2D wide, scored as their difference
 
 
 LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
@@ -30,12 +30,10 @@ LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
         LlmPromptedLabelEncoder,
         "learnable LLM prompts: a frozen Flan-T5 decodes soft attributes that a prompt transformer turns into soft "
         "prompts for the frozen CLIP text tower (the paper's method)",
-        needs_llm=True,
     ),
     "llm_fixed": LabelEncoderKind(
         LlmFixedPromptLabelEncoder,
         "fixed LLM prompts: CLIP text embeddings of the label with LLM-generated descriptors",
-        needs_llm=True,
     ),
     "coop": LabelEncoderKind(
         CoOpLabelEncoder, "CoOp: learnt context vectors before the label, read by the frozen CLIP text tower"
@@ -44,6 +42,5 @@ LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
         DualCoOpLabelEncoder,
         "DualCoOp: a learnt positive and a learnt negative context; a label's probability is the softmax over the "
         "two at the positive",
-        paired=True,
     ),
 }

@@ -20,7 +20,7 @@ from transformers.utils import logging as hf_logging
 
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
-from .export_variants import FIXED_VOCABULARY_ARCHITECTURE, TowerCheckpoints, saved_architecture
+from .export_variants import TowerCheckpoints, saved_architecture
 from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
 from .label_encoders import LABEL_ENCODERS
@@ -469,6 +469,13 @@ class OvmlvModel(OvmlvPreTrainedModel):
             save_bank_beside(self.label_bank, save_directory, before, self.label_encoder_fingerprint)
 
     @classmethod
+    def saved_subclass(cls, architecture: str | None) -> type[OvmlvModel]:
+        """The subclass of this class that a saved config names in `architectures` (e.g. the fixed-vocabulary
+        model), else this class. Found among the subclasses defined, so this module never imports one: the package
+        defines them all, and a folder loaded as remote code gets its class from `auto_map`."""
+        return next((subclass for subclass in cls.__subclasses__() if subclass.__name__ == architecture), cls)
+
+    @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike | None, *args, **kwargs) -> OvmlvModel:
         """A saved model with its label bank; label encoders that tokenize text themselves read the tokenizers
         the processor saved beside it (`None` as the path: a `state_dict` given instead, as `from_towers` does).
@@ -483,10 +490,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
         if saved_type not in (None, cls.config_class.model_type):  # a plain checkpoint: no ovmlv weights in it
             return cls.zero_shot(load_from, **hub_kwargs)
         if load_from is not None:
-            if cls is OvmlvModel and saved_architecture(load_from, **hub_kwargs) == FIXED_VOCABULARY_ARCHITECTURE:
-                from .fixed_vocabulary import OvmlvFixedVocabularyModel  # a subclass of this one
-
-                return OvmlvFixedVocabularyModel.from_pretrained(load_from, *args, **kwargs)
+            if (saved_class := cls.saved_subclass(saved_architecture(load_from, **hub_kwargs))) is not cls:
+                return saved_class.from_pretrained(load_from, *args, **kwargs)
             verify_model_checksums(load_from, **hub_kwargs)
             towers = TowerCheckpoints.find(load_from, **hub_kwargs)
             if towers is not None:  # adapter-style: the folder holds the trained weights, the towers the rest

@@ -43,6 +43,13 @@ LABEL_INPUT_NAMES = (
     "llm_input_ids",
     "llm_attention_mask",
 )
+# The one default of each video setting, the processor's: frames per clip (the paper's 8), clips per video (their
+# embeddings averaged) and input size. The decoder has none; training and evaluation configs read these, the model's
+# `temporal_positions` matches the frame count (a test holds it: the model's folder cannot import this one); a saved
+# processor_config.json carries its own values.
+DEFAULT_NUM_FRAMES = 8
+DEFAULT_NUM_CLIPS = 1
+DEFAULT_IMAGE_SIZE = 224
 # Upper bounds on what a call or a processor_config.json may ask for, checked before any decoding: frames are kept
 # as float32 pixels (0.6 MB a frame at 224 px), so 128 frames x 16 clips is at most 1.2 GB per video.
 VIDEO_COUNT_LIMITS = {"num_frames": 128, "num_clips": 16, "image_size": 1024}
@@ -128,13 +135,13 @@ class OvmlvProcessor(ProcessorMixin):
         self,
         tokenizer=None,
         llm_tokenizer=None,
-        image_size: int = 224,
+        image_size: int = DEFAULT_IMAGE_SIZE,
         image_mean: Sequence[float] = CLIP_MEAN,
         image_std: Sequence[float] = CLIP_STD,
         do_center_crop: bool = True,
         text_length: int | None = None,
-        num_frames: int = 8,
-        num_clips: int = 1,
+        num_frames: int = DEFAULT_NUM_FRAMES,
+        num_clips: int = DEFAULT_NUM_CLIPS,
         sampling: str = "uniform",
         llm_prompt_template: str = LLM_PROMPT_TEMPLATE,
         prompt_templates: Sequence[str] = PROMPT_TEMPLATES,

@@ -133,7 +133,7 @@ def timestamps_to_indices(timestamps: np.ndarray, fps: float, num_frames: int) -
     return np.clip(indices, 0, num_frames - 1)
 
 
-def decode_frames(source: VideoSource, timestamps: np.ndarray, *, size: int | None = 224) -> np.ndarray:
+def decode_frames(source: VideoSource, timestamps: np.ndarray, *, size: int | None = None) -> np.ndarray:
     """uint8 RGB frames (n, H, W, 3), one per timestamp (seconds from the first frame; any shape, order and
     repeats; n = timestamps.size): the frame nearest each time, resized and centre-cropped to (size, size) as
     CLIP's image processor does (`clip_resize_and_crop`; None keeps the decoded size). Times past the end give the
@@ -151,17 +151,18 @@ def decode_frames(source: VideoSource, timestamps: np.ndarray, *, size: int | No
 
 def load_video(
     source: VideoSource,
-    num_frames: int = 8,
+    num_frames: int,
     mode: str = "uniform",
     clips: int = 1,
-    size: int | None = 224,
+    size: int | None = None,
     seed: np.random.Generator | int | None = None,
     segment: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """uint8 RGB frames (clips, num_frames, H, W, 3) sampled from `source` as `sample_timestamps` describes for
     `mode`; `seed` makes `segment_random` reproducible; `size` as in `decode_frames`. `segment` = (start, end) in
     seconds samples inside that part of the video only (a YouTube-8M segment, a Kinetics clip of a longer video),
-    without measuring the whole video. Decoded frames are sampled by position (see `decode_frames`)."""
+    without measuring the whole video. Decoded frames are sampled by position (see `decode_frames`). The frame count
+    and size have no default here: the processor owns them (`processing_ovmlv.DEFAULT_NUM_FRAMES`)."""
     with _open_video(source) as video:
         start, end = segment if segment is not None else (0.0, video.duration())
         times = start + sample_timestamps(end - start, num_frames, mode, clips, rng=seed)  # (clips, num_frames)

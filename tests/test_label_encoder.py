@@ -12,8 +12,10 @@ from safetensors import safe_open
 from transformers import T5ForConditionalGeneration
 
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
+from ovmlv.modeling_ovmlv.configuration_ovmlv import LABEL_ENCODER_NAMES, LLM_LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
-from ovmlv.modeling_ovmlv.llm_label_encoder import LlmPromptedLabelEncoder
+from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
 from tests.numerics import assert_same_outputs, assert_same_state
 
@@ -35,6 +37,13 @@ def model(towers):
 @pytest.fixture(scope="module")
 def inputs(processor):
     return processor(text=LABELS)
+
+
+def test_the_config_names_every_registered_label_encoder_and_those_with_an_llm():
+    """The configuration validates against plain names (it imports no encoder): they must be the registry's."""
+    assert tuple(LABEL_ENCODERS) == LABEL_ENCODER_NAMES
+    with_llm = tuple(name for name, kind in LABEL_ENCODERS.items() if issubclass(kind.encoder, LlmLabelEncoder))
+    assert with_llm == LLM_LABEL_ENCODERS
 
 
 def test_default_label_encoder_is_llm_prompted_and_needs_an_llm(model, towers):

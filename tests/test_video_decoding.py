@@ -222,7 +222,7 @@ def test_a_single_image_array_is_a_one_frame_video() -> None:
 
 def test_decoded_frames_must_be_uint8_rgb() -> None:
     with pytest.raises(ValueError, match="uint8"):
-        load_video(np.zeros((4, 48, 64, 3), dtype=np.float32))
+        load_video(np.zeros((4, 48, 64, 3), dtype=np.float32), num_frames=2)
 
 
 # --- unreadable inputs --------------------------------------------------------------------------------------------
@@ -242,7 +242,7 @@ BAD_FILES = {
 @pytest.mark.parametrize("kind", BAD_FILES)
 @pytest.mark.parametrize(
     "read",
-    [lambda path: load_video(path), lambda path: decode_frames(path, [0.5])],
+    [lambda path: load_video(path, num_frames=2), lambda path: decode_frames(path, [0.5])],
     ids=["load_video", "decode_frames"],
 )
 def test_unreadable_files_raise_video_decode_error_naming_them(tmp_path: Path, kind: str, read: object) -> None:
@@ -254,9 +254,9 @@ def test_unreadable_files_raise_video_decode_error_naming_them(tmp_path: Path, k
 
 def test_unreadable_bytes_raise_video_decode_error() -> None:
     with pytest.raises(VideoDecodeError, match="0 bytes"):
-        load_video(b"")
+        load_video(b"", num_frames=2)
     with pytest.raises(VideoDecodeError, match="500 bytes"):
-        load_video(b"hello" * 100)
+        load_video(b"hello" * 100, num_frames=2)
 
 
 def test_truncated_mkv_keeps_the_frames_it_has(tmp_path: Path) -> None:

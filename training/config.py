@@ -78,7 +78,7 @@ class DataConfig:
 
     train: list[ManifestConfig] = field(default_factory=list)
     validation: list[ManifestConfig] = field(default_factory=list)
-    num_frames: int = 8  # frames per training clip, segment-random (paper §4)
+    num_frames: int | None = None  # frames per training clip, segment-random; None: the processor's default (8, §4)
     classes_per_video: int = 4  # a batch of B videos is scored against 4B classes: P_B plus sampled N_B (§3.3)
     mixing: str = "all_exhausted"
     num_workers: int = 4  # DataLoader processes decoding videos
@@ -158,7 +158,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig  # torch: `ovmlv train --help` does not wait for it
-        from ovmlv.processing.processing_ovmlv import VIDEO_COUNT_LIMITS
+        from ovmlv.processing.processing_ovmlv import DEFAULT_NUM_FRAMES, VIDEO_COUNT_LIMITS
 
         allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
         if unknown := sorted(set(self.model) - allowed):
@@ -167,6 +167,8 @@ class TrainConfig:
         self.model = {name: _coerce(value, hints[name], f"model.{name}") for name, value in self.model.items()}
         if self.model.get("method") not in (None, *METHODS):
             raise ValueError(f"model.method={self.model['method']!r} is not one of {METHODS}.")
+        if self.data.num_frames is None:
+            self.data.num_frames = DEFAULT_NUM_FRAMES
         if self.eval.num_frames is None:
             self.eval.num_frames = self.data.num_frames
         if self.data.mixing not in ("all_exhausted", "first_exhausted"):

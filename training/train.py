@@ -4,9 +4,11 @@
     accelerate launch training/train.py --config training/configs/paper_recipe.yaml [--section.field VALUE ...]
     accelerate launch --config_file training/configs/accelerate_zero2.yaml training/train.py --config ...
 
-Reads top to bottom: config -> Accelerator -> data -> model -> optimizer and schedule -> prepare -> (resume) ->
-loop (accumulate, clip, step, log, checkpoint, evaluate) -> export. Each step scores B videos per process against
-P_B ∪ N_B (paper §3.3, `training/batching.py`) with the weighted BCE of the model. Outputs in `training.output_dir`:
+`main` reads as the run's steps, each a function below in that order: build (model and processor) -> start (the
+Accelerator, the output folder) -> load the data -> prepare (optimizer and schedule, `accelerator.prepare`) -> resume
+-> loop (accumulate, clip, step, log, checkpoint, evaluate) -> evaluate -> publish (final/). Each step scores B
+videos per process against P_B ∪ N_B (paper §3.3, `training/batching.py`) with the weighted BCE of the model. Outputs
+in `training.output_dir`:
 checkpoints/step_N/ (accelerate state, trainable weights only), logs/ (tensorboard), eval_step_N.json,
 final/ (`save_pretrained` model + processor + the training vocabulary's label bank; the pipeline loads it),
 train_config.yaml (the effective config) and train_summary.json. A new run needs an empty (or new) output_dir:
@@ -29,6 +31,7 @@ import math
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,7 +56,7 @@ from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
 from ovmlv.modeling_ovmlv.label_limits import check_label_lengths
 from ovmlv.processing import OvmlvProcessor
-from ovmlv.training.batching import negative_label_rng, sample_label_batch
+from ovmlv.training.batching import Vocabulary, negative_label_rng, sample_label_batch
 from ovmlv.training.checkpointing import (
     check_output_dir,
     claim_output_dir,
@@ -62,9 +65,17 @@ from ovmlv.training.checkpointing import (
     save_checkpoint,
     save_trainable_weights_only,
 )
-from ovmlv.training.config import RUN_CONFIG_NAME, TrainConfig, parse_args, resumed_run_changes, save_config
+from ovmlv.training.config import (
+    RUN_CONFIG_NAME,
+    OptimizerConfig,
+    TrainConfig,
+    TrainingConfig,
+    parse_args,
+    resumed_run_changes,
+    save_config,
+)
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
-from ovmlv.training.evaluation import EvalResult, build_eval_set, evaluate_all, write_json
+from ovmlv.training.evaluation import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
 from ovmlv.training.metrics import deployment_threshold
 from ovmlv.training.optimization import WeightAverage, parameter_groups
 
@@ -86,8 +97,9 @@ def deepspeed_on_cpu() -> bool:
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """One run, as the steps below: build, start, load the data, prepare, (resume,) loop, evaluate, publish."""
     config: TrainConfig = parse_args(argv)
-    train_cfg, optim_cfg, data_cfg, eval_cfg = config.training, config.optimizer, config.data, config.eval
+    train_cfg = config.training
     output_dir = Path(train_cfg.output_dir)
     # Every process checks before any writes: a new run never mixes its files with an old run's.
     check_output_dir(output_dir, resume=train_cfg.resume, overwrite=train_cfg.overwrite)
@@ -96,24 +108,85 @@ def main(argv: list[str] | None = None) -> dict:
     if train_cfg.cpu_threads is not None:
         torch.set_num_threads(train_cfg.cpu_threads)
 
-    # 1. Model: pretrained towers, new layers initialised as the method says (same seed, same weights everywhere).
-    # Built before the Accelerator: under DeepSpeed ZeRO-3 an Accelerator makes transformers build every model
-    # partitioned (zero.Init), while `from_towers` copies whole CLIP weights into ours; `prepare` partitions later.
+    model, processor = build(config)
+    accelerator = start_accelerator(train_cfg, output_dir)
+    run_lock = claim_output_dir(accelerator, output_dir)  # held until the run ends
+    start_output_dir(config, accelerator, output_dir, changes)
+    run = prepare(config, output_dir, accelerator, model, processor, load_data(config, accelerator, model, processor))
+    progress = resume(run)
+    loop(run, progress)
+    evaluate_final(run, progress)
+    summary = publish(run, progress)
+    # Every rank done before any tears down: a rank that destroys the process group while collectives it took part
+    # in (ZeRO-3 prefetches) are still in flight can abort at exit.
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if run_lock is not None:
+        run_lock.release()
+    return summary
+
+
+@dataclass
+class RunData:
+    """The training clips and their loader, the vocabulary negatives come from, and the validation sets."""
+
+    train_clips: VideoClips
+    train_dataloader: DataLoader
+    vocabulary: Vocabulary
+    eval_sets: list[EvalSet]
+
+
+@dataclass
+class TrainingRun:
+    """What the steps after `prepare` share: the prepared model, data, optimizer and schedule."""
+
+    config: TrainConfig
+    output_dir: Path
+    accelerator: Accelerator
+    model: torch.nn.Module  # wrapped for DDP/DeepSpeed; `accelerator.unwrap_model` gives the OvmlvModel
+    processor: OvmlvProcessor
+    data: RunData
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    average: WeightAverage | None  # Open-VCLIP++'s weight averaging, when the config asks for it
+
+
+@dataclass
+class Progress:
+    """Where the run stands: optimizer steps done (in all runs, this one), bad videos met, the last evaluation."""
+
+    completed_steps: int = 0
+    steps_this_run: int = 0
+    skipped_videos: int = 0
+    last_eval: dict[str, EvalResult] = field(default_factory=dict)
+    last_eval_step: int | None = None
+
+
+def build(config: TrainConfig) -> tuple[OvmlvModel, OvmlvProcessor]:
+    """The model on its pretrained towers, new layers initialised as the method says (same seed, same weights in
+    every process), and the processor saved with it.
+
+    Built before the Accelerator: under DeepSpeed ZeRO-3 an Accelerator makes transformers build every model
+    partitioned (zero.Init), while `from_towers` copies whole CLIP weights into ours; `prepare` partitions later.
+    """
     # The branch learns one temporal position per frame of a training clip, unless the config says otherwise.
-    model_fields = {"temporal_positions": data_cfg.num_frames, **config.model}
+    model_fields = {"temporal_positions": config.data.num_frames, **config.model}
     model = OvmlvModel.from_towers(config.towers.clip, config.towers.llm, **model_fields)
-    if train_cfg.gradient_checkpointing:
+    if config.training.gradient_checkpointing:
         model.activation_checkpointing_enable()
     # Saved with the model: the pipeline and the commands then serve it as it was evaluated (and calibrated).
     processor = OvmlvProcessor.from_towers(
         config.towers.clip,
         config.towers.llm,
         label_input_names=model.label_encoder.input_names,
-        num_frames=eval_cfg.num_frames,
-        num_clips=eval_cfg.num_clips,
+        num_frames=config.eval.num_frames,
+        num_clips=config.eval.num_clips,
     )
+    return model, processor
 
-    # 2. Accelerator: processes, mixed precision, accumulation, trackers; one data order for every process.
+
+def start_accelerator(train_cfg: TrainingConfig, output_dir: Path) -> Accelerator:
+    """Processes, mixed precision, accumulation, trackers; one data order for every process; logs from the first."""
     accelerator = Accelerator(
         gradient_accumulation_steps=train_cfg.gradient_accumulation_steps,
         mixed_precision=resolve_mixed_precision(train_cfg.mixed_precision),
@@ -134,47 +207,62 @@ def main(argv: list[str] | None = None) -> dict:
         datasets.utils.logging.set_verbosity_error()
         datasets.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
-    run_lock = claim_output_dir(accelerator, output_dir)  # held until the run ends
+    return accelerator
+
+
+def start_output_dir(config: TrainConfig, accelerator: Accelerator, output_dir: Path, changes: list[str]) -> None:
+    """The run's folder, emptied first under `--overwrite`, with the effective config in it; resumed changes said."""
     for change in changes:
         logger.info(f"Resuming with a changed {change}")
     if accelerator.is_main_process:
-        if train_cfg.overwrite and output_dir.exists():
+        if config.training.overwrite and output_dir.exists():
             remove_folder(output_dir)
         output_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, output_dir / RUN_CONFIG_NAME)
     accelerator.wait_for_everyone()
 
-    # 3. Data: mixed training manifests decoded in workers; validation sets scored against their whole vocabulary.
+
+def load_data(config: TrainConfig, accelerator: Accelerator, model: OvmlvModel, processor: OvmlvProcessor) -> RunData:
+    """Mixed training manifests decoded in workers; validation sets scored against their whole vocabulary. Every
+    label must fit the text tower with the encoder's prompt: a long one fails now, not at the step that draws it."""
+    data_cfg, seed = config.data, config.training.seed
     with accelerator.main_process_first():  # the first process fills the datasets cache, the others read it
-        train_data = load_training_data(data_cfg, seed=train_cfg.seed)
-        eval_sets = [build_eval_set(spec, processor, eval_cfg, data_cfg.num_workers) for spec in data_cfg.validation]
+        train_data = load_training_data(data_cfg, seed=seed)
+        eval_sets = [
+            build_eval_set(spec, processor, config.eval, data_cfg.num_workers) for spec in data_cfg.validation
+        ]
     train_clips = VideoClips(
         train_data.records,
         processor,
         data_cfg.num_frames,
         sampling="segment_random",
-        seed=train_cfg.seed,
+        seed=seed,
         max_consecutive_bad=data_cfg.max_consecutive_bad_videos,
     )
     train_dataloader = DataLoader(
         train_clips,
-        batch_size=train_cfg.per_device_batch_size,
+        batch_size=config.training.per_device_batch_size,
         shuffle=True,
         drop_last=True,  # every step has B videos per process, hence 4B classes
         num_workers=data_cfg.num_workers,
         collate_fn=collate_clips,
-        generator=torch.Generator().manual_seed(train_cfg.seed),  # iterators never draw from the global RNG
+        generator=torch.Generator().manual_seed(seed),  # iterators never draw from the global RNG
     )
     vocabulary = train_data.vocabulary
     logger.info(f"{len(train_clips)} training videos, vocabulary of {len(vocabulary)} labels")
-    # Every label must fit the text tower with the encoder's prompt: fail now, not at the step that draws it.
     check_label_lengths(vocabulary.labels, processor, model.config, where="the training vocabulary")
     for eval_set in eval_sets:
         check_label_lengths(
             eval_set.vocabulary.labels, processor, model.config, where=f"validation set {eval_set.name!r}"
         )
+    return RunData(train_clips, train_dataloader, vocabulary, eval_sets)
 
-    # 4. Optimizer and schedule. Accelerate steps a prepared scheduler once per process, hence the scaling.
+
+def optimizer_and_schedule(
+    model: OvmlvModel, optim_cfg: OptimizerConfig, num_processes: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """AdamW over the parameter groups, and the warm-up + cosine schedule. Accelerate steps a prepared scheduler
+    once per process, hence the scaling."""
     optimizer = torch.optim.AdamW(
         parameter_groups(
             model, optim_cfg.weight_decay, optim_cfg.clip_weight_decay, optim_cfg.lr * optim_cfg.gate_lr_scale
@@ -185,17 +273,32 @@ def main(argv: list[str] | None = None) -> dict:
     )
     scheduler = get_cosine_schedule_with_warmup(
         optimizer,
-        num_warmup_steps=optim_cfg.warmup_steps * accelerator.num_processes,
-        num_training_steps=optim_cfg.max_steps * accelerator.num_processes,
+        num_warmup_steps=optim_cfg.warmup_steps * num_processes,
+        num_training_steps=optim_cfg.max_steps * num_processes,
     )
+    return optimizer, scheduler
 
-    # 5. Prepare: wrap for DDP/DeepSpeed, shard the data, move to the device.
+
+def prepare(
+    config: TrainConfig,
+    output_dir: Path,
+    accelerator: Accelerator,
+    model: OvmlvModel,
+    processor: OvmlvProcessor,
+    data: RunData,
+) -> TrainingRun:
+    """Optimizer and schedule, then `accelerator.prepare`: wrap for DDP/DeepSpeed, shard the data, move to the
+    device; the weight average, when asked for, is registered to travel in checkpoints."""
+    optim_cfg = config.optimizer
+    optimizer, scheduler = optimizer_and_schedule(model, optim_cfg, accelerator.num_processes)
     if accelerator.state.deepspeed_plugin is not None:  # DeepSpeed clips inside its engine: "auto" takes our norm
         accelerator.state.deepspeed_plugin.fill_match(
             "gradient_clipping", must_match=False, gradient_clipping=optim_cfg.max_grad_norm
         )
-    model, optimizer, train_dataloader, scheduler = accelerator.prepare(model, optimizer, train_dataloader, scheduler)
-    for eval_set in eval_sets:
+    model, optimizer, data.train_dataloader, scheduler = accelerator.prepare(
+        model, optimizer, data.train_dataloader, scheduler
+    )
+    for eval_set in data.eval_sets:
         eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
     save_trainable_weights_only(accelerator)
     average = None
@@ -207,127 +310,170 @@ def main(argv: list[str] | None = None) -> dict:
             accelerator.unwrap_model(model), optim_cfg.weight_averaging, optim_cfg.ema_decay, start
         )
         accelerator.register_for_checkpointing(average)  # saved and restored with every checkpoint
+    return TrainingRun(config, output_dir, accelerator, model, processor, data, optimizer, scheduler, average)
 
-    completed_steps = 0
-    checkpoint = latest_checkpoint(output_dir, accelerator.num_processes) if train_cfg.resume else None
-    if checkpoint is not None:
-        completed_steps = load_checkpoint(accelerator, model, checkpoint)
-        logger.info(f"Resumed from {checkpoint} at step {completed_steps}")
-    elif train_cfg.resume:
-        logger.warning(f"No complete checkpoint in {output_dir}; starting from step 0")
 
+def resume(run: TrainingRun) -> Progress:
+    """Step 0, or under `--resume` the newest complete checkpoint's step with its weights, optimizer and RNG."""
+    if not run.config.training.resume:
+        return Progress()
+    checkpoint = latest_checkpoint(run.output_dir, run.accelerator.num_processes)
+    if checkpoint is None:
+        logger.warning(f"No complete checkpoint in {run.output_dir}; starting from step 0")
+        return Progress()
+    completed_steps = load_checkpoint(run.accelerator, run.model, checkpoint)
+    logger.info(f"Resumed from {checkpoint} at step {completed_steps}")
+    return Progress(completed_steps=completed_steps)
+
+
+def loop(run: TrainingRun, progress: Progress) -> None:
+    """Epochs of micro-batches until `max_steps`: accumulate, clip, step; log, checkpoint and evaluate on optimizer
+    steps. A resumed run skips the micro-batches its epoch already took."""
+    config, accelerator = run.config, run.accelerator
     accelerator.init_trackers("ovmlv", config=tracker_hparams(config))
-    micro_batches_per_epoch = len(train_dataloader)
+    micro_batches_per_epoch = len(run.data.train_dataloader)
     if micro_batches_per_epoch == 0:
         raise ValueError(
-            f"Not one full batch of {train_cfg.per_device_batch_size} videos per process in {len(train_clips)} "
-            "training videos: lower training.per_device_batch_size."
+            f"Not one full batch of {config.training.per_device_batch_size} videos per process in "
+            f"{len(run.data.train_clips)} training videos: lower training.per_device_batch_size."
         )
-    steps_per_epoch = math.ceil(micro_batches_per_epoch / train_cfg.gradient_accumulation_steps)
-    epoch, step_in_epoch = divmod(completed_steps, steps_per_epoch)
-    steps_this_run = 0
+    accumulation = config.training.gradient_accumulation_steps
+    epoch, step_in_epoch = divmod(progress.completed_steps, math.ceil(micro_batches_per_epoch / accumulation))
     running = new_running_totals()
-    skipped_videos = 0
-    last_eval: dict[str, EvalResult] = {}
-    last_eval_step = None
-    progress = tqdm(
-        total=optim_cfg.max_steps, initial=completed_steps, desc="train", disable=not accelerator.is_local_main_process
+    bar = tqdm(
+        total=config.optimizer.max_steps,
+        initial=progress.completed_steps,
+        desc="train",
+        disable=not accelerator.is_local_main_process,
     )
-
-    # 6. The loop: accumulate micro-batches, clip, step; log, checkpoint and evaluate on optimizer steps.
-    model.train()
-    while completed_steps < optim_cfg.max_steps:
-        train_dataloader.set_epoch(epoch)
-        train_clips.set_epoch(epoch)
-        skip = step_in_epoch * train_cfg.gradient_accumulation_steps
-        batches = accelerator.skip_first_batches(train_dataloader, skip) if skip else train_dataloader
+    run.model.train()
+    while progress.completed_steps < config.optimizer.max_steps:
+        run.data.train_dataloader.set_epoch(epoch)
+        run.data.train_clips.set_epoch(epoch)
+        skip = step_in_epoch * accumulation
+        batches = (
+            accelerator.skip_first_batches(run.data.train_dataloader, skip) if skip else run.data.train_dataloader
+        )
         step_in_epoch = 0
         for micro_batch, batch in enumerate(batches, start=skip):
-            micro_step = epoch * micro_batches_per_epoch + micro_batch
-            with accelerator.accumulate(model):
-                label_batch = sample_label_batch(
-                    batch["labels"],
-                    vocabulary,
-                    data_cfg.classes_per_video,
-                    rng=negative_label_rng(train_cfg.seed, accelerator.process_index, micro_step),
-                )
-                label_inputs = processor.label_inputs(label_batch.labels)  # each class once: P_B ∪ N_B
-                outputs = model(
-                    pixel_values_videos=batch["pixel_values_videos"],
-                    labels=label_batch.targets.to(accelerator.device),
-                    **{name: tensor.to(accelerator.device) for name, tensor in label_inputs.items()},
-                )
-                accelerator.backward(outputs.loss)
-                if accelerator.sync_gradients and optim_cfg.max_grad_norm > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), optim_cfg.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            running["loss"] += outputs.loss.item()
-            running["micro_batches"] += 1
-            running["classes"] += len(label_batch.labels)
-            running["skipped"] += int(batch["num_skipped_videos"])
-            if not accelerator.sync_gradients:
-                continue
-
-            completed_steps += 1
-            if average is not None:
-                average.update(completed_steps)
-            steps_this_run += 1
-            running["steps"] += 1
-            progress.update(1)
-            last_step = completed_steps == optim_cfg.max_steps
-            if completed_steps % train_cfg.log_every == 0 or last_step:
-                metrics, skipped = summarise(running, accelerator, scheduler.get_last_lr()[0])
-                skipped_videos += skipped
-                progress.set_postfix(loss=f"{metrics['train/loss']:.4f}")
-                metrics.update({"train/skipped_videos": skipped_videos, "train/epoch": epoch})
-                accelerator.log(metrics, step=completed_steps)
-            if completed_steps % train_cfg.checkpoint_every == 0 or last_step:
-                save_checkpoint(accelerator, output_dir, completed_steps, train_cfg.keep_checkpoints)
-            if eval_sets and eval_cfg.every_steps > 0 and completed_steps % eval_cfg.every_steps == 0:
-                last_eval = evaluate_all(
-                    model, processor, eval_sets, accelerator, eval_cfg, completed_steps, output_dir
-                )
-                last_eval_step = completed_steps
-            if last_step:
+            train_micro_batch(run, batch, epoch * micro_batches_per_epoch + micro_batch, running)
+            if accelerator.sync_gradients and after_optimizer_step(run, progress, running, epoch, bar):
                 break
         epoch += 1
-    progress.close()
-    if average is not None:  # the averaged weights are the ones evaluated, calibrated and exported
-        average.apply()
-        last_eval_step = None
-    if eval_sets and last_eval_step != completed_steps:
-        last_eval = evaluate_all(model, processor, eval_sets, accelerator, eval_cfg, completed_steps, output_dir)
-        last_eval_step = completed_steps
+    bar.close()
 
-    # 7. Export: save_pretrained model (+ label bank of the training vocabulary, calibrated threshold) and processor.
-    final_dir = output_dir / "final"
-    unwrapped = accelerator.unwrap_model(model)
-    calibration = [(last_eval[s.name].targets, last_eval[s.name].scores) for s in eval_sets if s.calibrate]
+
+def train_micro_batch(run: TrainingRun, batch: dict, micro_step: int, running: dict[str, float]) -> None:
+    """One micro-batch: B videos against P_B ∪ N_B (each class once), backward, and on an optimizer step clip,
+    step and schedule; its loss, classes and bad videos added to `running`."""
+    config, accelerator = run.config, run.accelerator
+    with accelerator.accumulate(run.model):
+        label_batch = sample_label_batch(
+            batch["labels"],
+            run.data.vocabulary,
+            config.data.classes_per_video,
+            rng=negative_label_rng(config.training.seed, accelerator.process_index, micro_step),
+        )
+        label_inputs = run.processor.label_inputs(label_batch.labels)
+        outputs = run.model(
+            pixel_values_videos=batch["pixel_values_videos"],
+            labels=label_batch.targets.to(accelerator.device),
+            **{name: tensor.to(accelerator.device) for name, tensor in label_inputs.items()},
+        )
+        accelerator.backward(outputs.loss)
+        if accelerator.sync_gradients and config.optimizer.max_grad_norm > 0:
+            accelerator.clip_grad_norm_(run.model.parameters(), config.optimizer.max_grad_norm)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad()
+    running["loss"] += outputs.loss.item()
+    running["micro_batches"] += 1
+    running["classes"] += len(label_batch.labels)
+    running["skipped"] += int(batch["num_skipped_videos"])
+
+
+def after_optimizer_step(
+    run: TrainingRun, progress: Progress, running: dict[str, float], epoch: int, bar: tqdm
+) -> bool:
+    """Count the step, update the weight average; log, checkpoint and evaluate when due. True after the last step."""
+    config, accelerator = run.config, run.accelerator
+    progress.completed_steps += 1
+    step = progress.completed_steps
+    if run.average is not None:
+        run.average.update(step)
+    progress.steps_this_run += 1
+    running["steps"] += 1
+    bar.update(1)
+    last_step = step == config.optimizer.max_steps
+    if step % config.training.log_every == 0 or last_step:
+        metrics, skipped = summarise(running, accelerator, run.scheduler.get_last_lr()[0])
+        progress.skipped_videos += skipped
+        bar.set_postfix(loss=f"{metrics['train/loss']:.4f}")
+        metrics.update({"train/skipped_videos": progress.skipped_videos, "train/epoch": epoch})
+        accelerator.log(metrics, step=step)
+    if step % config.training.checkpoint_every == 0 or last_step:
+        save_checkpoint(accelerator, run.output_dir, step, config.training.keep_checkpoints)
+    if run.data.eval_sets and config.eval.every_steps > 0 and step % config.eval.every_steps == 0:
+        evaluate(run, progress)
+    return last_step
+
+
+def evaluate(run: TrainingRun, progress: Progress) -> None:
+    """Every validation set against its whole vocabulary, at the current step (eval_step_N.json)."""
+    progress.last_eval = evaluate_all(
+        run.model,
+        run.processor,
+        run.data.eval_sets,
+        run.accelerator,
+        run.config.eval,
+        progress.completed_steps,
+        run.output_dir,
+    )
+    progress.last_eval_step = progress.completed_steps
+
+
+def evaluate_final(run: TrainingRun, progress: Progress) -> None:
+    """The weights exported, evaluated: the weight average applied first, then an evaluation unless the last step
+    just had one."""
+    if run.average is not None:  # the averaged weights are the ones evaluated, calibrated and exported
+        run.average.apply()
+        progress.last_eval_step = None
+    if run.data.eval_sets and progress.last_eval_step != progress.completed_steps:
+        evaluate(run, progress)
+
+
+def publish(run: TrainingRun, progress: Progress) -> dict:
+    """final/: the model (with the training vocabulary's label bank and the calibrated threshold) and its processor,
+    written atomically; train_summary.json. Returns the summary."""
+    accelerator, eval_sets = run.accelerator, run.data.eval_sets
+    unwrapped = accelerator.unwrap_model(run.model)
+    calibration = [
+        (progress.last_eval[s.name].targets, progress.last_eval[s.name].scores) for s in eval_sets if s.calibrate
+    ]
     if calibration:  # the threshold that maximises the minimum peak F1 over those sets (paper §4.6)
         threshold, min_f1 = deployment_threshold(calibration)
         unwrapped.config.threshold = threshold
         unwrapped.config.threshold_calibrated_on = [spec.name for spec in eval_sets if spec.calibrate]
         logger.info(f"Calibrated threshold {threshold:.4f} (min peak F1 over validation sets {min_f1:.4f})")
-    state_dict = accelerator.get_state_dict(model)  # collective under ZeRO-3
+    state_dict = accelerator.get_state_dict(run.model)  # collective under ZeRO-3
     unwrapped.eval()
-    bank = LabelBank.build(unwrapped, processor, vocabulary.labels, eval_cfg.label_batch_size, progress=False)
+    labels = run.data.vocabulary.labels
+    bank = LabelBank.build(unwrapped, run.processor, labels, run.config.eval.label_batch_size, progress=False)
     if accelerator.is_main_process:
         unwrapped.label_bank = bank
-        with write_folder_atomically(final_dir) as folder:  # a kill leaves the previous final/ or none, never a part
+        with write_folder_atomically(run.output_dir / "final") as folder:  # a kill leaves the old final/ or none
             unwrapped.save_pretrained(folder, state_dict=state_dict, safe_serialization=True)
-            processor.save_pretrained(folder)
-
-    summary = run_summary(accelerator, unwrapped, completed_steps, steps_this_run, skipped_videos, last_eval_step)
+            run.processor.save_pretrained(folder)
+    summary = run_summary(
+        accelerator,
+        unwrapped,
+        progress.completed_steps,
+        progress.steps_this_run,
+        progress.skipped_videos,
+        progress.last_eval_step,
+    )
     if accelerator.is_main_process:
-        write_json(output_dir / "train_summary.json", summary)
-    # Every rank done before any tears down: a rank that destroys the process group while collectives it took part
-    # in (ZeRO-3 prefetches) are still in flight can abort at exit.
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    if run_lock is not None:
-        run_lock.release()
+        write_json(run.output_dir / "train_summary.json", summary)
     return summary
 
 

@@ -33,7 +33,7 @@ from .concepts import PROMPTS, GenerateFn, TextGenerator, extract_concepts
 from .embedding import ClipTextEmbedder, EmbedFn
 from .jsonl_cache import JsonlCache
 from .settings import CONFIG_FILE, SyntheticLabelsConfig
-from .vocabulary import build_vocabulary, clusters_markdown
+from .vocabulary import ClusteredVocabulary, build_vocabulary, clusters_markdown
 
 
 class LazyModel:
@@ -77,12 +77,42 @@ def run(
     videos = {record["video"]: manifest.parent / record["video"] for record in records}
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
 
-    caption_settings = {
+    captions = caption_stage(config, videos, caption_fn, device, progress)
+    concepts = concept_stage(config, captions, generate_fn, device, progress)
+    embed_fn = embed_fn or ClipTextEmbedder(config.clip, device=device)
+    vocabulary = vocabulary_stage(config, concepts, embed_fn, progress)
+    assigned = assign_labels(
+        captions, vocabulary.labels, embed_fn, config.label_template, config.threshold, config.top_k, progress=progress
+    )
+    augmented = [
+        augment_record(record, assigned[record["video"]]) | {"video": _relocate(record["video"], manifest.parent, out)}
+        for record in records
+    ]
+    write_text_atomically(augmented_path, "".join(json.dumps(record) + "\n" for record in augmented))
+
+    summary = _summary(records, augmented, captions, concepts, vocabulary.labels, out, augmented_path)
+    write_text_atomically(out / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def caption_settings(config: SyntheticLabelsConfig) -> dict[str, Any]:
+    """What the captions depend on: the captions cache, and every cache built on captions, is stale when it changes."""
+    return {
         "captioner": config.captioner,
         "prompt": config.caption_prompt,
         "max_new_tokens": config.caption_max_new_tokens,
         "num_frames": config.num_frames,
     }
+
+
+def caption_stage(
+    config: SyntheticLabelsConfig,
+    videos: dict[str, Path],
+    caption_fn: CaptionFn | None,
+    device: str,
+    progress: bool,
+) -> dict[str, list[str]]:
+    """Stage 1: captions of every video's frames (captions.jsonl), the captioner freed afterwards."""
     new_captioner = partial(
         ImageCaptioner,
         config.captioner,
@@ -93,9 +123,18 @@ def run(
         dtype=config.dtype,
     )
     with _stage_model(caption_fn, new_captioner) as caption:
-        cache = JsonlCache(out / "captions.jsonl", caption_settings)
-        captions = caption_videos(videos, caption, cache, config.num_frames, config.caption_batch_size, progress)
+        cache = JsonlCache(Path(config.out) / "captions.jsonl", caption_settings(config))
+        return caption_videos(videos, caption, cache, config.num_frames, config.caption_batch_size, progress)
 
+
+def concept_stage(
+    config: SyntheticLabelsConfig,
+    captions: dict[str, list[str]],
+    generate_fn: GenerateFn | None,
+    device: str,
+    progress: bool,
+) -> dict[str, dict[str, list[str]]]:
+    """Stage 2: the LLM's concepts of each kind per video (concepts_{kind}.jsonl), the LLM freed afterwards."""
     concepts: dict[str, dict[str, list[str]]] = {}
     new_llm = partial(
         TextGenerator,
@@ -113,9 +152,9 @@ def run(
                 "prompt": prompt.fingerprint,
                 "max_new_tokens": config.llm_max_new_tokens,
                 "chat_template": config.chat_template,
-                "captions": caption_settings,  # new captions make old answers stale
+                "captions": caption_settings(config),  # new captions make old answers stale
             }
-            cache = JsonlCache(out / f"concepts_{kind}.jsonl", settings)
+            cache = JsonlCache(Path(config.out) / f"concepts_{kind}.jsonl", settings)
             concepts[kind] = extract_concepts(
                 captions,
                 generate,
@@ -126,8 +165,14 @@ def run(
                 f"2/4 concepts ({kind})",
                 progress,
             )
+    return concepts
 
-    embed_fn = embed_fn or ClipTextEmbedder(config.clip, device=device)
+
+def vocabulary_stage(
+    config: SyntheticLabelsConfig, concepts: dict[str, dict[str, list[str]]], embed_fn: EmbedFn, progress: bool
+) -> ClusteredVocabulary:
+    """Stage 3: the concepts clustered into a vocabulary (vocabulary.json, vocabulary.txt, clusters.md)."""
+    out = Path(config.out)
     vocabulary = build_vocabulary(
         concepts,
         embed_fn,
@@ -141,19 +186,7 @@ def run(
     vocabulary.save(out / "vocabulary.json")
     write_text_atomically(out / "vocabulary.txt", "".join(f"{label}\n" for label in vocabulary.labels))
     write_text_atomically(out / "clusters.md", clusters_markdown(vocabulary, config.report_rows, seed=config.seed))
-
-    assigned = assign_labels(
-        captions, vocabulary.labels, embed_fn, config.label_template, config.threshold, config.top_k, progress=progress
-    )
-    augmented = [
-        augment_record(record, assigned[record["video"]]) | {"video": _relocate(record["video"], manifest.parent, out)}
-        for record in records
-    ]
-    write_text_atomically(augmented_path, "".join(json.dumps(record) + "\n" for record in augmented))
-
-    summary = _summary(records, augmented, captions, concepts, vocabulary.labels, out, augmented_path)
-    write_text_atomically(out / "summary.json", json.dumps(summary, indent=1))
-    return summary
+    return vocabulary
 
 
 def _stage_model(injected: Callable | None, factory: Callable[[], Callable]) -> AbstractContextManager[Callable]:
