@@ -68,29 +68,10 @@ def aupr(report: dict, group: str, metric: str = "aupr_macro") -> float:
     return float("nan") if report[group] is None else round(report[group][metric], 4)
 
 
-def measure_targets(
-    towers: TinyTowers, out_dir: Path, num_heldout: int, seed: int, methods: tuple[str, ...] = tuple(ZERO_SHOT)
-) -> dict:
-    """Measure every target on `num_heldout` fresh held-out videos, and the zero-shot `methods` (class names first)
-    per held-out kind; writes targets.md and targets.json in `out_dir` and returns what targets.json holds."""
-    world = SyntheticConfig(num_train=0, num_val=0, num_heldout=num_heldout, seed=seed)
-    data = out_dir / "data"
-    generate_dataset(data, world, workers=2, progress=False)
-    zero_shot = {}
-    for method in methods:
-        if not save_untrained(method, towers, out_dir / method):
-            raise RuntimeError(f"{method} has parameters to train: it is not a zero-shot baseline")
-        zero_shot[method] = evaluate_run(
-            out_dir / method, data, out_dir / f"eval_{method}", sets=(HELDOUT, PARAPHRASED)
-        )
-    canonical, paraphrased = zero_shot[BASELINE][HELDOUT], zero_shot[BASELINE][PARAPHRASED]
-
-    t5 = T5ForConditionalGeneration.from_pretrained(towers.llm)
-    t5_tokenizer = AutoTokenizer.from_pretrained(towers.llm)
-    nearness = synonym_nearness(t5, t5_tokenizer, world_concepts(world))
-    ranking = category_answer_auroc(t5, t5_tokenizer, category_candidates(world))
-    state_ranking = category_auroc(t5, t5_tokenizer, category_candidates(world))
-
+def target_rows(
+    canonical: dict, paraphrased: dict, nearness: dict, ranking: dict, state_ranking: dict
+) -> list[Target]:
+    """The targets, from the class-name model's held-out and paraphrased reports and the T5's measures."""
     reversal, reversal_chance = aupr(canonical, ORDER_ONLY), aupr(canonical, ORDER_ONLY, "chance_aupr")
     gap = round(aupr(canonical, "canonical") - aupr(paraphrased, HELDOUT_SYNONYM), 4)
     seen_gap = round(
@@ -126,6 +107,33 @@ def measure_targets(
             True,
         ),
     ]
+    return targets
+
+
+def measure_targets(
+    towers: TinyTowers, out_dir: Path, num_heldout: int, seed: int, methods: tuple[str, ...] = tuple(ZERO_SHOT)
+) -> dict:
+    """Measure every target on `num_heldout` fresh held-out videos, and the zero-shot `methods` (class names first)
+    per held-out kind; writes targets.md and targets.json in `out_dir` and returns what targets.json holds."""
+    world = SyntheticConfig(num_train=0, num_val=0, num_heldout=num_heldout, seed=seed)
+    data = out_dir / "data"
+    generate_dataset(data, world, workers=2, progress=False)
+    zero_shot = {}
+    for method in methods:
+        if not save_untrained(method, towers, out_dir / method):
+            raise RuntimeError(f"{method} has parameters to train: it is not a zero-shot baseline")
+        zero_shot[method] = evaluate_run(
+            out_dir / method, data, out_dir / f"eval_{method}", sets=(HELDOUT, PARAPHRASED)
+        )
+    canonical, paraphrased = zero_shot[BASELINE][HELDOUT], zero_shot[BASELINE][PARAPHRASED]
+
+    t5 = T5ForConditionalGeneration.from_pretrained(towers.llm)
+    t5_tokenizer = AutoTokenizer.from_pretrained(towers.llm)
+    nearness = synonym_nearness(t5, t5_tokenizer, world_concepts(world))
+    ranking = category_answer_auroc(t5, t5_tokenizer, category_candidates(world))
+    state_ranking = category_auroc(t5, t5_tokenizer, category_candidates(world))
+
+    targets = target_rows(canonical, paraphrased, nearness, ranking, state_ranking)
     per_kind = {
         group: {"canonical": aupr(canonical, group)}
         | {"paraphrased": aupr(paraphrased, HELDOUT_SYNONYM if group == "canonical" else group)}
