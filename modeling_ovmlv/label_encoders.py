@@ -11,6 +11,7 @@ from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
 from .llm_label_encoder import LlmPromptedLabelEncoder
 from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder
+from .vilt_clip import ViltClipLabelEncoder
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class LabelEncoderKind:
     description: str  # for model cards: what f_t(l) is
     needs_llm: bool = False  # owns a T5 (`OvmlvConfig.llm_config` must be set)
     paired: bool = False  # f_t(l) is a (positive; negative) pair, 2D wide, scored as their difference
+    deep_prompts: bool = False  # both towers read the model's layer-wise prompts (`deep_prompts.DeepPrompts`)
 
 
 LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
@@ -45,5 +47,11 @@ LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
         "DualCoOp: a learnt positive and a learnt negative context; a label's probability is the softmax over the "
         "two at the positive",
         paired=True,
+    ),
+    "vilt_clip": LabelEncoderKind(
+        ViltClipLabelEncoder,
+        "ViLT-CLIP: the label read by the frozen CLIP text tower with learnt prompts in every layer, coupled by "
+        "learnt linear maps to the prompts the vision tower reads",
+        deep_prompts=True,
     ),
 }
