@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     processor = OvmlvProcessor.from_towers(
         config.towers.clip,
         config.towers.llm,
-        label_input_names=model.label_encoder.input_names,
+        label_input_names=(*model.label_encoder.input_names, *model.label_encoder.loss_input_names),
         num_frames=eval_cfg.num_frames,
         num_clips=eval_cfg.num_clips,
     )
