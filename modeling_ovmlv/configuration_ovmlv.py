@@ -360,10 +360,12 @@ class OvmlvConfig(PretrainedConfig):
             )
 
     def validate_deep_prompts(self) -> None:
-        if self.deep_prompt_depth is not None and not 1 <= self.deep_prompt_depth <= self.shared_depth:
+        """ViLT-CLIP's fields (checked whatever the label encoder, as every field is), and what it runs on."""
+        depth = self.deep_prompt_depth
+        if depth is not None and not 1 <= depth <= self.shared_depth:
             raise ValueError(
-                f"OvmlvConfig.deep_prompt_depth={self.deep_prompt_depth} must lie in [1, {self.shared_depth}] (the depth "
-                "both towers have), or be None (every layer)."
+                f"OvmlvConfig.deep_prompt_depth={depth} must lie in [1, {self.shared_depth}] (the depth both towers "
+                "have), or be None (every layer)."
             )
         text_led = self.deep_prompt_text_led_layers
         if text_led is not None and not 0 <= text_led <= self.deep_prompt_layers:

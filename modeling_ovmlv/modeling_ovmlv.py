@@ -328,9 +328,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
                 "pixel_values_videos must be (batch, frames, 3, H, W) or (batch, clips, frames, 3, H, W), got shape "
                 f"{tuple(pixel_values_videos.shape)}."
             )
-        return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1), prompts), pixel_values_videos.shape[
-            1
-        ]
+        clips = pixel_values_videos.shape[1]
+        return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1), prompts), clips
 
     def _embed_clips(self, tokens: FrameTokens, clips: int, toward_clip: float = 0.0) -> torch.Tensor:
         """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings."""
