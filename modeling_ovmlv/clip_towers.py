@@ -7,6 +7,8 @@ from torch import nn
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModel
 from transformers.masking_utils import create_causal_mask
 
+from .deep_prompts import place_prompt
+
 # Checkpoints saved before transformers PR #24773 carry eos_token_id=2 and pool at argmax(input_ids).
 LEGACY_EOS_TOKEN_ID = 2
 
@@ -63,11 +65,14 @@ class ClipTextTower(TextTower):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         soft_prompt: torch.Tensor | None = None,
+        deep_prompts: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Projected (unnormalised) text features.
 
         input_ids: (S, W) tokenized `[BOS] label [EOS] [PAD]...`.
         soft_prompt: optional (S, L, hidden) vectors inserted right after [BOS]; the pooling position moves by L.
+        deep_prompts: optional (J, L, hidden), the same for every sequence: prompt i replaces the soft prompt's
+            positions at the input of layer i + 1 (ViLT-CLIP's, MaPLe's deep prompts).
         """
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
@@ -91,7 +96,10 @@ class ClipTextTower(TextTower):
         mask = create_causal_mask(
             config=self.text_model.config, inputs_embeds=hidden, attention_mask=attention_mask, cache=None
         )
-        hidden = self.text_model.encoder(inputs_embeds=hidden, attention_mask=mask, is_causal=True).last_hidden_state
+        for index, layer in enumerate(self.text_model.encoder.layers):  # CLIPEncoder's loop, open for deep prompts
+            if deep_prompts is not None and 0 < index <= len(deep_prompts):
+                hidden = place_prompt(hidden, deep_prompts[index - 1], start=1)
+            hidden = layer(hidden, mask, is_causal=True)
         hidden = self.text_model.final_layer_norm(hidden)
         pooled = hidden[torch.arange(hidden.shape[0], device=hidden.device), pool_at]  # (S, H)
         return self.text_projection(pooled)

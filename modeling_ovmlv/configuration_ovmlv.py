@@ -21,9 +21,10 @@ from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, met
 # The label encoders `label_encoder` names (`label_encoders.LABEL_ENCODERS` holds their classes), and which of them
 # own a T5 (`llm_config` must be set) or embed a label as a (positive; negative) pair, 2D wide (DualCoOp): plain
 # names, so that the configuration imports nothing of the model, as transformers' configurations.
-LABEL_ENCODER_NAMES = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop")
+LABEL_ENCODER_NAMES = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop", "vilt_clip")
 LLM_LABEL_ENCODERS = ("llm_prompted", "llm_fixed")
 PAIRED_LABEL_ENCODERS = ("dualcoop",)
+DEEP_PROMPT_LABEL_ENCODERS = ("vilt_clip",)  # both towers read the model's layer-wise prompts (ViLT-CLIP)
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 TEMPORAL_MODES = ("parallel", "serial")
@@ -33,7 +34,12 @@ TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
 WEIGHT_INTERPOLATION_FORMS = ("task_loss", "consistency")
 # Upper bounds on sizes a config.json sets, far above any CLIP (projection 1024 for ViT-L, 1280 for bigG; 336 px),
 # so that a damaged or hostile config fails in one line instead of allocating terabytes.
-SIZE_LIMITS = {"projection_dim": 16384, "temporal_positions": 1024, "vision_config.image_size": 1024}
+SIZE_LIMITS = {
+    "projection_dim": 16384,
+    "temporal_positions": 1024,
+    "vision_config.image_size": 1024,
+    "deep_prompt_length": 1024,
+}
 # The vision-language towers' sub-configs by model_type (`towers.TOWER_KINDS` builds the towers of each kind).
 TEXT_CONFIGS = {
     "clip_text_model": CLIPTextConfig,
@@ -106,11 +112,21 @@ class OvmlvConfig(PretrainedConfig):
             `"templates"` (mean over a prompt-template ensemble), `"llm_prompted"` (the paper's learnable LLM
             prompts, the default), `"llm_fixed"` (the fixed-LLM-prompt baseline), `"coop"` (learnable context
             vectors shared by all labels), `"dualcoop"` (a positive and a negative learnable context; f_t(l) is then
-            the pair [f_pos(l); f_neg(l)], 2D wide, see `label_embedding_dim`).
+            the pair [f_pos(l); f_neg(l)], 2D wide, see `label_embedding_dim`), `"vilt_clip"` (ViLT-CLIP: the bare
+            label read by CLIP's text tower with learnt deep prompts coupled to the vision tower's; CLIP towers,
+            frame mean pooling).
         context_length: `"coop"` / `"dualcoop"`: M learnable context vectors read as `[BOS] ctx label [EOS]`.
         context_init: optional phrase ("a video of a") whose token embeddings start the last context vectors (the
             rest start at N(0, 0.02), CoOp's random init); needs `clip_name_or_path` for its tokenizer.
         negative_context_init: the same for DualCoOp's negative context.
+        deep_prompt_length: `"vilt_clip"`: b, the prompt tokens each prompted layer of either tower reads (paper: 10).
+        deep_prompt_depth: `"vilt_clip"`: J, the layers of both towers that read new prompts; `None`: every layer
+            both towers have.
+        deep_prompt_text_led_layers: `"vilt_clip"`: K, the first prompted layers whose text prompts are learnt and
+            whose vision prompts are mapped from them (the later ones the other way round); `None`: half the
+            towers' depth (the paper's K = N/2), at most J.
+        scenario_loss_weight: `"vilt_clip"`: alpha, the weight of the scenario-guided loss, the squared distance from
+            each label's learnt embedding to its frozen prompt-template embedding (KgCoOp's; 0 turns it off).
         num_prefixes: N learnable LLM prefixes. prefix_length: vectors per prefix.
         num_attributes: K soft attributes decoded per prefix. attribute_length: L decoder states per attribute.
         prompt_transformer_layers: depth of the prompt transformer that maps soft attributes to CLIP soft prompts.
@@ -181,6 +197,10 @@ class OvmlvConfig(PretrainedConfig):
         context_length: int = 16,
         context_init: str | None = None,
         negative_context_init: str | None = None,
+        deep_prompt_length: int = 10,
+        deep_prompt_depth: int | None = None,
+        deep_prompt_text_led_layers: int | None = None,
+        scenario_loss_weight: float = 8.0,
         descriptor_template: str = "{label}, which has {descriptor}.",
         descriptor_max_new_tokens: int = 64,
         temporal_layers: int = 4,
@@ -226,6 +246,10 @@ class OvmlvConfig(PretrainedConfig):
         self.context_length = context_length
         self.context_init = context_init
         self.negative_context_init = negative_context_init
+        self.deep_prompt_length = deep_prompt_length
+        self.deep_prompt_depth = deep_prompt_depth
+        self.deep_prompt_text_led_layers = deep_prompt_text_led_layers
+        self.scenario_loss_weight = scenario_loss_weight
         self.temporal_layers = temporal_layers
         self.temporal_mode = temporal_mode
         self.temporal_pooling = temporal_pooling
@@ -255,6 +279,7 @@ class OvmlvConfig(PretrainedConfig):
         self._check_choices()
         self._check_sizes()
         self._check_ranges()
+        self.validate_deep_prompts()
         # Last: the default label encoder needs an LLM, and a bad value elsewhere deserves its own message.
         if self.uses_llm and self.llm_config is None:
             raise ValueError(
@@ -310,6 +335,7 @@ class OvmlvConfig(PretrainedConfig):
             "projection_dim": self.projection_dim,
             "temporal_positions": self.temporal_positions,
             "vision_config.image_size": self.vision_config.image_size,
+            "deep_prompt_length": self.deep_prompt_length,
         }
         for field, value in sizes.items():  # a config.json asking for 1e12 fails here, before any allocation
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= SIZE_LIMITS[field]:
@@ -334,6 +360,33 @@ class OvmlvConfig(PretrainedConfig):
                 f"OvmlvConfig.threshold must lie in [0, 1] (or be None: uncalibrated), got {self.threshold}."
             )
 
+    def validate_deep_prompts(self) -> None:
+        """ViLT-CLIP's fields (checked whatever the label encoder, as every field is), and what it runs on."""
+        depth = self.deep_prompt_depth
+        if depth is not None and not 1 <= depth <= self.shared_depth:
+            raise ValueError(
+                f"OvmlvConfig.deep_prompt_depth={depth} must lie in [1, {self.shared_depth}] (the depth both towers "
+                "have), or be None (every layer)."
+            )
+        text_led = self.deep_prompt_text_led_layers
+        if text_led is not None and not 0 <= text_led <= self.deep_prompt_layers:
+            raise ValueError(
+                f"OvmlvConfig.deep_prompt_text_led_layers={text_led} must lie in [0, {self.deep_prompt_layers}] "
+                "(the prompted layers), or be None (half the towers' depth)."
+            )
+        if self.scenario_loss_weight < 0:
+            raise ValueError(f"OvmlvConfig.scenario_loss_weight must be >= 0, got {self.scenario_loss_weight}.")
+        if self.uses_deep_prompts and self.towers_type != "clip":
+            raise ValueError(
+                f"label_encoder={self.label_encoder!r} (ViLT-CLIP's deep prompts) runs on CLIP towers only, not "
+                f"{self.towers_type!r}: build it on a CLIP checkpoint, or pick another label encoder."
+            )
+        if self.uses_deep_prompts and self.temporal_layers:
+            raise ValueError(
+                f"label_encoder={self.label_encoder!r} pools the frames by their mean, as ViLT-CLIP does: set "
+                f"temporal_layers=0 (got {self.temporal_layers})."
+            )
+
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **kwargs: Any) -> OvmlvConfig:
         """A saved config; one written before `start_at_zero_shot` existed describes weights trained without the
@@ -354,6 +407,28 @@ class OvmlvConfig(PretrainedConfig):
     @property
     def uses_llm(self) -> bool:
         return self.label_encoder in LLM_LABEL_ENCODERS
+
+    @property
+    def uses_deep_prompts(self) -> bool:
+        """Both towers read ViLT-CLIP's layer-wise prompts (`deep_prompts.DeepPrompts`)."""
+        return self.label_encoder in DEEP_PROMPT_LABEL_ENCODERS
+
+    @property
+    def shared_depth(self) -> int:
+        """N, the layers both towers have (the coupled prompts pair text layer i with vision layer i)."""
+        return min(self.text_config.num_hidden_layers, self.vision_config.num_hidden_layers)
+
+    @property
+    def deep_prompt_layers(self) -> int:
+        """J, the prompted layers of each tower (`deep_prompt_depth`, or every layer both towers have)."""
+        return self.shared_depth if self.deep_prompt_depth is None else self.deep_prompt_depth
+
+    @property
+    def text_led_prompt_layers(self) -> int:
+        """K, the prompted layers whose vision prompts are mapped from learnt text prompts."""
+        if self.deep_prompt_text_led_layers is not None:
+            return self.deep_prompt_text_led_layers
+        return min(self.deep_prompt_layers, self.shared_depth // 2)
 
     @property
     def pools_branch_frames(self) -> bool:

@@ -39,11 +39,13 @@ class LabelEncoder(nn.Module):
     """Base of every f_t: labels in, (C, D) unit-norm embeddings out, through CLIP's text tower.
 
     `input_names` lists the processor outputs a subclass reads, so the model can pass exactly those and name
-    the missing one when a caller forgot it. `tokenizer_sources` is set by the model for the encoders that
+    the missing one when a caller forgot it; `loss_input_names` those its training loss reads besides (training
+    asks the processor for both). `tokenizer_sources` is set by the model for the encoders that
     tokenize text themselves (the fixed-LLM baseline; CoOp's context phrase).
     """
 
     input_names: tuple[str, ...] = ("input_ids", "attention_mask")
+    loss_input_names: tuple[str, ...] = ()
 
     def __init__(self, config: OvmlvConfig):
         super().__init__()
@@ -76,7 +78,14 @@ class TemplateEnsembleLabelEncoder(LabelEncoder):
     def forward(
         self, prompt_input_ids: torch.Tensor, prompt_attention_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        num_labels, num_templates, width = prompt_input_ids.shape  # (C, M, W)
-        mask = None if prompt_attention_mask is None else prompt_attention_mask.reshape(-1, width)
-        features = F.normalize(self.text_tower(prompt_input_ids.reshape(-1, width), mask), dim=-1)
-        return F.normalize(features.view(num_labels, num_templates, -1).mean(dim=1), dim=-1)
+        return template_ensemble(self.text_tower, prompt_input_ids, prompt_attention_mask)
+
+
+def template_ensemble(
+    text_tower: nn.Module, prompt_input_ids: torch.Tensor, prompt_attention_mask: torch.Tensor | None
+) -> torch.Tensor:
+    """(C, M, W) templated labels -> (C, D): each label's unit-norm features averaged over its M templates."""
+    num_labels, num_templates, width = prompt_input_ids.shape
+    mask = None if prompt_attention_mask is None else prompt_attention_mask.reshape(-1, width)
+    features = F.normalize(text_tower(prompt_input_ids.reshape(-1, width), mask), dim=-1)
+    return F.normalize(features.view(num_labels, num_templates, -1).mean(dim=1), dim=-1)

@@ -13,6 +13,7 @@ from .fixed_llm_prompts import LlmFixedPromptLabelEncoder
 from .label_encoder import ClassNameLabelEncoder, LabelEncoder, TemplateEnsembleLabelEncoder
 from .llm_label_encoder import LlmPromptedLabelEncoder
 from .prompt_learning import CoOpLabelEncoder, DualCoOpLabelEncoder
+from .vilt_clip import ViltClipLabelEncoder
 
 
 @dataclass(frozen=True)
@@ -42,5 +43,10 @@ LABEL_ENCODERS: dict[str, LabelEncoderKind] = {
         DualCoOpLabelEncoder,
         "DualCoOp: a learnt positive and a learnt negative context; a label's probability is the softmax over the "
         "two at the positive",
+    ),
+    "vilt_clip": LabelEncoderKind(
+        ViltClipLabelEncoder,
+        "ViLT-CLIP: the label read by the frozen CLIP text tower with learnt prompts in every layer, coupled by "
+        "learnt linear maps to the prompts the vision tower reads",
     ),
 }

@@ -19,6 +19,12 @@ of that one template (`OvmlvProcessor.from_towers(clip, prompt_templates=["a pho
 | coop              | coop           | 0               | 4 shared context vectors ("a video of a")      |
 | dualcoop          | dualcoop       | 0               | positive and negative context vectors          |
 | vifi_clip         | class_name (*) | 0               | both CLIP towers (all their weights)           |
+| vilt_clip         | vilt_clip      | 0               | deep text + vision prompts, their linear maps  |
+
+ViLT-CLIP (Wang et al. 2024) runs on CLIP towers only: b = 10 prompt tokens in every layer both towers have, the
+vision prompts of the first half mapped from the text prompts and the text prompts of the second half mapped from
+the vision prompts, plus the scenario-guided loss toward the frozen template embeddings (`deep_prompts.py`,
+`vilt_clip.py`).
 """
 
 from __future__ import annotations
@@ -53,6 +59,9 @@ METHOD_PRESETS: dict[str, dict[str, Any]] = {
         "freeze_text_tower": False,
         "freeze_vision_backbone": False,
     },
+    # ViLT-CLIP (Wang et al. 2024): deep prompts in both frozen towers, coupled; frames mean-pooled; the paper's
+    # few-shot setting (10 tokens in every layer, K = N/2) from the config defaults, random N(0, 0.02) prompts.
+    "vilt_clip": {"label_encoder": "vilt_clip", "temporal_layers": 0, **_FROZEN},
 }
 METHODS = tuple(METHOD_PRESETS)
 # Label encoders a method may run with besides its preset's: ViFi-CLIP's "a photo of a {}." is a one-template ensemble.

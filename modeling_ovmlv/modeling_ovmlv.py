@@ -20,6 +20,7 @@ from transformers.utils import logging as hf_logging
 
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
+from .deep_prompts import DeepPrompts
 from .export_variants import TowerCheckpoints, saved_architecture
 from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
@@ -155,6 +156,8 @@ class OvmlvPreTrainedModel(PreTrainedModel):
             module.init_weights(self.label_encoder.text_tower.token_embedding.weight)
         if isinstance(module, PromptLearningLabelEncoder):
             module.init_contexts()
+        if isinstance(module, DeepPrompts):
+            module.init_prompts()
         if isinstance(module, ScoreHead):
             module.init_weights()
 
@@ -170,6 +173,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
         super().__init__(config)
         self.label_encoder = self.build_label_encoder(config)
         self.video_encoder = VideoEncoder(config)
+        # ViLT-CLIP's prompts: the model's, as both towers read them (`vilt_clip.py`).
+        self.deep_prompts = DeepPrompts(config) if config.uses_deep_prompts else None
         self.score_head = ScoreHead(config)
         self.label_bank: LabelBank | None = None
         self.label_encoder_fingerprint: str | None = None  # of the weights last loaded or saved (banks must match)
@@ -315,14 +320,16 @@ class OvmlvModel(OvmlvPreTrainedModel):
 
     def _encode_clips(self, pixel_values_videos: torch.Tensor) -> tuple[FrameTokens, int]:
         """The backbone pass over every clip of every video (clips flattened into the batch), and the clip count."""
+        prompts = None if self.deep_prompts is None else self.deep_prompts().vision
         if pixel_values_videos.dim() == 5:
-            return self.video_encoder.encode_frames(pixel_values_videos), 1
+            return self.video_encoder.encode_frames(pixel_values_videos, prompts), 1
         if pixel_values_videos.dim() != 6:
             raise ValueError(
                 "pixel_values_videos must be (batch, frames, 3, H, W) or (batch, clips, frames, 3, H, W), got shape "
                 f"{tuple(pixel_values_videos.shape)}."
             )
-        return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1)), pixel_values_videos.shape[1]
+        clips = pixel_values_videos.shape[1]
+        return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1), prompts), clips
 
     def _embed_clips(self, tokens: FrameTokens, clips: int, toward_clip: float = 0.0) -> torch.Tensor:
         """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings."""
@@ -381,7 +388,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
         """The processor's text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp).
 
         Each label encoder reads some of them (`label_encoder.input_names`): bare-label tokens, the template
-        ensemble's (C, M, W) tokens, the T5 prompt's tokens.
+        ensemble's (C, M, W) tokens, the T5 prompt's tokens. ViLT-CLIP's also reads the model's deep text prompts.
         """
         given = {
             "input_ids": input_ids,
@@ -398,7 +405,10 @@ class OvmlvModel(OvmlvPreTrainedModel):
                 f"label_encoder={self.config.label_encoder!r} needs {missing}: build the label inputs with "
                 "OvmlvProcessor(text=[...]) from the same towers."
             )
-        return encoder(**{name: given[name] for name in encoder.input_names})
+        inputs = {name: given[name] for name in encoder.input_names}
+        if self.deep_prompts is not None:
+            inputs["layer_prompts"] = self.deep_prompts().text
+        return encoder(**inputs)
 
     def logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
         """(B, D) x (C, D) -> (B, C) logits s / tau + b (`ScoreHead`); label embeddings may live on another device."""
@@ -424,12 +434,14 @@ class OvmlvModel(OvmlvPreTrainedModel):
         label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`), used
             instead of the text inputs.
         labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
-            weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`.
+            weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`, and
+            for ViLT-CLIP its scenario-guided loss on labels given as text (`config.scenario_loss_weight`).
         return_dict: a tuple when False; default `config.return_dict`.
         """
         tokens, clips = self._encode_clips(pixel_values_videos)
         video_embeds = self._embed_clips(tokens, clips)
-        if label_embeds is None:
+        labels_from_text = label_embeds is None
+        if labels_from_text:
             label_embeds = self.get_label_features(
                 input_ids, attention_mask, prompt_input_ids, prompt_attention_mask, llm_input_ids, llm_attention_mask
             )
@@ -441,6 +453,10 @@ class OvmlvModel(OvmlvPreTrainedModel):
             if self.training and reg_weight > 0 and self.video_encoder.temporal_branch is not None:
                 regulariser = self.weight_interpolation_loss(tokens, clips, label_embeds, labels, logits_per_video)
                 loss = loss + reg_weight * regulariser
+            scenario_weight = self.config.scenario_loss_weight
+            if self.training and labels_from_text and self.config.uses_deep_prompts and scenario_weight > 0:
+                scenario = self.label_encoder.scenario_loss(label_embeds, prompt_input_ids, prompt_attention_mask)
+                loss = loss + scenario_weight * scenario
         output = OvmlvOutput(
             loss=loss, logits_per_video=logits_per_video, video_embeds=video_embeds, label_embeds=label_embeds
         )

@@ -10,6 +10,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from .configuration_ovmlv import OvmlvConfig
+from .deep_prompts import place_prompt
 from .temporal import TemporalBranch
 from .towers import build_vision_tower
 
@@ -84,11 +85,18 @@ class VideoEncoder(nn.Module):
         if self.temporal_branch is not None and self.config.freeze_vision_backbone:
             self.temporal_branch.set_clip_reference(self.branch_layers)
 
-    def encode_frames(self, pixel_values_videos: torch.Tensor) -> FrameTokens:
-        """The backbone pass: (B, N, 3, H, W) -> FrameTokens. Without gradient when the backbone is frozen, so no
-        activations are stored for it. It runs every CLIP layer, except where the branch makes the frames' final
-        tokens itself: in serial mode it stops where the branch takes over, with branch-frame pooling before CLIP's
-        last layer (the branch's copy of it replaces it)."""
+    def encode_frames(
+        self, pixel_values_videos: torch.Tensor, layer_prompts: torch.Tensor | None = None
+    ) -> FrameTokens:
+        """The backbone pass: (B, N, 3, H, W) -> FrameTokens. Without gradient when the backbone is frozen and reads
+        no learnt prompts, so no activations are stored for it. It runs every CLIP layer, except where the branch
+        makes the frames' final tokens itself: in serial mode it stops where the branch takes over, with branch-frame
+        pooling before CLIP's last layer (the branch's copy of it replaces it).
+
+        layer_prompts: optional (J, b, hidden) ViLT-CLIP vision prompts (`deep_prompts.DeepPrompts`): prompt i is
+            put after every frame's tokens at the input of layer i, in place of the previous layer's prompt outputs;
+            they are dropped after the last layer (frame mean pooling only: `temporal_layers=0`).
+        """
         batch, num_frames = pixel_values_videos.shape[:2]
         layers = self.vision_tower.layers
         first = len(layers) - self.config.temporal_layers
@@ -97,13 +105,18 @@ class VideoEncoder(nn.Module):
         if branch and self.config.pools_branch_frames:
             stop = first if serial else len(layers) - 1
         trainable = any(parameter.requires_grad for parameter in self.vision_tower.parameters())
+        trainable = trainable or (layer_prompts is not None and layer_prompts.requires_grad)
         branch_inputs = []
         with torch.set_grad_enabled(torch.is_grad_enabled() and trainable):
             hidden = self.vision_tower.embed(pixel_values_videos.flatten(0, 1))  # (B*N, S, D)
+            frame_tokens = hidden.shape[1]
             for index, layer in enumerate(layers[:stop]):
                 if branch and index >= first:
                     branch_inputs.append(hidden.unflatten(0, (batch, num_frames)))
+                if layer_prompts is not None and index < len(layer_prompts):
+                    hidden = place_prompt(hidden, layer_prompts[index], start=frame_tokens)  # (B*N, S + b, D)
                 hidden = layer(hidden, None)
+            hidden = hidden[:, :frame_tokens]
         hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, S, D)
         if not branch:
             return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())

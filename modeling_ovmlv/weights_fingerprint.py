@@ -2,9 +2,9 @@
 
 A label bank records the fingerprint of the model that encoded it; a bank beside other weights (a model re-saved
 into a folder that held another's bank, a bank copied between folders) then shows as made by another model instead
-of silently scoring with embeddings from elsewhere. The fingerprint hashes every `label_encoder.*` tensor as stored
-(name, dtype, shape and its first `FINGERPRINT_VALUES` values), so it is the same whatever dtype the model is loaded
-in and reads a few MB however large the LLM.
+of silently scoring with embeddings from elsewhere. The fingerprint hashes every `label_encoder.*` tensor (and
+ViLT-CLIP's `deep_prompts.*`) as stored (name, dtype, shape and its first `FINGERPRINT_VALUES` values), so it is the
+same whatever dtype the model is loaded in and reads a few MB however large the LLM.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from safetensors import safe_open
 from transformers.utils import SAFE_WEIGHTS_INDEX_NAME, SAFE_WEIGHTS_NAME, cached_file
 
 FINGERPRINT_VALUES = 4096  # values hashed per tensor: all of a small one (prompts, prefixes), the start of a large one
-LABEL_ENCODER_PREFIX = "label_encoder."
+# What label embeddings are made of: the label encoder, and ViLT-CLIP's deep prompts (which both towers read).
+LABEL_ENCODER_PREFIXES = ("label_encoder.", "deep_prompts.")
 
 
 def model_weights_files(name_or_path: str | os.PathLike, **hub_kwargs) -> list[str] | None:
@@ -43,7 +44,7 @@ def label_encoder_fingerprint(weights_files: Sequence[str] | None) -> str | None
     where = {}
     for path in weights_files:
         with safe_open(path, framework="pt") as weights:
-            where.update({name: path for name in weights.keys() if name.startswith(LABEL_ENCODER_PREFIX)})
+            where.update({name: path for name in weights.keys() if name.startswith(LABEL_ENCODER_PREFIXES)})
     digest = hashlib.sha256()
     for name in sorted(where):  # one order however the tensors are sharded
         with safe_open(where[name], framework="pt") as weights:

@@ -16,7 +16,7 @@ from tests.test_pipeline import FRESH_PROCESS_SCRIPT
 
 LABELS = ["dog", "surfing", "red car"]
 TARGETS = torch.tensor([[1, 0, 0], [0, 1, 1]])
-TRAINED = ("coop", "dualcoop", "vifi_clip")
+TRAINED = ("coop", "dualcoop", "vifi_clip", "vilt_clip")
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -37,6 +37,8 @@ def expected_trainable(model: OvmlvModel, method: str) -> set[str]:
         return {"label_encoder.context"}
     if method == "dualcoop":
         return {"label_encoder.positive_context", "label_encoder.negative_context"}
+    if method == "vilt_clip":  # the prompts of both towers and the two maps between them
+        return {name for name in names if name.startswith("deep_prompts.")}
     towers = ("label_encoder.text_tower.", "video_encoder.vision_tower.")  # ViFi-CLIP: every weight of both
     return {name for name in names if name.startswith(towers)}
 

@@ -17,7 +17,16 @@ ORGANISM_TOWERS = REPO / "training" / "organism_towers"  # clip/ and t5/, made b
 QUICK_STEPS = 3
 TOKENIZERS_DIR = REPO / "training" / "tiny_tokenizers"  # the tiny towers' tokenizers, remade by `ovmlv tiny-towers`
 DEMO_OUT, QUICK_OUT = Path("outputs/demo"), Path("outputs/demo_quick")
-DEFAULT_METHODS = ("ovmlv", "ovmlv_no_temporal", "coop", "dualcoop", "vifi_clip", "class_name", "templates")
+DEFAULT_METHODS = (
+    "ovmlv",
+    "ovmlv_no_temporal",
+    "coop",
+    "dualcoop",
+    "vifi_clip",
+    "vilt_clip",
+    "class_name",
+    "templates",
+)
 BUDGET_REFERENCE = "frozen CLIP, class names"
 BUDGET_VARIANTS = ("ovmlv (T=4 parallel, paper)", "branch + class names")
 

@@ -178,7 +178,7 @@ def build(config: TrainConfig) -> tuple[OvmlvModel, OvmlvProcessor]:
     processor = OvmlvProcessor.from_towers(
         config.towers.clip,
         config.towers.llm,
-        label_input_names=model.label_encoder.input_names,
+        label_input_names=(*model.label_encoder.input_names, *model.label_encoder.loss_input_names),
         num_frames=config.eval.num_frames,
         num_clips=config.eval.num_clips,
     )
