@@ -294,6 +294,7 @@ class TemporalBranch(nn.Module):
         # TMP's share of the video embedding, from 0 (`VideoEncoder`; `OvmlvConfig.gates_tmp`).
         self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.gates_tmp else None
         self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
+        self.positions_std = config.temporal_position_std or self.position_init_std  # docs/design.md §4.2
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -306,8 +307,8 @@ class TemporalBranch(nn.Module):
             else:
                 init.zeros_(layer.weight)
             init.zeros_(layer.bias)
-        init.normal_(self.spatial_position, std=self.position_init_std)
-        init.normal_(self.temporal_position, std=self.position_init_std)
+        init.normal_(self.spatial_position, std=self.positions_std)
+        init.normal_(self.temporal_position, std=self.positions_std)
         gates = [block.temporal_gate for block in self.blocks] + [self.fusion_gates, self.tmp_gate]
         gates += [block.tmp_frame_gates for block in self.blocks]
         for gate in gates:

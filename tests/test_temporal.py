@@ -159,6 +159,19 @@ def test_frame_weights_start_as_the_plain_mean_and_carry_order_without_any_other
     assert difference > 1e-4
 
 
+def test_positions_at_the_tokens_scale_keep_the_zero_shot_start(towers, clip_model):
+    """`temporal_position_std=1` (docs/design.md §4.2) starts the positions at the normalised tokens' scale, not
+    CLIP's 0.02; behind TMP's zero gate the new model is still exactly CLIP's frame mean."""
+    model = build(towers, temporal_layers=2, temporal_position_std=1.0)
+    branch = model.video_encoder.temporal_branch
+    assert 0.8 < branch.temporal_position.std() < 1.2 and 0.8 < branch.spatial_position.std() < 1.2
+    assert branch.fusions[0].weight.std() < 0.05  # the other new layers keep their scale
+    video = torch.randn(2, 8, 3, 32, 32)
+    with torch.no_grad():
+        ours = model.get_video_features(video)
+    assert F.cosine_similarity(ours, clip_frame_mean(clip_model, video)).min() > 0.9999
+
+
 def test_temporal_positions_are_resampled_for_other_clip_lengths(towers):
     branch = as_if_trained(build(towers, temporal_layers=1)).video_encoder.temporal_branch
     table = branch.temporal_position
