@@ -9,7 +9,7 @@ then no content feature can fit the labels, only order can.
 
 It reports, on val, beside the frozen CLIP (class names, frame mean) measured in the same run:
 - order-only AUPR (the videos showing one side of a pair; chance: random rankings), as a ratio over chance;
-- the mean signed reversal margin per pair (movers wrap around the frame edges; growing and shrinking do not);
+- the mean signed reversal margin per pair (on world v1 movers wrap around the frame edges; on v2 they do not);
 - the reversal margin, which isolates order from content: for a video showing side a of a pair (a, b),
   m = [s(v, a) - s(v, b)] - [s(v reversed, a) - s(v reversed, b)] in logits (the same frames, so every content term
   cancels); the shares with m > 0.01 (order known) and m < -0.01 (order backwards), and the mean |m|. A model
@@ -22,8 +22,27 @@ without its zero-start gate (`start_at_zero_shot=False`), for the comparison.
 and the same videos reversed (labels swapped) in this process (AdamW at the recipe's learning rates, no
 regulariser) and prints the mean reversal margin of those clips as it goes.
 
+`--ceiling` trains no branch: a logistic regression on the frozen tokens the branch reads, weighted by time,
+r = sum_n (n - (N - 1) / 2) LN(patch token n) (first order in the frames' order), fitted on train per pair; its val
+order-only AUPR is what the world and the backbone offer a first-order reader.
+
+Measured on world v2, seed 0 (`ovmlv synthetic` defaults; 331 train and 84 val videos with these labels, 111 val
+cases), one torch thread on a shared 2-core CPU (docs/design.md §4.2):
+
+| run | order-only AUPR (chance 0.545) | reversal margin > 0.01 / < -0.01 | mean abs margin | time |
+|---|---|---|---|---|
+| frozen CLIP, class names | 0.534 | 0.000 / 0.000 | 0.0000 logits | |
+| branch, `--steps 100` (the default model) | 0.526 | 0.000 / 0.000 | 0.0000 logits | 2 min 28 s |
+| `--ceiling`, per patch (left/right, up/down, growing/shrinking) | 1.000, 1.000, 0.722 (macro 0.907) | | | 68 s |
+| `--ceiling`, patch mean | 0.710, 0.870, 0.957 (macro 0.846) | | | |
+| branch, 300 steps, `temporal_frame_weights`, `temporal_position_std=1`, `optimizer.gate_lr_scale=50` | 0.775 | 0.919 / 0.081 | 3.88 logits (mean +3.68) | 6 min 35 s |
+| the same, 500 steps | 0.807 | 0.928 / 0.072 | 5.35 logits (mean +4.95) | 7 min 14 s |
+
+The last row is the trainer on this probe's world with those overrides (the model's two as `--model.*`, the gates'
+rate as `--optimizer.gate_lr_scale`); this script's own runs use the recipe as it is.
+
     .venv/bin/python bench/motion_probe.py --out outputs/motion_probe [--data outputs/demo/data] [--steps 300]
-        [--reverse-augment] [--paper-form]
+        [--reverse-augment] [--paper-form] [--ceiling]
 """
 
 from __future__ import annotations
@@ -35,6 +54,7 @@ from pathlib import Path
 
 import av
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ovmlv.modeling_ovmlv import OvmlvModel
@@ -148,7 +168,7 @@ def reversal_margins(model_dir: Path, world: Path, opposite: dict[str, str]) -> 
 def measure(name: str, model_dir: Path, world: Path, opposite: dict[str, str], eval_dir: Path) -> dict[str, float]:
     report = evaluate_run(model_dir, world, eval_dir, sets=(VAL,))[VAL][ORDER_ONLY]
     margins, sides = reversal_margins(model_dir, world, opposite)
-    by_pair = {}  # the mean signed margin per pair: movers wrap around the frame, growing and shrinking do not
+    by_pair = {}  # the mean signed margin per pair: on world v1 movers wrap around the frame, on v2 not
     for label in sorted(opposite):
         pair = " / ".join(sorted((label, opposite[label])))
         chosen = torch.tensor([side in (label, opposite[label]) for side in sides])
@@ -196,6 +216,62 @@ def overfit_reversals(towers: TinyTowers, world: Path, opposite: dict[str, str],
         optimizer.step()
 
 
+def time_weighted_tokens(model: OvmlvModel, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N, 3, H, W) -> r = sum_n (n - (N - 1) / 2) LN(patch token n) over the frozen tokens entering the branch's
+    first block: (B, P * D) patch by patch, and (B, D) averaged over the patches (all a pooled token reads)."""
+    with torch.no_grad():
+        tokens = model.video_encoder.encode_frames(pixels).branch_inputs[0]  # (B, N, S, D)
+    patches = F.layer_norm(tokens, tokens.shape[-1:])[:, :, model.video_encoder.temporal_branch.class_tokens :]
+    ramp = torch.arange(tokens.shape[1], dtype=tokens.dtype) - (tokens.shape[1] - 1) / 2
+    weighted = torch.einsum("n,bnpd->bpd", ramp, patches)
+    return weighted.flatten(1), weighted.mean(dim=1)
+
+
+def linear_ceiling(towers: TinyTowers, world: Path, opposite: dict[str, str]) -> None:
+    """How much order the frozen frames hold for a first-order reader: a logistic regression on r (see
+    `time_weighted_tokens`), fitted on train per time-reversal pair, its val order-only AUPR (both sides' AP, as
+    `order_only_report` takes them) and accuracy. No branch is trained: this is what the world and the frozen
+    backbone offer, against which the branch's order-only AUPR reads."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import average_precision_score
+
+    model = OvmlvModel.from_towers(towers.clip, **MODEL).eval()
+    processor = OvmlvProcessor.from_towers(towers.clip, towers.llm)
+    features, sides = {}, {}
+    for split in ("train", "val"):
+        rows = read_jsonl(world / f"{split}.jsonl")
+        chunks = [
+            time_weighted_tokens(
+                model,
+                processor(videos=[row["video"] for row in rows[i : i + 32]], num_frames=NUM_FRAMES)[
+                    "pixel_values_videos"
+                ],
+            )
+            for i in range(0, len(rows), 32)
+        ]
+        features[split] = [torch.cat(parts).numpy() for parts in zip(*chunks, strict=True)]
+        sides[split] = [set(row["labels"]) for row in rows]
+    for name, column in (("per patch (P x D)", 0), ("patch mean (D)", 1)):
+        for first in sorted({min(label, opposite[label]) for label in opposite}):
+            second = opposite[first]
+            fitted = {}
+            for split in ("train", "val"):
+                shown = [
+                    (index, first in labels)
+                    for index, labels in enumerate(sides[split])
+                    if (first in labels) != (second in labels)
+                ]
+                fitted[split] = (features[split][column][[i for i, _ in shown]], [side for _, side in shown])
+            classifier = LogisticRegression(C=0.1, max_iter=2000).fit(*fitted["train"])
+            x, y = fitted["val"]
+            score = classifier.decision_function(x)
+            aupr = (average_precision_score(y, score) + average_precision_score([not v for v in y], -score)) / 2
+            print(
+                f"{name}, {first} / {second}: val order-only AUPR {aupr:.3f}, accuracy {classifier.score(x, y):.3f} "
+                f"({len(y)} videos)"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -206,6 +282,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reverse-augment", action="store_true", help="add every training video played backwards")
     parser.add_argument("--overfit", type=int, metavar="N", help="fit N videos and their reversals instead")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="a linear readout of the frozen frames' time-weighted tokens instead"
+    )
     parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS)
     parser.add_argument(
         "--paper-form",
@@ -219,6 +298,9 @@ def main() -> None:
     towers = existing_towers(args.towers)
     data = args.data or build_data(args.out / "data", seed=0, quick=False)  # the demo's and the claims' world
     world, opposite = probe_world(data, args.out, args.reverse_augment)
+    if args.ceiling:
+        linear_ceiling(towers, world, opposite)
+        return
     if args.overfit:
         overfit_reversals(towers, world, opposite, args.overfit, args.steps)
         return

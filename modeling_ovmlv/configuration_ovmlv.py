@@ -146,6 +146,12 @@ class OvmlvConfig(PretrainedConfig):
         temporal_positions: learnt temporal positional embeddings, one per frame of a training clip (training sets
             its clip's length; the default is the processor's frame count, `DEFAULT_NUM_FRAMES`, held equal by a
             test since this folder cannot import that one); clips of any other length get them linearly resampled.
+        temporal_frame_weights: TMP averages its per-frame reads with learnt softmax weights per block and head
+            (`tmp_frame_gates`, from 0: the plain mean), a path from frame order to TMP that is first order from the
+            start (docs/design.md §4.2); off by default (not the paper's, and not yet enough within 100 steps).
+        temporal_position_std: the std the spatial and temporal positions start at; None: the tower's embedding
+            init (CLIP's 0.02, 2 % of the tokens they join on the organism); 1 puts them at the scale of those
+            tokens' normalised values (docs/design.md §4.2).
         freeze_vision_backbone / freeze_text_tower: keep the CLIP towers frozen (the paper's setting).
         weight_interpolation_max: lambda, the upper bound of alpha ~ U(0, lambda) of the weight regulariser.
         weight_interpolation_loss_weight: weight of the regulariser's loss; 0 turns it off. Open-VCLIP uses 0.5
@@ -207,6 +213,8 @@ class OvmlvConfig(PretrainedConfig):
         temporal_mode: str = "parallel",
         temporal_pooling: str = "clip_frames",
         temporal_positions: int = 8,
+        temporal_frame_weights: bool = False,
+        temporal_position_std: float | None = None,
         freeze_vision_backbone: bool = True,
         freeze_text_tower: bool = True,
         weight_interpolation_max: float = 0.5,
@@ -254,6 +262,8 @@ class OvmlvConfig(PretrainedConfig):
         self.temporal_mode = temporal_mode
         self.temporal_pooling = temporal_pooling
         self.temporal_positions = temporal_positions
+        self.temporal_frame_weights = temporal_frame_weights
+        self.temporal_position_std = temporal_position_std
         self.freeze_vision_backbone = freeze_vision_backbone
         self.freeze_text_tower = freeze_text_tower
         self.weight_interpolation_max = weight_interpolation_max

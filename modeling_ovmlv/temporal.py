@@ -29,6 +29,9 @@ Decisions beyond the paper's text, each chosen so that a new branch is exactly C
   block while the residual stream keeps CLIP's tokens at initialisation. M frames are learnt
   (`config.temporal_positions`, the training clip length); clips of any other length N get them linearly
   resampled, so 1, 8 or 32 frames all work.
+- TMP's mean over frames can be a learnt softmax weighting per block and head instead, from the plain mean
+  (`config.temporal_frame_weights`, off by default): a path from frame order to TMP that is first order from the
+  start, which the plain mean lacks (docs/design.md §4.2).
 - How TMP and the frames' CLS tokens make the video embedding is the video encoder's choice (`VideoEncoder`:
   the paper's mean over TMP and the backbone's frame CLS tokens, or a gated TMP beside the branch's own frames).
 """
@@ -97,6 +100,13 @@ def clip_rows(tokens: torch.Tensor, class_tokens: int = 1) -> torch.Tensor:
     return torch.cat([tokens.flatten(0, 2), summary])
 
 
+def resample_frames(table: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """(C, M) values learnt per training frame -> (C, N), linearly resampled when N != M (as is when equal)."""
+    if num_frames == table.shape[-1]:
+        return table
+    return F.interpolate(table[None], size=num_frames, mode="linear", align_corners=False)[0]
+
+
 def _reference_name(name: str) -> str:
     return "clip_" + name.replace(".", "_")
 
@@ -112,7 +122,9 @@ class TemporalBlock(GradientCheckpointingLayer):
 
     is_causal = False  # every attention here is bidirectional (read by transformers' attention functions)
 
-    def __init__(self, config: CLIPVisionConfig, persistent_reference: bool, gated: bool = False):
+    def __init__(
+        self, config: CLIPVisionConfig, persistent_reference: bool, gated: bool = False, frame_weights: int = 0
+    ):
         super().__init__()
         width, eps = config.hidden_size, config.layer_norm_eps
         self.config = config
@@ -122,6 +134,9 @@ class TemporalBlock(GradientCheckpointingLayer):
         self.temporal_qkv = nn.Linear(width, 3 * width)
         self.temporal_out = nn.Linear(width, width)  # zero-initialised, or random behind a gate (`TemporalBranch`)
         self.temporal_gate = nn.Parameter(torch.zeros(1)) if gated else None  # tanh(gate) scales the output
+        # TMP's per-frame reads are averaged with softmax(these) per head over the M training frames, resampled to
+        # N; zero is the plain mean (`OvmlvConfig.temporal_frame_weights`; None: the plain mean, always).
+        self.tmp_frame_gates = nn.Parameter(torch.zeros(self.num_heads, frame_weights)) if frame_weights else None
         self.layer_norm1 = nn.LayerNorm(width, eps=eps)
         self.qkv = nn.Linear(width, 3 * width)
         self.out_proj = nn.Linear(width, width)
@@ -232,7 +247,12 @@ class TemporalBlock(GradientCheckpointingLayer):
         keys = torch.cat([tmp_k.expand(per_frame), k.view(per_frame)], dim=-2).flatten(0, 1)  # (B*N, H, 1+S, d)
         values = torch.cat([tmp_v.expand(per_frame), v.view(per_frame)], dim=-2).flatten(0, 1)
         tmp_attended = self._attend(tmp_q.expand(per_frame).flatten(0, 1), keys, values)  # (B*N, 1, H, d)
-        tmp_attended = tmp_attended.unflatten(0, (batch, num_frames)).mean(dim=1)  # (B, 1, H, d): mean over frames
+        tmp_attended = tmp_attended.unflatten(0, (batch, num_frames))  # (B, N, 1, H, d)
+        if self.tmp_frame_gates is None:
+            tmp_attended = tmp_attended.mean(dim=1)  # (B, 1, H, d): mean over frames
+        else:  # a learnt weighting over frames: which frames TMP reads most is a first-order function of order
+            weights = torch.softmax(resample_frames(self.tmp_frame_gates, num_frames), dim=-1)  # (H, N)
+            tmp_attended = torch.einsum("bnqhd,hn->bqhd", tmp_attended, weights)
         attended = torch.cat([attended, tmp_attended.flatten(0, 1)]).flatten(-2)  # (B*N*S + B, D)
         rows = rows + self._clip_initialised_call("out_proj", attended, toward_clip)
         return rows + self._mlp(self._clip_initialised_call("layer_norm2", rows, toward_clip), toward_clip)
@@ -258,7 +278,12 @@ class TemporalBranch(nn.Module):
         self.random_new_layers = config.start_at_zero_shot  # a gate holds the start: new layers start random
         self.positions_on_patches = config.start_at_zero_shot and not gated  # §3.2: added to each patch token
         self.blocks = nn.ModuleList(
-            TemporalBlock(vision, persistent_reference=not config.freeze_vision_backbone, gated=gated)
+            TemporalBlock(
+                vision,
+                persistent_reference=not config.freeze_vision_backbone,
+                gated=gated,
+                frame_weights=config.temporal_positions if config.temporal_frame_weights else 0,
+            )
             for _ in range(depth)
         )
         fusions = depth - 1 if self.parallel else 0
@@ -269,6 +294,7 @@ class TemporalBranch(nn.Module):
         # TMP's share of the video embedding, from 0 (`VideoEncoder`; `OvmlvConfig.gates_tmp`).
         self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.gates_tmp else None
         self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
+        self.positions_std = config.temporal_position_std or self.position_init_std  # docs/design.md §4.2
 
     @torch.no_grad()
     def init_weights(self) -> None:
@@ -281,9 +307,10 @@ class TemporalBranch(nn.Module):
             else:
                 init.zeros_(layer.weight)
             init.zeros_(layer.bias)
-        init.normal_(self.spatial_position, std=self.position_init_std)
-        init.normal_(self.temporal_position, std=self.position_init_std)
+        init.normal_(self.spatial_position, std=self.positions_std)
+        init.normal_(self.temporal_position, std=self.positions_std)
         gates = [block.temporal_gate for block in self.blocks] + [self.fusion_gates, self.tmp_gate]
+        gates += [block.tmp_frame_gates for block in self.blocks]
         for gate in gates:
             if gate is not None:
                 init.zeros_(gate)
@@ -316,7 +343,7 @@ class TemporalBranch(nn.Module):
         table = self.temporal_position
         if num_frames == table.shape[0]:
             return table
-        return F.interpolate(table.T[None], size=num_frames, mode="linear", align_corners=False)[0].T
+        return resample_frames(table.T, num_frames).T
 
     def forward(
         self, clip_tokens: Sequence[torch.Tensor], toward_clip: float = 0.0

@@ -128,6 +128,50 @@ def test_frame_order_matters_only_with_the_branch(towers):
         assert (difference > 1e-4) if changes else (difference < 1e-6)  # float rounding is ~1e-7
 
 
+def test_frame_weights_start_as_the_plain_mean_and_carry_order_without_any_other_new_weight(towers):
+    """`temporal_frame_weights` (docs/design.md §4.2): at 0 TMP's frame weights give the plain mean (the same model
+    as without them), and they are a first-order path from frame order to the embedding: with the temporal
+    positions at 0 the branch is blind to order, its frame gates get a gradient at once, and moving them makes
+    a video and its reversal differ."""
+    video = torch.randn(2, 8, 3, 32, 32)
+    plain = build(towers, temporal_layers=2)
+    weighted = build(towers, temporal_layers=2, temporal_frame_weights=True)
+    missing, unexpected = weighted.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and sorted(missing) == [
+        f"video_encoder.temporal_branch.blocks.{i}.tmp_frame_gates" for i in range(2)
+    ]
+    branch = weighted.video_encoder.temporal_branch
+    with torch.no_grad():
+        for model in (plain, weighted):  # TMP in the embedding, order in no other new weight
+            model.video_encoder.temporal_branch.tmp_gate.fill_(1.0)
+            model.video_encoder.temporal_branch.temporal_position.zero_()
+        assert_same_outputs(weighted.get_video_features(video), plain.get_video_features(video))
+        forward, backward = weighted.get_video_features(video), weighted.get_video_features(video.flip(1))
+    assert (forward - backward).abs().max() < 1e-6  # float rounding is ~1e-7
+    weighted.train()
+    loss = weighted(pixel_values_videos=video, label_embeds=torch.randn(3, 16), labels=torch.eye(2, 3)).loss
+    loss.backward()
+    assert all(block.tmp_frame_gates.grad.abs().sum() > 0 for block in branch.blocks)
+    with torch.no_grad():
+        branch.blocks[1].tmp_frame_gates.copy_(torch.linspace(-1, 1, 8).expand(branch.blocks[1].num_heads, -1))
+        weighted.eval()
+        difference = (weighted.get_video_features(video) - weighted.get_video_features(video.flip(1))).abs().max()
+    assert difference > 1e-4
+
+
+def test_positions_at_the_tokens_scale_keep_the_zero_shot_start(towers, clip_model):
+    """`temporal_position_std=1` (docs/design.md §4.2) starts the positions at the normalised tokens' scale, not
+    CLIP's 0.02; behind TMP's zero gate the new model is still exactly CLIP's frame mean."""
+    model = build(towers, temporal_layers=2, temporal_position_std=1.0)
+    branch = model.video_encoder.temporal_branch
+    assert 0.8 < branch.temporal_position.std() < 1.2 and 0.8 < branch.spatial_position.std() < 1.2
+    assert branch.fusions[0].weight.std() < 0.05  # the other new layers keep their scale
+    video = torch.randn(2, 8, 3, 32, 32)
+    with torch.no_grad():
+        ours = model.get_video_features(video)
+    assert F.cosine_similarity(ours, clip_frame_mean(clip_model, video)).min() > 0.9999
+
+
 def test_temporal_positions_are_resampled_for_other_clip_lengths(towers):
     branch = as_if_trained(build(towers, temporal_layers=1)).video_encoder.temporal_branch
     table = branch.temporal_position
