@@ -19,9 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help=f"training steps (default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)",
     )
-    parser.add_argument(
-        "--quick", action="store_true", help="a tiny budget that checks the plumbing (a few minutes)"
-    )
+    parser.add_argument("--quick", action="store_true", help="a tiny budget on a small world that checks the plumbing")
     parser.add_argument(
         "--fresh", action="store_true", help="train again even if --out holds a finished run of the same settings"
     )
