@@ -13,7 +13,6 @@ sooner for the names of a category's members than for the other concepts' of its
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -27,6 +26,10 @@ from ..synonyms import SYNONYMS
 from ..tiny_towers import untied_t5
 from ..world_labels import CATEGORIES
 from .schedule import warmup_cosine
+
+# The score of an answer that says neither yes nor no: below any log-probability difference, and finite, so that two
+# such answers tie (half a pair each in the AUROC) instead of making NaN.
+NO_VERDICT = -1e9
 
 
 @dataclass
@@ -121,8 +124,8 @@ def category_answer_auroc(
     """For every category: the AUROC of the T5's verdict on "is {name} {category}?" at telling the names (canonical
     and synonyms) of its members from those of the other candidate concepts. The T5 answers greedily as its corpus
     taught it (the concept, the category's definition, then "yes" or "no"); the verdict's score is
-    log p(yes) - log p(no) where it says one of them (a last word that is neither counts as the most certain no).
-    The mean and the worst over categories."""
+    log p(yes) - log p(no) where it says one of them (an answer with neither scores `NO_VERDICT`, the most certain
+    no). The mean and the worst over categories."""
     was_training = model.training
     model.eval()
     yes, no = (tokenizer(word, add_special_tokens=False)["input_ids"][0] for word in ("yes", "no"))
@@ -139,7 +142,7 @@ def category_answer_auroc(
         for row, tokens in enumerate(said.tolist()):
             steps = [step for step, token in enumerate(tokens) if token in (yes, no)]
             step_log_probs = log_probs[row, steps[-1]] if steps else None
-            verdicts.append(-math.inf if step_log_probs is None else float(step_log_probs[yes] - step_log_probs[no]))
+            verdicts.append(NO_VERDICT if step_log_probs is None else float(step_log_probs[yes] - step_log_probs[no]))
         members = np.array([concept in CATEGORIES[category] for _, concept in names])
         per_category[category] = round(auroc(members, np.array(verdicts)), 4)
     model.train(was_training)
