@@ -129,7 +129,7 @@ def membership_questions(world: SyntheticConfig) -> list[tuple[str, str]]:
     questions: list[tuple[str, str]] = []
     for category, candidates in category_candidates(world).items():
         members = [concept for concept in candidates if concept in CATEGORIES[category]]
-        balance = max(1, round((len(candidates) - len(members)) / len(members)))
+        balance = max(1, round((len(candidates) - len(members)) / max(len(members), 1)))
         for concept in candidates:
             times = balance if concept in members else 1
             answer = membership_answer(concept, category)
