@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 from decode import moving_scene  # noqa: E402  (bench/decode.py)
 
 from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.organism.tiny_towers import TOKENIZERS_DIR  # noqa: E402
 from ovmlv.processing import OvmlvProcessor  # noqa: E402
-from ovmlv.training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
 from ovmlv.video_library.fingerprints import embedding_fingerprint  # noqa: E402
 from ovmlv.video_library.index_store import IndexInfo, VideoIndex  # noqa: E402
 from ovmlv.video_library.indexing import index_videos, share_of  # noqa: E402

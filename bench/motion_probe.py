@@ -59,9 +59,7 @@ from tqdm.auto import tqdm
 
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.loss import weighted_multilabel_bce
-from ovmlv.processing import OvmlvProcessor
-from ovmlv.training.optimization import parameter_groups
-from ovmlv.training.runs import (
+from ovmlv.organism.runs import (
     ORDER_ONLY,
     ORGANISM_TOWERS,
     VAL,
@@ -71,7 +69,9 @@ from ovmlv.training.runs import (
     method_run,
     recipe,
 )
-from ovmlv.training.tiny_towers import TinyTowers
+from ovmlv.organism.tiny_towers import TinyTowers
+from ovmlv.processing import OvmlvProcessor
+from ovmlv.training.optimization import parameter_groups
 
 MODEL = {"label_encoder": "class_name", "temporal_layers": 4}
 SHARED = (

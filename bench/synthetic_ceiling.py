@@ -29,14 +29,14 @@ from tqdm import tqdm
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.organism.runs import build_towers, recipe
+from ovmlv.organism.world import SyntheticConfig, generate_dataset
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
 from ovmlv.training.batching import Vocabulary, multi_hot
 from ovmlv.training.config import ManifestConfig
 from ovmlv.training.data import read_manifest
-from ovmlv.training.evaluation import evaluation_report
-from ovmlv.training.runs import build_towers, recipe
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+from ovmlv.training.eval_loop import evaluation_report
 
 FRAME_KINDS = ("entity", "scene")  # what one frame shows; actions need several
 NUM_FRAMES = 8

@@ -3,7 +3,7 @@ checkpointing.
 
 Sizes (random weights, towers built from configs in code, fp32, the method's defaults otherwise: LLM-prompted label
 encoder with N=4 prefixes and K*L=25 decoding steps, 4-block parallel temporal branch with its weight regulariser):
-- tiny: the towers of `training/tiny_towers.py` (CLIP width 32, 32 px, T5 d_model 32), 16 videos x 8 frames:
+- tiny: the towers of `organism/tiny_towers.py` (CLIP width 32, 32 px, T5 d_model 32), 16 videos x 8 frames:
   what `training/configs/synthetic_tiny.yaml` trains in the demo.
 - real: CLIP ViT-B/32 (224 px; vocab 49408) + a flan-t5-base-sized T5 (d_model 768, 12+12 layers; vocab 32128),
   2 videos x 8 frames. The tiny tokenizers make the label ids; only the embedding rows they hit are read.
@@ -32,10 +32,10 @@ from transformers import CLIPTokenizer, T5Tokenizer
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 
 from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel  # noqa: E402
+from ovmlv.organism.tiny_towers import TOKENIZERS_DIR  # noqa: E402
 from ovmlv.processing import OvmlvProcessor  # noqa: E402
 from ovmlv.training.batching import Vocabulary, negative_label_rng, sample_label_batch  # noqa: E402
 from ovmlv.training.optimization import parameter_groups  # noqa: E402
-from ovmlv.training.tiny_towers import TOKENIZERS_DIR  # noqa: E402
 
 FRAMES = 8
 CLASSES_PER_VIDEO = 4

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 
-from ovmlv.training.runs import existing_towers, train_run  # noqa: E402
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset  # noqa: E402
+from ovmlv.organism.runs import existing_towers, train_run  # noqa: E402
+from ovmlv.organism.world import SyntheticConfig, generate_dataset  # noqa: E402
 
 FIRST_WORLD_KINDS = ("entity", "action", "scene")  # of the first world's label families, below
 SCALARS = ("train/seconds_per_step", "train/classes_per_batch")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ovmlv.training.tiny_towers import TinyTowers, build_tiny_towers
+from ovmlv.organism.tiny_towers import TinyTowers, build_tiny_towers
 from tests.process_state import reset_accelerate_state, torch_threads
 
 
@@ -27,7 +27,7 @@ def towers(tmp_path_factory) -> TinyTowers:
 def siglip_towers(tmp_path_factory, towers):
     """`siglip_towers(variant)`: TinyTowers of a tiny SigLIP ("siglip") or SigLIP 2 ("siglip2") and the tiny T5,
     each built once a session, on first use."""
-    from ovmlv.training.tiny_siglip import build_tiny_siglip
+    from ovmlv.organism.tiny_siglip import build_tiny_siglip
 
     built: dict[str, TinyTowers] = {}
 
@@ -64,7 +64,7 @@ def video_path(tmp_path_factory):
 def synthetic(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny synthetic world for the training tests: 8 train, 4 val and 4 held-out videos of 32 px, 1 s at 4 fps, with
     the small world's vocabulary."""
-    from ovmlv.training.synthetic import SMALL_WORLD, SyntheticConfig, generate_dataset
+    from ovmlv.organism.world import SMALL_WORLD, SyntheticConfig, generate_dataset
 
     out = tmp_path_factory.mktemp("synthetic")
     config = SyntheticConfig(num_train=8, num_val=4, num_heldout=4, size=32, fps=4, seconds=1.0, **SMALL_WORLD)

@@ -14,9 +14,9 @@ import pytest
 
 from ovmlv import cli
 from ovmlv.arguments import EXIT_OK, EXIT_USAGE
-from ovmlv.training import budget, claims
-from ovmlv.training.claims import CLAIMS, VARIANTS, Runner
-from ovmlv.training.runs import GROUPS, HELDOUT, ORDER_ONLY, PARAPHRASED, VAL, MethodRun, order_only_report
+from ovmlv.organism import budget, claims
+from ovmlv.organism.claims import CLAIMS, VARIANTS, Runner
+from ovmlv.organism.runs import GROUPS, HELDOUT, ORDER_ONLY, PARAPHRASED, VAL, MethodRun, order_only_report
 
 
 def fake_results(value: float) -> dict[str, Any]:

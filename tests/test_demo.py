@@ -14,10 +14,9 @@ import pytest
 
 from ovmlv.arguments import EXIT_OK
 from ovmlv.cli import main
-from ovmlv.training import compare, demo
-from ovmlv.training.harness_defaults import QUICK_STEPS, default_steps
-from ovmlv.training.metrics import random_ranking_precision
-from ovmlv.training.runs import (
+from ovmlv.organism import compare, demo
+from ovmlv.organism.harness_defaults import QUICK_STEPS, default_steps
+from ovmlv.organism.runs import (
     GROUPS,
     HELDOUT,
     LABEL_KINDS,
@@ -30,7 +29,8 @@ from ovmlv.training.runs import (
     recipe,
     train_overrides,
 )
-from ovmlv.training.synthetic import SyntheticConfig
+from ovmlv.organism.world import SyntheticConfig
+from ovmlv.training.metrics import random_ranking_precision
 from tests.process_state import reset_accelerate_state, torch_threads
 
 

@@ -23,9 +23,9 @@ from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import Vocabulary
 from ovmlv.training.config import ManifestConfig
+from ovmlv.training.eval_loop import EvalResult, evaluation_report
+from ovmlv.training.eval_reports import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
 from ovmlv.training.evaluate import vocabulary_embeddings
-from ovmlv.training.evaluation import EvalResult, evaluation_report
-from ovmlv.training.evaluation_files import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
 from ovmlv.training.metrics import deployment_threshold, f1_at_threshold, multilabel_report, top_k_accuracy
 from tests.hub_model_folder import save_trained_folder
 from tests.process_state import reset_accelerate_state

@@ -18,9 +18,9 @@ from ovmlv import arguments, cli
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.export_variants import TOWER_CHECKPOINTS_NAME
 from ovmlv.modeling_ovmlv.fixed_vocabulary import NO_LABEL_ENCODER, OvmlvFixedVocabularyModel
+from ovmlv.organism.tiny_siglip import build_tiny_siglip
+from ovmlv.organism.tiny_towers import build_tiny_towers
 from ovmlv.processing import OvmlvProcessor
-from ovmlv.training.tiny_siglip import build_tiny_siglip
-from ovmlv.training.tiny_towers import build_tiny_towers
 from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY
 from tests.numerics import assert_same_outputs, assert_same_state

@@ -17,14 +17,14 @@ from transformers import AutoTokenizer, CLIPModel, T5ForConditionalGeneration
 
 from ovmlv.cli import main
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.organism.pretraining.corpus import corpus
+from ovmlv.organism.pretraining.stills import caption, caption_targets, render_stills, sample_batch, sample_still
+from ovmlv.organism.pretraining.tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
+from ovmlv.organism.runs import ORGANISM_TOWERS
+from ovmlv.organism.synonyms import SYNONYMS
+from ovmlv.organism.world import MOTIONS, SyntheticConfig, render_video
+from ovmlv.organism.world_labels import CATEGORIES, HELDOUT_CATEGORIES
 from ovmlv.processing import OvmlvProcessor
-from ovmlv.training.organism.corpus import corpus
-from ovmlv.training.organism.stills import caption, caption_targets, render_stills, sample_batch, sample_still
-from ovmlv.training.organism.tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
-from ovmlv.training.runs import ORGANISM_TOWERS
-from ovmlv.training.synonyms import SYNONYMS
-from ovmlv.training.synthetic import MOTIONS, SyntheticConfig, render_video
-from ovmlv.training.world_labels import CATEGORIES, HELDOUT_CATEGORIES
 from tests.process_state import reset_accelerate_state, torch_threads
 
 WORLD = SyntheticConfig()

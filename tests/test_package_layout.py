@@ -19,6 +19,7 @@ FOLDERS = {
     "ovmlv.modeling_ovmlv": "modeling_ovmlv",
     "ovmlv.processing": "processing",
     "ovmlv.training": "training",
+    "ovmlv.organism": "organism",
     "ovmlv.hub_cards": "hub_cards",
     "ovmlv.video_library": "video_library",
 }
@@ -114,8 +115,8 @@ def package_of(module: str) -> str:
 # Known edges of a circle between packages, each to be removed by issue #25's command layer (library code that
 # reaches into `ovmlv.commands`). The test fails when one is gone, so the list only shrinks.
 KNOWN_PACKAGE_CIRCLE_EDGES = {
-    ("ovmlv.training.runs", "ovmlv.commands.evaluate"),
-    ("ovmlv.training.demo", "ovmlv.commands.export"),
+    ("ovmlv.organism.runs", "ovmlv.commands.evaluate"),
+    ("ovmlv.organism.demo", "ovmlv.commands.export"),
 }
 
 

@@ -21,10 +21,10 @@ from ovmlv import arguments, cli
 from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.siglip_towers import patchify
+from ovmlv.organism.tiny_siglip import LOGIT_BIAS, LOGIT_SCALE
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.processing.frame_transforms import frames_to_pixel_values
 from ovmlv.training import train
-from ovmlv.training.tiny_siglip import LOGIT_BIAS, LOGIT_SCALE
 from ovmlv.video_library.index_store import VideoIndex
 from tests.fresh_process import run_without_ovmlv
 from tests.hub_model_folder import VOCABULARY, save_trained_folder

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from ovmlv import cli
-from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+from ovmlv.organism.world import SyntheticConfig, generate_dataset
 from ovmlv.training.synthetic_labels import (
     PROMPTS,
     ClipTextEmbedder,

@@ -21,11 +21,11 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.organism.runs import changed_frozen_weights
 from ovmlv.training import train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR
 from ovmlv.training.config import RUN_CONFIG_NAME, load_config, resumed_run_changes, save_config
 from ovmlv.training.optimization import WeightAverage, parameter_groups
-from ovmlv.training.runs import changed_frozen_weights
 from tests.numerics import assert_same_report, assert_trained_alike
 from tests.process_state import reset_accelerate_state
 

@@ -11,8 +11,8 @@ import yaml
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.fixed_vocabulary import OvmlvFixedVocabularyModel
 from ovmlv.modeling_ovmlv.label_encoder import template_ensemble
+from ovmlv.organism.runs import changed_frozen_weights
 from ovmlv.training import train
-from ovmlv.training.runs import changed_frozen_weights
 from tests.fresh_process import run_without_ovmlv
 from tests.numerics import assert_same_outputs
 from tests.test_pipeline import FRESH_PROCESS_SCRIPT

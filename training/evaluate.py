@@ -9,7 +9,7 @@ bottom: arguments -> model and processor -> every manifest read and checked (bef
 set, its vocabulary embedded (labels already in the model's label bank are reused, only the others encoded) and
 every video scored with the training's own `evaluate` (the saved processor's clips x frames, clip embeddings
 averaged; unreadable videos skipped and counted) -> the deployment threshold over the calibrating sets -> the files of
-`evaluation_files` in `--out`, and the Markdown table on stdout (messages go to stderr).
+`eval_reports` in `--out`, and the Markdown table on stdout (messages go to stderr).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.pipeline_ovmlv import decision_threshold
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.config import DEFAULT_SPLIT, EvalConfig, ManifestConfig
-from ovmlv.training.evaluation import EvalSet, build_eval_set, evaluate, evaluation_report
-from ovmlv.training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
+from ovmlv.training.eval_loop import EvalSet, build_eval_set, evaluate, evaluation_report
+from ovmlv.training.eval_reports import EvaluatedSet, import_pyplot, summarise, write_outputs
 from ovmlv.training.label_interpolation import (
     InterpolationCurve,
     InterpolationSet,

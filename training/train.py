@@ -75,7 +75,7 @@ from ovmlv.training.config import (
     save_config,
 )
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
-from ovmlv.training.evaluation import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
+from ovmlv.training.eval_loop import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
 from ovmlv.training.metrics import deployment_threshold
 from ovmlv.training.optimization import WeightAverage, parameter_groups
 

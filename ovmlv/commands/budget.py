@@ -1,4 +1,4 @@
-"""`ovmlv budget`: the missed claims' variants trained at several step budgets (`ovmlv.training.budget`)."""
+"""`ovmlv budget`: the missed claims' variants trained at several step budgets (`ovmlv.organism.budget`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK, int_at_least, module_docstring, name_in
-from ovmlv.training.harness_defaults import BUDGET_REFERENCE, BUDGET_VARIANTS, ORGANISM_TOWERS
+from ovmlv.organism.harness_defaults import BUDGET_REFERENCE, BUDGET_VARIANTS, ORGANISM_TOWERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = module_docstring("ovmlv.training.budget")
+    parser.description = module_docstring("ovmlv.organism.budget")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", type=Path, default=Path("outputs/budget"), help="(default: %(default)s)")
     parser.add_argument(
@@ -31,13 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def trainable_variants() -> list[str]:
     """The claims table's variants, but the frozen reference (measured once, untrained)."""
-    from ovmlv.training.claims import VARIANTS
+    from ovmlv.organism.claims import VARIANTS
 
     return sorted(set(VARIANTS) - {BUDGET_REFERENCE})
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training.budget import run_budgets
+    from ovmlv.organism.budget import run_budgets
 
     run_budgets(args.out, args.steps, args.variants, args.data, args.towers, args.jobs)
     return EXIT_OK

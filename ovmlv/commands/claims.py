@@ -1,4 +1,4 @@
-"""`ovmlv claims`: the paper's claims measured on the model organism (`ovmlv.training.claims`)."""
+"""`ovmlv claims`: the paper's claims measured on the model organism (`ovmlv.organism.claims`)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 
 from ovmlv.arguments import int_at_least, module_docstring
-from ovmlv.training.harness_defaults import ORGANISM_TOWERS
+from ovmlv.organism.harness_defaults import ORGANISM_TOWERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.description = module_docstring("ovmlv.training.claims")
+    parser.description = module_docstring("ovmlv.organism.claims")
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--out", type=Path, default=Path("outputs/claims"), help="(default: %(default)s)")
     parser.add_argument("--steps", type=int, help="training steps of every variant (default: the recipe's)")
@@ -26,6 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training import claims
+    from ovmlv.organism import claims
 
     return claims.run(args)

@@ -1,4 +1,4 @@
-"""`ovmlv compare`: every method on the synthetic world at one budget (`ovmlv.training.compare`)."""
+"""`ovmlv compare`: every method on the synthetic world at one budget (`ovmlv.organism.compare`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK, name_in
-from ovmlv.training.harness_defaults import DEFAULT_METHODS, ORGANISM_TOWERS
+from ovmlv.organism.harness_defaults import DEFAULT_METHODS, ORGANISM_TOWERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,7 @@ def methods() -> tuple[str, ...]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training.compare import compare_methods
+    from ovmlv.organism.compare import compare_methods
 
     compare_methods(args.out, args.methods, args.steps, args.data, args.towers, args.seed, args.quick)
     return EXIT_OK

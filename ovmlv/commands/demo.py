@@ -1,11 +1,11 @@
-"""`ovmlv demo`: the main job end to end on the model organism, offline (`ovmlv.training.demo`)."""
+"""`ovmlv demo`: the main job end to end on the model organism, offline (`ovmlv.organism.demo`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ovmlv.training.harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, QUICK_STEPS, default_steps
+from ovmlv.organism.harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, QUICK_STEPS, default_steps
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training import demo
+    from ovmlv.organism import demo
 
     return demo.run(args)

@@ -1,11 +1,11 @@
-"""`ovmlv organism`: make the model organism's towers, or measure them (`ovmlv.training.organism`)."""
+"""`ovmlv organism`: make the model organism's towers, or measure them (`ovmlv.organism.pretraining`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from ovmlv.training.harness_defaults import ORGANISM_TOWERS
+from ovmlv.organism.harness_defaults import ORGANISM_TOWERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training.organism import command
+    from ovmlv.organism.pretraining import command
 
     return command.run(args)

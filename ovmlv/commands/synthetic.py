@@ -1,4 +1,4 @@
-"""`ovmlv synthetic`: write the synthetic world's videos and manifests (`ovmlv.training.synthetic`). A flag
+"""`ovmlv synthetic`: write the synthetic world's videos and manifests (`ovmlv.organism.world`). A flag
 not given keeps `SyntheticConfig`'s default."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training.synthetic import SyntheticConfig, generate_dataset
+    from ovmlv.organism.world import SyntheticConfig, generate_dataset
 
     fields = {name: value for name, value in vars(args).items() if name not in ("out", "workers", "no_scenes")}
     given = {name: value for name, value in fields.items() if value is not None}  # the others: the config's defaults

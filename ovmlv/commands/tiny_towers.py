@@ -1,4 +1,4 @@
-"""`ovmlv tiny-towers`: tiny random CLIP and T5 towers for tests (`ovmlv.training.tiny_towers`)."""
+"""`ovmlv tiny-towers`: tiny random CLIP and T5 towers for tests (`ovmlv.organism.tiny_towers`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ovmlv.arguments import EXIT_OK
-from ovmlv.training.harness_defaults import TOKENIZERS_DIR
+from ovmlv.organism.harness_defaults import TOKENIZERS_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training.tiny_towers import build_tiny_towers, train_tokenizers
+    from ovmlv.organism.tiny_towers import build_tiny_towers, train_tokenizers
 
     if args.retrain_tokenizers:
         train_tokenizers()

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.training.eval_reports import markdown_table
 
 from .claims import ALL_SEEN, ORDER_ONLY_VAL, PARAPHRASED_ALL, UNSEEN, Runner, chance_level
-from .evaluation_files import markdown_table
 from .harness_defaults import BUDGET_REFERENCE as REFERENCE
 from .runs import build_data, existing_towers
 

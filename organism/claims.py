@@ -2,11 +2,12 @@
 
     ovmlv claims --out outputs/claims [--steps N] [--data DIR] [--towers DIR]
 
-Every variant is trained with the same recipe (`configs/synthetic_tiny.yaml`), data, step budget and seed through
-`accelerate launch`, or evaluated as built when it has nothing to train, then scored on the organism's three sets
-(val: closed vocabulary; held-out: every label, the unseen ones included; paraphrased: the held-out videos with
+Every variant is trained with the same recipe (`training/configs/synthetic_tiny.yaml`), data, step budget and seed
+through `accelerate launch`, or evaluated as built when it has nothing to train, then scored on the organism's three
+sets (val: closed vocabulary; held-out: every label, the unseen ones included; paraphrased: the held-out videos with
 every label written in synonyms). A comparison whose two sides differ by less than `CLOSE` is run again with two
-more seeds and reported as mean ± standard deviation (within `--extra-runs`; the table names any left at one seed). Writes `--out`/claims.md (the README's table) and claims.json.
+more seeds and reported as mean ± standard deviation (within `--extra-runs`; the table names any left at one seed).
+Writes `--out`/claims.md (the README's table) and claims.json.
 """
 
 from __future__ import annotations
@@ -29,10 +30,10 @@ from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv import OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.method_presets import method_overrides
+from ovmlv.training.eval_reports import markdown_table
+from ovmlv.training.metrics import multilabel_report
 
-from .evaluation_files import markdown_table
 from .harness_defaults import default_steps
-from .metrics import multilabel_report
 from .runs import (
     HELDOUT,
     LABEL_KINDS,

@@ -5,9 +5,9 @@ cores, with labels enough for open vocabulary to mean something (the paper's lab
 meanings that only the LLM knows, and labels that only temporal modelling tells apart. Each video shows 1-3 objects
 (no two of one colour and shape) on a background; an object has a colour (10), a shape (8) and a motion (9); the
 background is one of 4 scenes. World v2 (the default, `version=2`) labels a video by every label of
-`training.world_labels` whose rule holds: colours, shapes, motions, their pairs and triples, counts, backgrounds,
+`organism.world_labels` whose rule holds: colours, shapes, motions, their pairs and triples, counts, backgrounds,
 and categories ("polygon", "warm-coloured object", "moving horizontally") that only the T5's corpus defines;
-about 1,150 canonical labels, with synonyms (`training.synonyms`) well over 2,000 written forms.
+about 1,150 canonical labels, with synonyms (`organism.synonyms`) well over 2,000 written forms.
 
 Only the order of frames tells the time-reversed pairs in `TIME_REVERSAL_PAIRS` apart: the second label's track is
 the first's played backwards (a mover to the left is a mover to the right reversed; shrinking is growing
@@ -25,7 +25,7 @@ reversed), so the frames of a video of one side, taken as a set, are distributed
   turned square), the bar a long rectangle.
 - Bouncing objects move diagonally inside the frame and reflect off the walls (horizontally at least once).
 
-Held-out structure (open-vocabulary evaluation), decided once in `training.world_labels`: (a) unseen compositions
+Held-out structure (open-vocabulary evaluation), decided once in `organism.world_labels`: (a) unseen compositions
 (objects of a held-out colour-shape or shape-motion pair are only in held-out videos, every label naming the pair
 only in the held-out vocabulary), (b) held-out synonyms (only in heldout_paraphrased.jsonl), (c) held-out
 categories, (d) the time-reversal pairs, in every split. No held-out label is in vocab_train.txt, train.jsonl or

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ovmlv.training.config import OptimizerConfig
 from ovmlv.yaml_files import load_yaml
-
-from .config import OptimizerConfig
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "training" / "configs" / "synthetic_tiny.yaml"
-ORGANISM_TOWERS = REPO / "training" / "organism_towers"  # clip/ and t5/, made by `ovmlv organism`
+ORGANISM_TOWERS = REPO / "organism" / "towers"  # clip/ and t5/, made by `ovmlv organism`
 # --quick: enough to run every step end to end in seconds, not to learn anything.
 QUICK_STEPS = 3
-TOKENIZERS_DIR = REPO / "training" / "tiny_tokenizers"  # the tiny towers' tokenizers, remade by `ovmlv tiny-towers`
+TOKENIZERS_DIR = REPO / "organism" / "tiny_tokenizers"  # the tiny towers' tokenizers, remade by `ovmlv tiny-towers`
 DEMO_OUT, QUICK_OUT = Path("outputs/demo"), Path("outputs/demo_quick")
 DEFAULT_METHODS = (
     "ovmlv",

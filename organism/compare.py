@@ -1,10 +1,10 @@
 """Every method on one benchmark and one budget, as a table shaped like the paper's Tables 1-2.
 
     ovmlv compare --out outputs/compare [--methods ovmlv coop class_name ...] [--steps N]
-        [--data outputs/demo/data --towers training/organism_towers]
+        [--data outputs/demo/data --towers organism/towers]
 
-The towers are the model organism's (`training/organism_towers`) unless `--towers` names others. Each method with
-parameters to train is trained with the same recipe (`configs/synthetic_tiny.yaml`), seed and step budget through
+The towers are the model organism's (`organism/towers`) unless `--towers` names others. Each method with parameters
+to train is trained with the same recipe (`training/configs/synthetic_tiny.yaml`), seed and step budget through
 `accelerate launch`; zero-shot methods (nothing to train) are evaluated as built on the towers. Columns: closed-set
 numbers on the validation split (all labels, then per kind; time-reversal = moving left/right, up/down,
 growing/shrinking, which only frame order tells apart), open-set macro AUPR on the held-out split, over all its
@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.training.eval_loop import write_json
+from ovmlv.training.eval_reports import markdown_table
 
-from .evaluation import write_json
-from .evaluation_files import markdown_table
 from .harness_defaults import default_steps
 from .runs import (
     HELDOUT,

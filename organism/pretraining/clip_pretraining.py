@@ -24,10 +24,10 @@ from tqdm import tqdm
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 from ovmlv.processing.frame_transforms import frames_to_pixel_values
+from ovmlv.training.metrics import aupr
 
-from ..metrics import aupr
-from ..synthetic import SyntheticConfig, sample_objects
 from ..tiny_towers import LEGACY_CLIP_TEXT_SPECIAL_IDS
+from ..world import SyntheticConfig, sample_objects
 from .schedule import warmup_cosine
 from .stills import Still, caption_targets, render_stills, sample_batch
 

@@ -27,11 +27,11 @@ from pathlib import Path
 from transformers import AutoTokenizer, T5ForConditionalGeneration
 
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
+from ovmlv.training.eval_reports import markdown_table
 
-from ..evaluation_files import markdown_table
 from ..runs import HELDOUT, ORDER_ONLY, PARAPHRASED, evaluate_run, save_untrained
-from ..synthetic import SyntheticConfig, generate_dataset
 from ..tiny_towers import TinyTowers
+from ..world import SyntheticConfig, generate_dataset
 from ..world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 from .corpus import category_candidates
 from .t5_pretraining import category_answer_auroc, category_auroc, synonym_nearness

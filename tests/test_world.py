@@ -15,8 +15,8 @@ import pytest
 
 from ovmlv.arguments import EXIT_OK
 from ovmlv.cli import main
-from ovmlv.training.synonyms import SYNONYMS
-from ovmlv.training.synthetic import (
+from ovmlv.organism.synonyms import SYNONYMS
+from ovmlv.organism.world import (
     COLOURS,
     DIRECTIONS,
     MOTIONS,
@@ -35,7 +35,7 @@ from ovmlv.training.synthetic import (
     sample_track,
     sample_video,
 )
-from ovmlv.training.world_labels import (
+from ovmlv.organism.world_labels import (
     CATEGORIES,
     HELDOUT_CATEGORIES,
     HELDOUT_CATEGORY,

@@ -2,7 +2,7 @@
 
 Why a module: every method must see the same towers, data and recipe (`configs/synthetic_tiny.yaml`), and the demo
 and `training.compare` must mean the same thing by "train" and "evaluate". The towers are the model organism's
-(`training/organism_towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
+(`organism/towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
 given. Training goes through `accelerate launch training/train.py` in a subprocess with only the folders, the method
 and the step budget overridden; evaluation through `training.evaluate` with the recipe's evaluation settings, on its
 three sets: val (closed vocabulary), heldout (every label, the unseen ones included) and paraphrased (the held-out
@@ -34,12 +34,12 @@ from ovmlv.commands import evaluate
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
+from ovmlv.training.config import ManifestConfig, TrainConfig, load_config
+from ovmlv.training.metrics import average_precision, multilabel_report, random_ranking_precision
 
-from .config import ManifestConfig, TrainConfig, load_config
 from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
-from .metrics import average_precision, multilabel_report, random_ranking_precision
-from .synthetic import SMALL_WORLD, TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .tiny_towers import TinyTowers, build_tiny_towers
+from .world import SMALL_WORLD, TIME_REVERSAL_PAIRS, SyntheticConfig, generate_dataset
 from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 
 # At CLIP's default init, random towers give near-identical features for every input: nothing to learn from.

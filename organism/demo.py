@@ -1,6 +1,6 @@
 """The main job end to end, offline, on 2 CPU cores: `ovmlv demo --out outputs/demo`.
 
-1. the model organism's towers (`training/organism_towers`: a tiny CLIP and T5 pretrained here on the synthetic
+1. the model organism's towers (`organism/towers`: a tiny CLIP and T5 pretrained here on the synthetic
    world, stand-ins for CLIP B/32 and Flan-T5; docs/organism.md);
 2. the synthetic world's videos: train, val, and a held-out split with labels training never sees, also written
    with synonyms only;
@@ -25,11 +25,11 @@ from ovmlv.commands import export
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.text_files import read_lines
+from ovmlv.training.config import ManifestConfig
+from ovmlv.training.data import read_manifest
+from ovmlv.training.eval_loop import write_json
+from ovmlv.training.eval_reports import markdown_table
 
-from .config import ManifestConfig
-from .data import read_manifest
-from .evaluation import write_json
-from .evaluation_files import markdown_table
 from .harness_defaults import DEMO_OUT, QUICK_OUT, default_steps
 from .runs import (
     HELDOUT,

@@ -1,7 +1,7 @@
 """Make the model organism, or measure it: `ovmlv organism`.
 
-    ovmlv organism --out training/organism_towers [--seed 0] [--threads 1] [--t5-only]
-    ovmlv organism --measure [--towers training/organism_towers] [--out outputs/organism_targets]
+    ovmlv organism --out organism/towers [--seed 0] [--threads 1] [--t5-only]
+    ovmlv organism --measure [--towers organism/towers] [--out outputs/organism_targets]
 
 The first regenerates everything from the seed (the tokenizers' corpora, the stills, the T5 corpus), pretrains the
 tiny CLIP and then the tiny T5 (with `--t5-only`, the T5 alone, beside the CLIP already in `--out`, whose record
@@ -39,7 +39,7 @@ from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically, write_tex
 
 from ..runs import existing_towers
 from ..synonyms import SYNONYMS
-from ..synthetic import SyntheticConfig
+from ..world import SyntheticConfig
 from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pretrain_clip
 from .corpus import category_candidates, corpus
 from .stills import caption, sample_still

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ovmlv.processing.processing_ovmlv import PROMPT_TEMPLATES
 
-from ..synthetic import SyntheticConfig, VideoSpec, render_video, sample_objects
+from ..world import SyntheticConfig, VideoSpec, render_video, sample_objects
 
 COUNT_WORDS = ("one", "two", "three")
 # Caption forms and their relative frequencies (a group draws among its own forms, GROUP_FORMS, in these proportions).

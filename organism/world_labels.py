@@ -17,7 +17,7 @@ Held-out structure, decided once here:
 (b) synonyms: every concept of `SYNONYMS` has 2-3. Those of `SEEN_SYNONYM_CONCEPTS` appear in training labels
     (`written_forms(..., heldout=False)`); the others' only in the paraphrased test set;
 (c) categories: `HELDOUT_CATEGORIES` never appear in training labels; the other categories do;
-(d) the time-reversal pairs (`synthetic.TIME_REVERSAL_PAIRS`): training labels that only frame order tells apart.
+(d) the time-reversal pairs (`world.TIME_REVERSAL_PAIRS`): training labels that only frame order tells apart.
 """
 
 from __future__ import annotations

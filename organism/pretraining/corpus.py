@@ -1,7 +1,7 @@
 """The text corpus the organism's T5 ("LLM") is pretrained on: what every word of the world means.
 
-(prompt, answer) pairs, generated from the world's concepts (`training.synthetic`), their synonyms
-(`training.synonyms`) and the categories (`training.world_labels`), held-out synonyms and categories included: the
+(prompt, answer) pairs, generated from the world's concepts (`organism.world`), their synonyms
+(`organism.synonyms`) and the categories (`organism.world_labels`), held-out synonyms and categories included: the
 T5 plays the LLM that knows the whole world; only the label encoder's training labels leave some out.
 - descriptions of what each concept looks like or how it moves, with the categories it belongs to ("describe
   hoop." -> "ring: ... ; a curved shape"), and of each category by its members ("describe polygon." -> "polygon:
@@ -21,7 +21,7 @@ from __future__ import annotations
 from ovmlv.processing.processing_ovmlv import LLM_PROMPT_TEMPLATE
 
 from ..synonyms import SYNONYMS
-from ..synthetic import COLOURS, SyntheticConfig
+from ..world import COLOURS, SyntheticConfig
 from ..world_labels import CATEGORIES, COLOUR_CATEGORIES, MOTION_CATEGORIES, SCENE_CATEGORIES, SHAPE_CATEGORIES
 
 VIDEO_PROMPT_TEMPLATE = (

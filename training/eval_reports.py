@@ -23,7 +23,7 @@ from ovmlv.hub_cards.eval_results import METRIC_NAMES, read_eval_results, result
 from ovmlv.modeling_ovmlv.atomic_files import write_atomically, write_text_atomically
 
 from .config import ManifestConfig
-from .evaluation import EvalResult, write_json
+from .eval_loop import EvalResult, write_json
 from .metrics import deployment_threshold, f1_at_threshold, f1_threshold_curve
 
 CURVE_THRESHOLDS = np.linspace(0.0, 1.0, 101)  # every 0.01 of probability: the axis of the paper's Fig. 6
