@@ -1,6 +1,7 @@
 """The package's shape: one import root, no import circle (between modules, inside a package or between packages),
-nothing imports the command line, the model's own files (shipped with every saved model) import only what a fresh
-environment has, and every function fits a screen."""
+nothing imports the command line, the library never imports the research harness built on it, no folder outgrows the
+others, the model's own files (shipped with every saved model) import only what a fresh environment has, and every
+function fits a screen."""
 
 from __future__ import annotations
 
@@ -140,6 +141,38 @@ def test_no_package_imports_itself_back(graph):
 def test_nothing_imports_the_command_line(graph):
     importers = sorted(name for name, imported in graph.items() if "ovmlv.cli" in imported)
     assert importers == ["ovmlv.__main__"]
+
+
+HARNESS = "ovmlv.organism"  # the model organism and the experiments on it: built on the library, never under it
+
+
+def test_the_library_never_imports_the_research_harness(graph):
+    """Imports go one way: library <- research harness <- commands. Only `ovmlv <subcommand>` modules may reach
+    into the harness from outside it."""
+    importers = {
+        name
+        for name, imported in graph.items()
+        if not name.startswith(f"{HARNESS}.") and name != HARNESS
+        for target in imported
+        if target == HARNESS or target.startswith(f"{HARNESS}.")
+    }
+    outside_commands = sorted(name for name in importers if not name.startswith("ovmlv.commands."))
+    assert not outside_commands, f"library modules import the harness {HARNESS}: {outside_commands}"
+
+
+MAX_FOLDER_SHARE = 0.35  # no room holds most of the house: a newcomer finds a thing by its folder
+BENCHMARKS = "bench"
+
+
+def test_no_folder_holds_more_than_35_percent_of_the_code():
+    """Python lines per top-level folder (the package's folders and the benchmarks; tests apart)."""
+    lines = {
+        folder: sum(len(path.read_text(encoding="utf-8").splitlines()) for path in (REPO / folder).rglob("*.py"))
+        for folder in (*FOLDERS.values(), BENCHMARKS)
+    }
+    total = sum(lines.values())
+    crowded = {folder: f"{n / total:.0%}" for folder, n in lines.items() if n > MAX_FOLDER_SHARE * total}
+    assert not crowded, f"over {MAX_FOLDER_SHARE:.0%} of {total} lines: {crowded}; give part of it a room of its own"
 
 
 @pytest.mark.parametrize("folder", sorted(REMOTE_CODE_IMPORTS))
