@@ -4,25 +4,26 @@
         --manifest data/k400_val.jsonl --name K400 \\
         --manifest data/tao_val.jsonl --kinds data/tao_kinds.json --name TAO --dataset-id tao --no-calibrate
 
-Options after a `--manifest` belong to it (vocabulary, kinds, name, dataset id, split, calibration). Reads top to
-bottom: arguments -> model and processor -> every manifest read and checked (before any video is decoded) -> per
+`evaluate_saved_model` is the typed entry point: the command turns its options into `EvalManifest`s and
+`EvaluateOptions` and calls it, and so does any library caller (the organism's runs), never the command line.
+Reads top to bottom: model and processor -> every manifest read and checked (before any video is decoded) -> per
 set, its vocabulary embedded (labels already in the model's label bank are reused, only the others encoded) and
 every video scored with the training's own `evaluate` (the saved processor's clips x frames, clip embeddings
 averaged; unreadable videos skipped and counted) -> the deployment threshold over the calibrating sets -> the files of
-`eval_reports` in `--out`, and the Markdown table on stdout (messages go to stderr).
+`eval_reports` in `out`, and the Markdown report returned (messages go to the log).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
 from transformers.utils import CONFIG_NAME
 
-from ovmlv.arguments import EXIT_OK
 from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
@@ -43,28 +44,44 @@ from ovmlv.training.label_interpolation import (
 logger = logging.getLogger(__name__)
 
 
-def manifest_specs(manifests: list[dict]) -> list[tuple[ManifestConfig, str | None, str, str | None]]:
-    """(ManifestConfig, dataset id, split, group) per `--manifest`; set names must be unique (they key every
-    output)."""
-    specs = [
-        (
-            ManifestConfig(
-                manifest=options["manifest"],
-                vocabulary=options.get("vocabulary"),
-                kinds=options.get("kinds"),
-                name=options.get("name"),
-                calibrate=options.get("calibrate", True),
-            ),
-            options.get("dataset_id"),
-            options.get("split", DEFAULT_SPLIT),
-            options.get("group"),
-        )
-        for options in manifests
-    ]
-    names = [spec.name for spec, *_ in specs]
+@dataclass(frozen=True)
+class EvalManifest:
+    """One labelled set to evaluate, with what the model card says of it."""
+
+    spec: ManifestConfig  # manifest, vocabulary, kinds, name, calibrate
+    dataset_id: str | None = None  # the Hub dataset id of the card's model-index
+    split: str = DEFAULT_SPLIT  # the split shown on the card
+    group: str | None = None  # reported with the group's other sets as mean ± std (e.g. K600's 3 splits)
+
+
+@dataclass(frozen=True)
+class EvaluateOptions:
+    """How to evaluate. Frames and clips default to the saved processor's, as the model was trained and evaluated."""
+
+    threshold: float | None = None  # report F1/precision/recall at it; None: the model's
+    num_frames: int | None = None
+    num_clips: int | None = None
+    batch_size: int = EvalConfig.per_device_batch_size  # videos per batch
+    label_batch_size: int = EvalConfig.label_batch_size  # labels per label-encoder call
+    num_workers: int = 0  # DataLoader processes decoding videos
+    label_interpolation: bool = False  # also score toward frozen class names, and choose the ratio on calibrating sets
+    save_threshold: bool = True  # write the deployment threshold into a local model folder's config.json
+    model_name: str | None = None  # the model card's name for these results; None: the repo name
+    plot: bool = False  # also draw the F1-threshold curves (matplotlib)
+    save_scores: bool = False  # also write every set's scores to `out`/scores/{name}.npz
+
+
+@dataclass(frozen=True)
+class SavedModelEvaluation:
+    summary: dict[str, Any]  # what report.json holds: every set's report and the deployment threshold
+    markdown: str  # the report as results.md holds it (and the label interpolation curve, when asked for)
+
+
+def check_set_names(manifests: list[EvalManifest]) -> None:
+    """Set names must be unique: they key every output."""
+    names = [item.spec.name for item in manifests]
     if duplicates := sorted({name for name in names if names.count(name) > 1}):
         raise ValueError(f"Two manifests are named {duplicates}; give each its own --name.")
-    return specs
 
 
 def vocabulary_embeddings(
@@ -85,42 +102,47 @@ def vocabulary_embeddings(
     return model.label_bank.embeddings_for(labels, encode), num_missing
 
 
-def run(args: argparse.Namespace) -> int:
-    """Evaluate, write the files and print the Markdown report."""
-    specs = manifest_specs(args.manifests)
-    if args.plot:
+def evaluate_saved_model(
+    model_id: str, out: Path, manifests: list[EvalManifest], options: EvaluateOptions = EvaluateOptions()
+) -> SavedModelEvaluation | None:
+    """Evaluate the saved model `model_id` (a folder or a Hub id) on every set, write the files into `out` and, when
+    asked and the model is a local folder, its deployment threshold into it. None on processes other than the main
+    one, which write nothing."""
+    check_set_names(manifests)
+    if options.plot:
         import_pyplot()  # fail now, not after the inference
-    model, processor = load_model(args.model)
-    if args.label_interpolation:
+    model, processor = load_model(model_id)
+    if options.label_interpolation:
         check_interpolatable(model)  # before any video is decoded
-    threshold = decision_threshold(model.config, args.threshold)
-    num_frames, num_clips = args.num_frames or processor.num_frames, args.num_clips or processor.num_clips
+    threshold = decision_threshold(model.config, options.threshold)
+    num_frames = options.num_frames or processor.num_frames
+    num_clips = options.num_clips or processor.num_clips
     config = EvalConfig(
-        per_device_batch_size=args.batch_size,
+        per_device_batch_size=options.batch_size,
         num_frames=num_frames,
         num_clips=num_clips,
-        label_batch_size=args.label_batch_size,
+        label_batch_size=options.label_batch_size,
     )
-    eval_sets = [build_eval_set(spec, processor, config, args.num_workers) for spec, *_ in specs]
+    eval_sets = [build_eval_set(item.spec, processor, config, options.num_workers) for item in manifests]
     accelerator = Accelerator()
     model.to(accelerator.device)
 
     evaluated = []
-    for (spec, dataset_id, split, group), eval_set in zip(specs, eval_sets, strict=True):
+    for item, eval_set in zip(manifests, eval_sets, strict=True):
         eval_set.dataloader = accelerator.prepare_data_loader(eval_set.dataloader)
-        labels = eval_set.vocabulary.labels
-        label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, args.label_batch_size)
+        labels, name = eval_set.vocabulary.labels, item.spec.name
+        label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, options.label_batch_size)
         if accelerator.is_main_process:
-            logger.info("%s: %d labels, %d encoded, the others already embedded", spec.name, len(labels), num_encoded)
+            logger.info("%s: %d labels, %d encoded, the others already embedded", name, len(labels), num_encoded)
         result = evaluate(
-            model, processor, eval_set, accelerator, args.label_batch_size, label_embeds, threshold, progress=True
+            model, processor, eval_set, accelerator, options.label_batch_size, label_embeds, threshold, progress=True
         )
         if accelerator.is_main_process and result.report["num_unreadable_videos"]:
-            logger.warning("%s: skipped %d unreadable video(s)", spec.name, result.report["num_unreadable_videos"])
-        evaluated.append(EvaluatedSet(spec, result, dataset_id, split, group))
+            logger.warning("%s: skipped %d unreadable video(s)", name, result.report["num_unreadable_videos"])
+        evaluated.append(EvaluatedSet(item.spec, result, item.dataset_id, item.split, item.group))
 
     curve = None
-    if args.label_interpolation:
+    if options.label_interpolation:
         curve = interpolation_curve(
             model,
             processor,
@@ -129,33 +151,39 @@ def run(args: argparse.Namespace) -> int:
                                  item.spec.calibrate)
                 for item in evaluated
             ],
-            args.label_batch_size,
+            options.label_batch_size,
         )  # fmt: skip
         if curve.chosen is not None:
             rescore_at(curve, evaluated, eval_sets, threshold)
-    summary = summarise(args.model, threshold, evaluated, num_frames, num_clips)
+    summary = summarise(model_id, threshold, evaluated, num_frames, num_clips)
     if curve is not None:
         summary["label_interpolation"] = curve.as_dict()
     if not accelerator.is_main_process:
-        return EXIT_OK
-    markdown = write_outputs(args.out, summary, evaluated, args.model_name, args.plot, args.save_scores)
+        return None
+    markdown = write_outputs(out, summary, evaluated, options.model_name, options.plot, options.save_scores)
     if curve is not None:
         markdown += "\n\n" + curve_markdown(curve)
-    logger.info("Wrote the results to %s", args.out)
-    if args.save_threshold and summary["deployment"] and Path(args.model).is_dir():
-        deployment = summary["deployment"]
-        ratio = None if curve is None else curve.chosen
-        save_calibrated_threshold(Path(args.model), deployment["threshold"], deployment["calibrated_on"], ratio)
-        if ratio is not None:
-            rebuild_saved_bank(Path(args.model), processor, args.label_batch_size)
-        logger.info(
-            "Saved the deployment threshold %.4f (calibrated on %s) into %s",
-            deployment["threshold"],
-            ", ".join(deployment["calibrated_on"]),
-            Path(args.model) / CONFIG_NAME,
-        )
-    print(markdown)
-    return EXIT_OK
+    logger.info("Wrote the results to %s", out)
+    if options.save_threshold and summary["deployment"] and Path(model_id).is_dir():
+        save_deployment(Path(model_id), summary["deployment"], curve, processor, options.label_batch_size)
+    return SavedModelEvaluation(summary, markdown)
+
+
+def save_deployment(
+    folder: Path, deployment: dict[str, Any], curve: InterpolationCurve | None, processor: OvmlvProcessor, batch: int
+) -> None:
+    """The deployment threshold (and the label interpolation ratio chosen with it) written into a model folder,
+    its label bank rebuilt at that ratio."""
+    ratio = None if curve is None else curve.chosen
+    save_calibrated_threshold(folder, deployment["threshold"], deployment["calibrated_on"], ratio)
+    if ratio is not None:
+        rebuild_saved_bank(folder, processor, batch)
+    logger.info(
+        "Saved the deployment threshold %.4f (calibrated on %s) into %s",
+        deployment["threshold"],
+        ", ".join(deployment["calibrated_on"]),
+        folder / CONFIG_NAME,
+    )
 
 
 def rescore_at(

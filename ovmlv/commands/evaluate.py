@@ -1,5 +1,5 @@
-"""`ovmlv evaluate`: a saved model on labelled video manifests (`ovmlv.training.evaluate`). Options after a
-`--manifest` belong to it."""
+"""`ovmlv evaluate`: a saved model on labelled video manifests (`ovmlv.training.evaluate.evaluate_saved_model`).
+Options after a `--manifest` belong to it."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import os
 from pathlib import Path
 
-from ovmlv.arguments import add_video_sampling_arguments, finite_float, int_at_least
-from ovmlv.training.config import DEFAULT_SPLIT, DataConfig, EvalConfig
+from ovmlv.arguments import EXIT_OK, add_video_sampling_arguments, finite_float, int_at_least
+from ovmlv.training.config import DEFAULT_SPLIT, DataConfig, EvalConfig, ManifestConfig
 
 
 class StartManifest(argparse.Action):
@@ -113,6 +113,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.training import evaluate
+    """Evaluate, write the files and print the Markdown report."""
+    from ovmlv.training.evaluate import EvalManifest, EvaluateOptions, evaluate_saved_model
 
-    return evaluate.run(args)
+    manifests = [
+        EvalManifest(
+            ManifestConfig(
+                manifest=options["manifest"],
+                vocabulary=options.get("vocabulary"),
+                kinds=options.get("kinds"),
+                name=options.get("name"),
+                calibrate=options.get("calibrate", True),
+            ),
+            dataset_id=options.get("dataset_id"),
+            split=options.get("split", DEFAULT_SPLIT),
+            group=options.get("group"),
+        )
+        for options in args.manifests
+    ]
+    options = EvaluateOptions(
+        threshold=args.threshold,
+        num_frames=args.num_frames,
+        num_clips=args.num_clips,
+        batch_size=args.batch_size,
+        label_batch_size=args.label_batch_size,
+        num_workers=args.num_workers,
+        label_interpolation=args.label_interpolation,
+        save_threshold=args.save_threshold,
+        model_name=args.model_name,
+        plot=args.plot,
+        save_scores=args.save_scores,
+    )
+    evaluation = evaluate_saved_model(args.model, args.out, manifests, options)
+    if evaluation is not None:  # the main process
+        print(evaluation.markdown)
+    return EXIT_OK
