@@ -138,14 +138,15 @@ def run(args: argparse.Namespace) -> int:
     with announce(f"2/{STEPS} Writing {world}"):
         data = build_data(out / "data", args.seed, args.quick)
     with announce(f"3/{STEPS} Training the paper's method ({METHOD}, {steps} steps) with accelerate launch"):
-        overrides = train_overrides(METHOD, towers, data, out / "train", steps, args.seed)
+        # Step 4 evaluates the trained model and calibrates its threshold: the trainer does not evaluate it first.
+        overrides = train_overrides(METHOD, towers, data, out / "train", steps, args.seed, validate=False)
         if not args.fresh and finished_run(out / "train", overrides):
             trained = out / "train" / "final"
             print(f"Reusing the finished run in {out / 'train'} (same settings; --fresh trains again).")
         else:
             if (out / "train").exists():
                 print(f"{out / 'train'} holds an unfinished run or other settings: training afresh over it.")
-            trained = train_run(METHOD, towers, data, out / "train", steps, args.seed, overwrite=True)
+            trained = train_run(METHOD, towers, data, out / "train", steps, args.seed, overwrite=True, validate=False)
         compared, changed = changed_frozen_weights(
             OvmlvModel.from_pretrained(trained), OvmlvModel.from_towers(towers.clip, towers.llm, method=METHOD)
         )

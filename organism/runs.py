@@ -102,17 +102,18 @@ def train_run(
     seed: int,
     model_overrides: dict[str, Any] | None = None,
     overwrite: bool = False,
+    validate: bool = True,
 ) -> Path:
     """Train `method` (None: the `model_overrides` alone) with the recipe through `accelerate launch` (output
     streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder. `overwrite`: replace a
-    run already in `output_dir` (otherwise that is an error)."""
+    run already in `output_dir` (otherwise that is an error). `validate`: see `train_overrides`."""
     config = recipe()
     launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
     launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
         launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
     command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
-    command += train_overrides(method, towers, data, output_dir, steps, seed, model_overrides)
+    command += train_overrides(method, towers, data, output_dir, steps, seed, model_overrides, validate)
     subprocess.run([*command, *(["--training.overwrite", "true"] if overwrite else [])], cwd=REPO, check=True)
     return output_dir / "final"
 
@@ -125,8 +126,11 @@ def train_overrides(
     steps: int,
     seed: int,
     model_overrides: dict[str, Any] | None = None,
+    validate: bool = True,
 ) -> list[str]:
-    """The trainer's options that turn the recipe into this run: towers, method, data folder, output, seed, steps."""
+    """The trainer's options that turn the recipe into this run: towers, method, data folder, output, seed, steps.
+    `validate=False` leaves out the recipe's validation sets: no evaluation during or after training and no
+    calibrated threshold, for a caller that evaluates (and calibrates) the exported model itself, once."""
     config = recipe()
     model = {"method": method} if method is not None else {}
     overrides = {
@@ -134,7 +138,7 @@ def train_overrides(
         "towers.llm": str(towers.llm.resolve()),
         **{f"model.{name}": value for name, value in {**model, **(model_overrides or {})}.items()},
         "data.train": [_rebased(spec, data) for spec in config.data.train],
-        "data.validation": [_rebased(spec, data) for spec in config.data.validation],
+        "data.validation": [_rebased(spec, data) for spec in config.data.validation] if validate else [],
         "training.output_dir": str(output_dir.resolve()),
         "training.seed": seed,
         "optimizer.max_steps": steps,

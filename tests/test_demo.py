@@ -66,7 +66,10 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
     assert len((out / "data" / "train.jsonl").read_text().splitlines()) == QUICK_DATA["num_train"]
     summary = json.loads((out / "train" / "train_summary.json").read_text())
     assert summary["completed_steps"] == QUICK_STEPS and summary["num_processes"] == 1
-    assert json.loads((out / "train" / "final" / "config.json").read_text())["method"] == "ovmlv"
+    trained = json.loads((out / "train" / "final" / "config.json").read_text())
+    assert trained["method"] == "ovmlv"
+    # Evaluated once, in step 4, which calibrated the threshold on val: the trainer did not evaluate first.
+    assert trained["threshold_calibrated_on"] == [VAL] and not list((out / "train").glob("eval_step_*.json"))
 
     results = json.loads((out / "results.json").read_text())
     kinds = SyntheticConfig.of_folder(out / "data").label_kinds  # canonical labels: the held-out set's scene row
@@ -152,10 +155,13 @@ def test_the_demo_reruns_reusing_a_finished_run_of_the_same_settings(quick_demo,
     assert f"Reusing the finished run in {out / 'train'} (same settings; --fresh trains again)." in (
         capsys.readouterr().out
     )
-    towers, data = existing_towers(), out / "data"
-    assert finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS, 0))
-    assert not finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS + 1, 0))
-    assert not finished_run(out / "train", train_overrides("ovmlv", towers, data, out / "train", QUICK_STEPS, 1))
+    settings = {"towers": existing_towers(), "data": out / "data", "output_dir": out / "train", "validate": False}
+    assert finished_run(out / "train", train_overrides("ovmlv", steps=QUICK_STEPS, seed=0, **settings))
+    assert not finished_run(out / "train", train_overrides("ovmlv", steps=QUICK_STEPS + 1, seed=0, **settings))
+    assert not finished_run(out / "train", train_overrides("ovmlv", steps=QUICK_STEPS, seed=1, **settings))
+    assert not finished_run(
+        out / "train", train_overrides("ovmlv", steps=QUICK_STEPS, seed=0, **settings | {"validate": True})
+    )
 
 
 def test_demo_help_shows_the_defaults_and_quick_has_its_own_folder(capsys) -> None:

@@ -10,6 +10,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import Vocabulary
 from ovmlv.training.config import ManifestConfig
-from ovmlv.training.eval_loop import EvalResult, evaluation_report
+from ovmlv.training.eval_loop import EvalResult, embed_vocabularies, evaluation_report
 from ovmlv.training.eval_reports import CURVE_THRESHOLDS, PLOT_NAME, EvaluatedSet, card_results, summarise
 from ovmlv.training.evaluate import vocabulary_embeddings
 from ovmlv.training.metrics import deployment_threshold, f1_at_threshold, multilabel_report, top_k_accuracy
@@ -188,6 +189,32 @@ def test_label_bank_rows_are_reused_and_only_new_labels_encoded(model_folder):
     embeds, num_encoded = vocabulary_embeddings(model, processor, ["surfing", "dog"], batch_size=8)
     assert num_encoded == 1 and torch.all(embeds[1] == 7.0)
     torch.testing.assert_close(embeds[0], embed_labels(["surfing"], model, processor)[0])
+
+
+def test_training_evaluation_encodes_each_distinct_label_once(model_folder):
+    """Validation sets share labels (world v2's three: 3,906 distinct of 7,584): each is encoded once per round."""
+    from accelerate import Accelerator
+
+    model, processor = OvmlvModel.from_pretrained(model_folder), OvmlvProcessor.from_pretrained(model_folder)
+    model.train()
+    encoded: list[int] = []
+    encode = model.get_label_features
+
+    def counting_encode(**inputs):
+        encoded.append(len(inputs["input_ids"]))
+        return encode(**inputs)
+
+    model.get_label_features = counting_encode
+    sets = [
+        SimpleNamespace(vocabulary=Vocabulary(labels))
+        for labels in (["dog", "beach"], ["beach", "surfing", "dog"], ["surfing"])
+    ]
+    bank = embed_vocabularies(model, processor, sets, Accelerator(cpu=True), label_batch_size=8)
+
+    assert sum(encoded) == 3 and bank.labels == ["dog", "beach", "surfing"]
+    assert model.training  # put back as it was: training goes on after an evaluation
+    model.eval()
+    torch.testing.assert_close(bank.embeddings, embed_labels(["dog", "beach", "surfing"], model, processor))
 
 
 def test_perfect_scores_give_aupr_and_f1_of_one():

@@ -21,7 +21,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.organism.runs import changed_frozen_weights
+from ovmlv.processing import OvmlvProcessor
 from ovmlv.training import train
 from ovmlv.training.checkpointing import CHECKPOINTS_DIR
 from ovmlv.training.config import RUN_CONFIG_NAME, load_config, resumed_run_changes, save_config
@@ -291,6 +293,9 @@ def test_training_run_writes_what_the_pipeline_loads(tmp_path: Path, towers, syn
     assert compared > 100 and changed == []  # every frozen weight bit-identical
     training_vocabulary = (synthetic / "vocab_train.txt").read_text().split("\n")
     assert model.label_bank.labels == [label for label in training_vocabulary if label]
+    # The bank is the final evaluation's encoding of these weights, not a second one: the same within float noise.
+    fresh = embed_labels(model.label_bank.labels, model.eval(), OvmlvProcessor.from_pretrained(out / "final"))
+    torch.testing.assert_close(model.label_bank.embeddings, fresh, rtol=1e-5, atol=1e-6)
     assert model.config.threshold != 0.5  # calibrated on validation (max-min peak F1)
     classifier = pipeline("zero-shot-video-classification", model=str(out / "final"), trust_remote_code=True)
     first = json.loads((synthetic / "heldout.jsonl").read_text().splitlines()[0])

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
-from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.modeling_ovmlv.label_bank import LabelBank, embed_labels
 from ovmlv.processing import OvmlvProcessor
 
 from .batching import Vocabulary, multi_hot
@@ -123,6 +123,14 @@ def evaluate(
     return EvalResult(targets, scores, report, eval_set.vocabulary.labels, videos, video_embeds)
 
 
+@dataclass
+class EvalRound:
+    """One evaluation of every validation set at a training step."""
+
+    results: dict[str, EvalResult]
+    label_bank: LabelBank  # every distinct label of the sets, as this round encoded it: the bank to export
+
+
 def evaluate_all(
     model: torch.nn.Module,
     processor: OvmlvProcessor,
@@ -131,22 +139,52 @@ def evaluate_all(
     config: EvalConfig,
     step: int,
     output_dir: Path,
-) -> dict[str, EvalResult]:
+) -> EvalRound:
     """Evaluate every set at `step`: log the metrics to the trackers, write `eval_step_{step}.json`.
 
-    Runs in a forked RNG: evaluation (data loader iterators included) must not shift the training RNG stream, or a
-    resumed run, which does not repeat the evaluation, would train differently from an uninterrupted one.
+    Each distinct label is encoded once for all the sets (`embed_vocabularies`). Runs in a forked RNG: evaluation
+    (data loader iterators included) must not shift the training RNG stream, or a resumed run, which does not
+    repeat the evaluation, would train differently from an uninterrupted one.
     """
     with torch.random.fork_rng(devices=[]):
+        bank = embed_vocabularies(model, processor, eval_sets, accelerator, config.label_batch_size)
         results = {
-            eval_set.name: evaluate(model, processor, eval_set, accelerator, config.label_batch_size)
+            eval_set.name: evaluate(
+                model,
+                processor,
+                eval_set,
+                accelerator,
+                config.label_batch_size,
+                label_embeds=bank.embeddings_for(eval_set.vocabulary.labels),
+            )
             for eval_set in eval_sets
         }
     reports = {name: result.report for name, result in results.items()}
     accelerator.log(loggable_metrics(reports), step=step)
     if accelerator.is_main_process:
         write_json(output_dir / f"eval_step_{step}.json", {"step": step, "datasets": reports})
-    return results
+    return EvalRound(results, bank)
+
+
+@torch.no_grad()
+def embed_vocabularies(
+    model: torch.nn.Module,
+    processor: OvmlvProcessor,
+    eval_sets: list[EvalSet],
+    accelerator: Accelerator,
+    label_batch_size: int,
+) -> LabelBank:
+    """Every distinct label of the sets' vocabularies encoded once, in eval mode. Validation sets share most of
+    their labels (world v2's three list 7,584 labels, 3,906 distinct), and the LLM label encoder's T5 and its greedy
+    decoding per label are most of an evaluation's cost."""
+    model = accelerator.unwrap_model(model)
+    was_training = model.training
+    model.eval()
+    labels = list(dict.fromkeys(label for eval_set in eval_sets for label in eval_set.vocabulary.labels))
+    fingerprint = getattr(model, "label_encoder_fingerprint", None)
+    bank = LabelBank(labels, embed_labels(labels, model, processor, label_batch_size), fingerprint)
+    model.train(was_training)
+    return bank
 
 
 def evaluation_report(

@@ -160,6 +160,7 @@ class Progress:
     skipped_videos: int = 0
     last_eval: dict[str, EvalResult] = field(default_factory=dict)
     last_eval_step: int | None = None
+    last_eval_labels: LabelBank | None = None  # the labels the last evaluation encoded, at last_eval_step
 
 
 def build(config: TrainConfig) -> tuple[OvmlvModel, OvmlvProcessor]:
@@ -420,7 +421,7 @@ def after_optimizer_step(
 
 def evaluate(run: TrainingRun, progress: Progress) -> None:
     """Every validation set against its whole vocabulary, at the current step (eval_step_N.json)."""
-    progress.last_eval = evaluate_all(
+    evaluated = evaluate_all(
         run.model,
         run.processor,
         run.data.eval_sets,
@@ -429,6 +430,7 @@ def evaluate(run: TrainingRun, progress: Progress) -> None:
         progress.completed_steps,
         run.output_dir,
     )
+    progress.last_eval, progress.last_eval_labels = evaluated.results, evaluated.label_bank
     progress.last_eval_step = progress.completed_steps
 
 
@@ -457,8 +459,7 @@ def publish(run: TrainingRun, progress: Progress) -> dict:
         logger.info(f"Calibrated threshold {threshold:.4f} (min peak F1 over validation sets {min_f1:.4f})")
     state_dict = accelerator.get_state_dict(run.model)  # collective under ZeRO-3
     unwrapped.eval()
-    labels = run.data.vocabulary.labels
-    bank = LabelBank.build(unwrapped, run.processor, labels, run.config.eval.label_batch_size, progress=False)
+    bank = training_label_bank(run, progress)
     if accelerator.is_main_process:
         unwrapped.label_bank = bank
         with write_folder_atomically(run.output_dir / "final") as folder:  # a kill leaves the old final/ or none
@@ -475,6 +476,17 @@ def publish(run: TrainingRun, progress: Progress) -> dict:
     if accelerator.is_main_process:
         write_json(run.output_dir / "train_summary.json", summary)
     return summary
+
+
+def training_label_bank(run: TrainingRun, progress: Progress) -> LabelBank:
+    """The training vocabulary's label bank for the exported model: the embeddings the final evaluation scored
+    (and calibrated the threshold on) where it encoded these weights, so no label is encoded twice; else encoded."""
+    labels = run.data.vocabulary.labels
+    evaluated = progress.last_eval_labels if progress.last_eval_step == progress.completed_steps else None
+    if evaluated is not None and all(label in evaluated for label in labels):
+        return LabelBank(labels, evaluated.embeddings_for(labels), evaluated.fingerprint)
+    model = run.accelerator.unwrap_model(run.model)
+    return LabelBank.build(model, run.processor, labels, run.config.eval.label_batch_size, progress=False)
 
 
 def new_running_totals() -> dict[str, float]:
