@@ -61,7 +61,7 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
     for step in range(1, demo.STEPS + 1):
         assert f"\n{step}/{demo.STEPS} " in printed
     assert len(re.findall(r"^   \(\d+\.\d s\)$", printed, flags=re.MULTILINE)) == demo.STEPS  # each step's time
-    assert "organism_towers" in printed  # the default towers
+    assert "organism/towers" in printed  # the default towers
 
     assert len((out / "data" / "train.jsonl").read_text().splitlines()) == QUICK_DATA["num_train"]
     summary = json.loads((out / "train" / "train_summary.json").read_text())
@@ -170,5 +170,5 @@ def test_demo_help_shows_the_defaults_and_quick_has_its_own_folder(capsys) -> No
     shown = " ".join(capsys.readouterr().out.split())
     assert "(default: outputs/demo, or outputs/demo_quick with --quick)" in shown
     assert f"(default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)" in shown
-    assert "(default: 0)" in shown and "organism_towers)" in shown
+    assert "(default: 0)" in shown and "organism/towers)" in shown
     assert default_steps(quick=False) == recipe().optimizer.max_steps == 100  # the README's "the demo's recipe"
