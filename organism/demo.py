@@ -4,7 +4,7 @@
    world, stand-ins for CLIP B/32 and Flan-T5; docs/organism.md);
 2. the synthetic world's videos: train, val, and a held-out split with labels training never sees, also written
    with synonyms only;
-3. the paper's method trained with `configs/synthetic_tiny.yaml` through `accelerate launch`;
+3. the paper's method trained with `training/configs/synthetic_tiny.yaml` through `accelerate launch`;
 4. it and the frozen organism's zero-shot baselines (class names, prompt templates; frame mean) evaluated, as
    tables per label kind and per held-out kind in `--out`/results.md;
 5. the Hub export with its model card;
@@ -20,8 +20,9 @@ from pathlib import Path
 
 from transformers import pipeline
 
-from ovmlv.arguments import EXIT_OK, CommandError, run_command
-from ovmlv.commands import export
+from ovmlv.arguments import EXIT_OK, CommandError
+from ovmlv.hub_cards.eval_results import read_eval_results
+from ovmlv.hub_cards.export import export_model
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.text_files import read_lines
@@ -164,10 +165,9 @@ def run(args: argparse.Namespace) -> int:
         write_json(out / "results.json", results)
         print(f"\n{table}\n\nWritten to {out / 'results.md'}")
     with announce(f"5/{STEPS} Exporting the trained model as a Hub repo folder"):
-        hub = out / "hub"
-        argv = ["--model", str(trained), "--out", str(hub), "--eval", str(out / "eval_trained" / "results.json")]
-        if run_command(export, [*argv, "--overwrite"]) != EXIT_OK:
-            raise RuntimeError("The export failed (see the message above).")
+        hub, eval_report = out / "hub", read_eval_results(out / "eval_trained" / "results.json")
+        repo_id = f"your-username/{hub.resolve().name}"  # as `ovmlv export` names a repo it does not push
+        print(f"Exported {export_model(trained, hub, repo_id, eval_report=eval_report, overwrite=True)}")
     with announce(f"6/{STEPS} Classifying held-out videos with pipeline('zero-shot-video-classification', '{hub}')"):
         classify_held_out(hub, data)
     return EXIT_OK

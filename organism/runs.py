@@ -1,14 +1,14 @@
 """One method's run on the synthetic world, as the demo and the comparison runner both do it.
 
-Why a module: every method must see the same towers, data and recipe (`configs/synthetic_tiny.yaml`), and the demo
-and `training.compare` must mean the same thing by "train" and "evaluate". The towers are the model organism's
-(`organism/towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
-given. Training goes through `accelerate launch training/train.py` in a subprocess with only the folders, the method
-and the step budget overridden; evaluation through `training.evaluate` with the recipe's evaluation settings, on its
-three sets: val (closed vocabulary), heldout (every label, the unseen ones included) and paraphrased (the held-out
-videos, every label written with synonyms). The tables then read the saved scores per label group: shapes,
-colour-shape pairs, actions, scenes, the time-reversal pairs (only frame order tells them apart) and the unseen
-labels.
+Why a module: every method must see the same towers, data and recipe (`training/configs/synthetic_tiny.yaml`), and
+the demo, `compare` and `claims` must mean the same thing by "train" and "evaluate". The towers are the model
+organism's (`organism/towers`: a tiny CLIP and T5 pretrained on the world, see docs/organism.md) unless a folder is
+given. Training goes through `accelerate launch -m ovmlv.training.train` in a subprocess (Accelerate owns the
+process) with only the folders, the method and the step budget overridden; evaluation calls the library's
+`evaluate_saved_model` with the recipe's evaluation settings, on its three sets: val (closed vocabulary), heldout
+(every label, the unseen ones included) and paraphrased (the held-out videos, every label written with synonyms).
+The tables then read the saved scores per label group: shapes, colour-shape pairs, actions, scenes, the
+time-reversal pairs (only frame order tells them apart) and the unseen labels.
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ import numpy as np
 import torch
 import yaml
 
-from ovmlv.arguments import EXIT_OK, run_command
-from ovmlv.commands import evaluate
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.text_files import read_lines
 from ovmlv.training.config import ManifestConfig, TrainConfig, load_config
+from ovmlv.training.evaluate import EvalManifest, EvaluateOptions, evaluate_saved_model
 from ovmlv.training.metrics import average_precision, multilabel_report, random_ranking_precision
 
 from .harness_defaults import ORGANISM_TOWERS, RECIPE, REPO
@@ -74,7 +73,7 @@ def build_towers(out_dir: Path, seed: int) -> TinyTowers:
 
 
 def existing_towers(folder: Path = ORGANISM_TOWERS) -> TinyTowers:
-    """Towers in one folder as clip/ and t5/: written by `build_towers` or `training.organism`; by default the
+    """Towers in one folder as clip/ and t5/: written by `build_towers` or `ovmlv organism`; by default the
     committed organism."""
     return TinyTowers(clip=folder / "clip", llm=folder / "t5")
 
@@ -307,23 +306,22 @@ def group_reports(
 def evaluate_run(
     model_dir: Path, data: Path, out_dir: Path, sets: tuple[str, ...] | None = None
 ) -> dict[str, dict[str, dict[str, float] | None]]:
-    """`training.evaluate` on the recipe's validation sets (or those named in `sets`), as training evaluates;
-    {set: {group: report}}."""
+    """`evaluate_saved_model` on the recipe's validation sets (or those named in `sets`), with the recipe's
+    evaluation settings, as training evaluates; its files and scores go to `out_dir`; {set: {group: report}}."""
     config = recipe()
     validation = [spec for spec in config.data.validation if sets is None or spec.name in sets]
     if config.training.cpu_threads is not None:  # one decoding worker shares the cores, as in training
         torch.set_num_threads(config.training.cpu_threads)
-    argv = ["--model", str(model_dir), "--out", str(out_dir), "--save-scores"]
-    argv += ["--num-frames", str(config.eval.num_frames), "--num-clips", str(config.eval.num_clips)]
-    argv += ["--batch-size", str(config.eval.per_device_batch_size), "--num-workers", str(config.data.num_workers)]
-    argv += ["--label-batch-size", str(config.eval.label_batch_size)]
-    for spec in validation:
-        entry = _rebased(spec, data)
-        for flag, key in (("--manifest", "manifest"), ("--vocabulary", "vocabulary"), ("--kinds", "kinds")):
-            argv += [flag, entry[key]] if entry[key] else []
-        argv += ["--name", entry["name"], *([] if entry["calibrate"] else ["--no-calibrate"])]
-    if run_command(evaluate, argv) != EXIT_OK:
-        raise RuntimeError(f"Evaluating {model_dir} failed (see the message above).")
+    options = EvaluateOptions(
+        num_frames=config.eval.num_frames,
+        num_clips=config.eval.num_clips,
+        batch_size=config.eval.per_device_batch_size,
+        label_batch_size=config.eval.label_batch_size,
+        num_workers=config.data.num_workers,
+        save_scores=True,
+    )
+    manifests = [EvalManifest(ManifestConfig(**_rebased(spec, data))) for spec in validation]
+    evaluate_saved_model(str(model_dir), out_dir, manifests, options)
     return set_reports(out_dir, data, [spec.name for spec in validation])
 
 

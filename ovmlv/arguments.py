@@ -189,11 +189,3 @@ def add_video_sampling_arguments(parser: argparse.ArgumentParser) -> None:
         type=video_count("num_clips"),
         help="clips averaged per video, e.g. 4 (default: the processor's)",
     )
-
-
-def run_command(module, argv: list[str]) -> int:
-    """Run a command module (`add_arguments`, `run`) on `argv` as `ovmlv` would: how one command uses another (the
-    demo exports, a run evaluates) without importing the front door."""
-    parser = argparse.ArgumentParser(prog=f"ovmlv {module.__name__.rsplit('.', 1)[-1]}")
-    module.add_arguments(parser)
-    return module.run(parser.parse_args(argv))
