@@ -61,8 +61,8 @@ def tower_checkpoints(model, options: VariantOptions) -> TowerCheckpoints:
     """The towers' Hub ids (given, else the config's) pinned to the commits their revisions point at now."""
     from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoint, TowerCheckpoints
 
-    clip = options.clip or model.config.clip_name_or_path
-    llm = options.llm or model.config.llm_name_or_path
+    clip = options.clip or model.config.deployment_config.clip_name_or_path
+    llm = options.llm or model.config.deployment_config.llm_name_or_path
     if clip is None or (model.config.uses_llm and llm is None):
         missing = "--clip" if clip is None else "--llm"
         raise VariantError(

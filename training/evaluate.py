@@ -179,9 +179,9 @@ def save_calibrated_threshold(
     """Write the threshold the pipeline should use (and the label interpolation ratio chosen with it, when one was)
     into the model folder's config.json (atomically)."""
     config = OvmlvConfig.from_pretrained(folder)
-    config.threshold, config.threshold_calibrated_on = threshold, calibrated_on
+    config.deployment_config.threshold, config.deployment_config.threshold_calibrated_on = threshold, calibrated_on
     if label_interpolation is not None:
-        config.label_interpolation = label_interpolation
+        config.deployment_config.label_interpolation = label_interpolation
     write_text_atomically(folder / CONFIG_NAME, config.to_json_string())
 
 
