@@ -25,7 +25,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
-from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.label_encoder_registry import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.towers import TOWER_KINDS
 
 from .app import check_model_source
@@ -33,7 +33,7 @@ from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, re
 from .export_variants import VariantOptions, save_variant
 
 if TYPE_CHECKING:
-    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoints
+    from ovmlv.modeling_ovmlv.saved_variants import TowerCheckpoints
 
 logger = logging.getLogger(__name__)
 

@@ -30,7 +30,7 @@ from transformers.configuration_utils import SubConfigSpec
 
 from .method_presets import METHOD_PRESETS, METHODS, allowed_label_encoders, method_overrides
 
-# The label encoders `label_encoder` names (`label_encoders.LABEL_ENCODERS` holds their classes), and which of them
+# The label encoders `label_encoder` names (`label_encoder_registry.LABEL_ENCODERS` holds their classes), and which of them
 # own a T5 (`llm_config` must be set) or embed a label as a (positive; negative) pair, 2D wide (DualCoOp): plain
 # names, so that the configuration imports nothing of the model, as transformers' configurations.
 LABEL_ENCODER_NAMES = ("class_name", "templates", "llm_prompted", "llm_fixed", "coop", "dualcoop", "vilt_clip")

@@ -21,16 +21,16 @@ from transformers.utils import logging as hf_logging
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
 from .deep_prompts import DeepPrompts
-from .export_variants import TowerCheckpoints, saved_architecture
 from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
-from .label_encoders import LABEL_ENCODERS
+from .label_encoder_registry import LABEL_ENCODERS
 from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
 from .method_presets import method_overrides
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 from .prompt_connectors import PromptTransformer
 from .prompt_learning import PromptLearningLabelEncoder
+from .saved_variants import TowerCheckpoints, saved_architecture
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
 from .towers import TOWER_KINDS, check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
@@ -279,7 +279,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     def adapter_weights(
         cls, config: OvmlvConfig, towers: TowerCheckpoints, folder: str | os.PathLike, **hub_kwargs
     ) -> dict[str, torch.Tensor]:
-        """An adapter-style folder's trained weights on the tower checkpoints it names (`export_variants.py`)."""
+        """An adapter-style folder's trained weights on the tower checkpoints it names (`saved_variants.py`)."""
         loading = {key: value for key, value in hub_kwargs.items() if key != "revision"}  # the folder's own
         llm_id, llm_revision = (towers.llm.id, towers.llm.revision) if towers.llm else (None, None)
         clip_model, llm_model = load_towers(towers.clip.id, llm_id, towers.clip.revision, llm_revision, **loading)

@@ -14,7 +14,7 @@ from transformers import T5ForConditionalGeneration
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.configuration_ovmlv import LABEL_ENCODER_NAMES, LLM_LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
-from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.label_encoder_registry import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
 from tests.numerics import assert_same_outputs, assert_same_state
