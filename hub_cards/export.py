@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ovmlv.app import check_model_source
 from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
 from ovmlv.modeling_ovmlv.label_encoder_registry import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.towers import TOWER_KINDS
 
-from .app import check_model_source
 from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, results_table
 from .export_variants import VariantOptions, save_variant
 

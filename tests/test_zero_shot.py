@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transformers import CLIPModel, CLIPTokenizer
 
 from ovmlv import arguments, cli
-from ovmlv.hub_cards.app import load_classifier
+from ovmlv.app import load_classifier
 from ovmlv.modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.processing.processing_ovmlv import PROMPT_TEMPLATES

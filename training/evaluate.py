@@ -23,12 +23,12 @@ from accelerate import Accelerator
 from transformers.utils import CONFIG_NAME
 
 from ovmlv.arguments import EXIT_OK
-from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.pipeline_ovmlv import decision_threshold
 from ovmlv.processing import OvmlvProcessor
+from ovmlv.saved_models import load_model
 from ovmlv.training.config import DEFAULT_SPLIT, EvalConfig, ManifestConfig
 from ovmlv.training.evaluation import EvalSet, build_eval_set, evaluate, evaluation_report
 from ovmlv.training.evaluation_files import EvaluatedSet, import_pyplot, summarise, write_outputs
