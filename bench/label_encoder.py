@@ -149,7 +149,7 @@ def llm_stage_flops(encoder: LlmPromptedLabelEncoder, inputs: dict[str, torch.Te
     a mask adds no matmul FLOPs.
     """
     config, llm = encoder.config, encoder.llm
-    steps = config.num_attributes * config.attribute_length
+    steps = config.label_encoder_config.num_attributes * config.label_encoder_config.attribute_length
 
     def run():
         embeds, mask = encoder.prompt_embeddings(inputs["llm_input_ids"], inputs["llm_attention_mask"])
@@ -164,8 +164,8 @@ def llm_stage_flops(encoder: LlmPromptedLabelEncoder, inputs: dict[str, torch.Te
 def connector_flops(encoder: LlmPromptedLabelEncoder, num_labels: int) -> int:
     config = encoder.config
     shape = (
-        num_labels * encoder.num_prompts * config.num_attributes,
-        config.attribute_length,
+        num_labels * encoder.num_prompts * config.label_encoder_config.num_attributes,
+        config.label_encoder_config.attribute_length,
         config.llm_config.d_model,
     )
     return flops(lambda: encoder.connector(torch.zeros(shape, device="meta")))
@@ -202,7 +202,7 @@ def vocabulary_expansion(
 def compare_decoding(encoder: LlmPromptedLabelEncoder, inputs: dict[str, torch.Tensor], repeats: int) -> None:
     """The LLM stage three ways on one batch; prints times, achieved rates, a per-step breakdown and the ratios."""
     config, llm = encoder.config, encoder.llm
-    steps = config.num_attributes * config.attribute_length
+    steps = config.label_encoder_config.num_attributes * config.label_encoder_config.attribute_length
     with torch.inference_mode():
         embeds, mask = encoder.prompt_embeddings(inputs["llm_input_ids"], inputs["llm_attention_mask"])
     generation = GenerationConfig(
@@ -307,7 +307,7 @@ def main() -> None:
     t5_size, clip_layers = ("small", 4) if args.quick else ("base", 12)
     start = time.perf_counter()
     encoder = build_encoder(ovmlv_config(t5_size, clip_layers))
-    config = encoder.config
+    config = encoder.config.label_encoder_config
     print(
         f"T5 {t5_size} ({sum(p.numel() for p in encoder.llm.parameters()) / 1e6:.0f}M params) + CLIP text "
         f"{clip_layers} layers, N={config.num_prefixes} K={config.num_attributes} L={config.attribute_length}, "

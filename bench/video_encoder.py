@@ -149,7 +149,7 @@ def workloads(batch: int, models: dict[str, torch.nn.Module]) -> dict[str, Calla
 
     def train_step(reg_weight: float) -> Callable[[], None]:
         def step() -> None:
-            trained.config.weight_interpolation_loss_weight = reg_weight
+            trained.config.regulariser_config.weight_interpolation_loss_weight = reg_weight
             trained(pixel_values_videos=pixels, label_embeds=label_embeds, labels=labels).loss.backward()
             trained.zero_grad(set_to_none=True)
 

@@ -1,4 +1,4 @@
-"""Hub export with a model card, the push, and the model's Gradio Space (`app.py`); their commands: `ovmlv.commands`.
+"""Hub export with a model card, and the push; their commands: `ovmlv.commands` (the Gradio app is `ovmlv.app`).
 
 Kept import-light on purpose: `ovmlv --help` should not wait for torch.
 """

@@ -23,17 +23,17 @@ from typing import TYPE_CHECKING
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+from ovmlv.app import check_model_source
 from ovmlv.arguments import CommandError
 from ovmlv.modeling_ovmlv.atomic_files import write_folder_atomically
-from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.label_encoder_registry import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.towers import TOWER_KINDS
 
-from .app import check_model_source
 from .eval_results import AT_THRESHOLD, METRIC_NAMES, NOT_SCORES, EvalReport, results_table
 from .export_variants import VariantOptions, save_variant
 
 if TYPE_CHECKING:
-    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoints
+    from ovmlv.modeling_ovmlv.saved_variants import TowerCheckpoints
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,11 @@ def model_index_results(report: EvalReport) -> list[EvalResult]:
 
 def hub_base_models(config) -> list[str]:
     """The towers' Hub ids from the config (it keeps none for towers loaded from a local folder)."""
-    return [name for name in (config.clip_name_or_path, config.llm_name_or_path) if name]
+    return [
+        name
+        for name in (config.deployment_config.clip_name_or_path, config.deployment_config.llm_name_or_path)
+        if name
+    ]
 
 
 def build_model_card(
@@ -123,12 +127,12 @@ def build_model_card(
         vision_frozen=config.freeze_vision_backbone,
         towers_name=TOWER_KINDS[config.towers_type].name,
         text_positions=config.text_config.max_position_embeddings,
-        temporal_layers=config.temporal_layers,
+        temporal_layers=config.temporal_config.temporal_layers,
         projection_dim=config.projection_dim,
         num_frames=processor.num_frames,
         num_clips=processor.num_clips,
-        threshold=config.threshold,
-        threshold_calibrated_on=config.threshold_calibrated_on,
+        threshold=config.deployment_config.threshold,
+        threshold_calibrated_on=config.deployment_config.threshold_calibrated_on,
         num_labels=len(labels),
         vocabulary_preview=", ".join(labels[:30]) + (", ..." if len(labels) > 30 else ""),
         eval_columns=columns,

@@ -6,7 +6,7 @@
   and puts the trained weights on top, so the model is bit-for-bit the exported one.
 - `fixed-vocabulary`: no label encoder (no LLM, no CLIP text tower, no T5 tokenizer); the label bank is the
   vocabulary (`modeling_ovmlv/fixed_vocabulary.py`).
-How each loads is in `modeling_ovmlv/export_variants.py`; both light variants load with `trust_remote_code=True`.
+How each loads is in `modeling_ovmlv/saved_variants.py`; both light variants load with `trust_remote_code=True`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the model code loads torch and transformers: imported when a variant is written
     import torch
 
-    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoints
+    from ovmlv.modeling_ovmlv.saved_variants import TowerCheckpoints
 
 VARIANTS = ("full", "adapter", "fixed-vocabulary")
 COMMIT = re.compile(r"[0-9a-f]{40}")
@@ -59,10 +59,10 @@ def save_variant(model, processor, out_dir: Path, options: VariantOptions) -> To
 
 def tower_checkpoints(model, options: VariantOptions) -> TowerCheckpoints:
     """The towers' Hub ids (given, else the config's) pinned to the commits their revisions point at now."""
-    from ovmlv.modeling_ovmlv.export_variants import TowerCheckpoint, TowerCheckpoints
+    from ovmlv.modeling_ovmlv.saved_variants import TowerCheckpoint, TowerCheckpoints
 
-    clip = options.clip or model.config.clip_name_or_path
-    llm = options.llm or model.config.llm_name_or_path
+    clip = options.clip or model.config.deployment_config.clip_name_or_path
+    llm = options.llm or model.config.deployment_config.llm_name_or_path
     if clip is None or (model.config.uses_llm and llm is None):
         missing = "--clip" if clip is None else "--llm"
         raise VariantError(

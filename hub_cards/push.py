@@ -6,7 +6,7 @@ from pathlib import Path
 
 from huggingface_hub import HfApi
 
-from .hub_access import check_hub_reachable
+from ovmlv.hub_access import check_hub_reachable
 
 
 def push_folder(folder: str | Path, repo_id: str, private: bool = False) -> str:

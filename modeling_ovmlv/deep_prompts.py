@@ -50,7 +50,11 @@ class DeepPrompts(nn.Module):
 
     def __init__(self, config: OvmlvConfig):
         super().__init__()
-        length, depth, text_led = config.deep_prompt_length, config.deep_prompt_layers, config.text_led_prompt_layers
+        length, depth, text_led = (
+            config.label_encoder_config.deep_prompt_length,
+            config.deep_prompt_layers,
+            config.text_led_prompt_layers,
+        )
         text_width, vision_width = config.text_config.hidden_size, config.vision_config.hidden_size
         self.text_prompts = nn.Parameter(torch.zeros(text_led, length, text_width))
         self.vision_prompts = nn.Parameter(torch.zeros(depth - text_led, length, vision_width))

@@ -89,7 +89,7 @@ class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
         generated = self.llm.generate(
             input_ids=llm_input_ids,
             attention_mask=llm_attention_mask,
-            max_new_tokens=self.config.descriptor_max_new_tokens,
+            max_new_tokens=self.config.label_encoder_config.descriptor_max_new_tokens,
             do_sample=False,
             num_beams=1,
         )[:, 1:]  # drop the decoder start token
@@ -119,7 +119,7 @@ class LlmFixedPromptLabelEncoder(LlmLabelEncoder):
                 f"class-name prompt ({self.num_fallbacks} so far)."
             )
         if described:
-            template = self.config.descriptor_template
+            template = self.config.label_encoder_config.descriptor_template
             prompts = [template.format(label=labels[i], descriptor=item) for i in described for item in descriptors[i]]
             owners = torch.tensor([i for i in described for _ in descriptors[i]], device=device)
             max_length = min(clip_tokenizer.model_max_length, self.config.text_config.max_position_embeddings)

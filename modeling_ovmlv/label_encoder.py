@@ -1,4 +1,5 @@
-"""Label encoders f_t that need no LLM: the class-name prompt and the prompt-template ensemble baselines."""
+"""The base of every label encoder f_t (`LabelEncoder`), and the two that need CLIP's text tower alone: the class-name
+prompt and the prompt-template ensemble baselines. The registry of every encoder is `label_encoder_registry.py`."""
 
 from __future__ import annotations
 

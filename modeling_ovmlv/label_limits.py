@@ -30,7 +30,7 @@ def label_token_counts(labels: Sequence[str], processor, config) -> list[int]:
         lengths = [len(ids) for ids in processor.tokenizer(prompts, **tokenize)["input_ids"]]
         return [max(lengths[i : i + len(templates)]) for i in range(0, len(lengths), len(templates))]
     field = SOFT_PROMPT_LENGTH_FIELD.get(config.label_encoder)
-    prompt_length = getattr(config, field) if field else 0
+    prompt_length = getattr(config.label_encoder_config, field) if field else 0
     return [len(ids) + prompt_length for ids in processor.tokenizer(list(labels), **tokenize)["input_ids"]]
 
 
@@ -46,7 +46,7 @@ def check_label_lengths(labels: Sequence[str], processor, config, where: str = "
     ]
     if too_long:
         field = SOFT_PROMPT_LENGTH_FIELD.get(config.label_encoder)
-        prompt = f"its {getattr(config, field)}-vector soft prompt" if field else "its prompt"
+        prompt = f"its {getattr(config.label_encoder_config, field)}-vector soft prompt" if field else "its prompt"
         shown = "; ".join(
             f"{label[:60]!r}{'...' if len(label) > 60 else ''} needs {count}" for label, count in too_long[:_SHOWN]
         )

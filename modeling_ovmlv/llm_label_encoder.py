@@ -40,7 +40,7 @@ def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
 
 def interpolate_label_embeddings(learnt: torch.Tensor, frozen: torch.Tensor, ratio: float) -> torch.Tensor:
     """normalize((1 - r) learnt + r frozen) of unit-norm (C, D) embeddings: r = 0 the learnt ones, r = 1 exactly the
-    frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvConfig.label_interpolation`)."""
+    frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvDeploymentConfig.label_interpolation`)."""
     if not ratio:
         return learnt
     return F.normalize(torch.lerp(learnt, frozen, ratio), dim=-1)
@@ -182,26 +182,31 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
     instead of prefixes; with `"none"`, nothing on the LLM side; either way the LLM reads the bare instruction once
     per label. With `config.start_at_zero_shot` the embedding is normalize(f_class_name(l) + g f_prompted(l)), its
     learnt part behind a gate g from 0 (`label_gate`), so a new encoder gives exactly the class-name embedding
-    (docs/design.md §3.4); `config.label_interpolation` then mixes the result toward f_class_name at test time. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to recompute
-    the T5 encoder and each decoder step in the backward pass.
+    (docs/design.md §3.4); `config.deployment_config.label_interpolation` then mixes the result toward f_class_name
+    at test time. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to
+    recompute the T5 encoder and each decoder step in the backward pass.
     """
 
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
         self.prefixes = None
-        if config.llm_adapter == "prefix":
-            shape = (config.num_prefixes, config.prefix_length, config.llm_config.d_model)
+        if config.label_encoder_config.llm_adapter == "prefix":
+            shape = (
+                config.label_encoder_config.num_prefixes,
+                config.label_encoder_config.prefix_length,
+                config.llm_config.d_model,
+            )
             self.prefixes = nn.Parameter(torch.zeros(shape))
-        elif config.llm_adapter == "lora":
-            add_lora(self.llm, config.lora_rank)
-        self.connector = CONNECTOR_CLASSES[config.connector](config)
+        elif config.label_encoder_config.llm_adapter == "lora":
+            add_lora(self.llm, config.label_encoder_config.lora_rank)
+        self.connector = CONNECTOR_CLASSES[config.label_encoder_config.connector](config)
         self.label_gate = nn.Parameter(torch.zeros(1)) if config.start_at_zero_shot else None
         self.gradient_checkpointing = False
 
     def freeze_llm(self) -> None:
         super().freeze_llm()
         if self.prefixes is not None:
-            self.prefixes.requires_grad_(not self.config.freeze_prefixes)
+            self.prefixes.requires_grad_(not self.config.label_encoder_config.freeze_prefixes)
 
     @property
     def num_prompts(self) -> int:
@@ -225,7 +230,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
 
     def init_from_towers(self) -> None:
         """LoRA layers, built on the meta device by `from_towers`, get peft's initialisation now."""
-        if self.config.llm_adapter == "lora":
+        if self.config.label_encoder_config.llm_adapter == "lora":
             reset_lora(self.llm)
 
     def prompt_embeddings(
@@ -267,9 +272,15 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
                 encoder_states = checkpoint(self._encode_prompts, embeds, mask, use_reentrant=False)
             else:
                 encoder_states = self._encode_prompts(embeds, mask)
-            steps = config.num_attributes * config.attribute_length
+            steps = config.label_encoder_config.num_attributes * config.label_encoder_config.attribute_length
             states, _ = greedy_soft_decode(self.llm, encoder_states, mask, steps, gradient_checkpointing=checkpointing)
-        shape = (len(llm_input_ids), self.num_prompts, config.num_attributes, config.attribute_length, -1)
+        shape = (
+            len(llm_input_ids),
+            self.num_prompts,
+            config.label_encoder_config.num_attributes,
+            config.label_encoder_config.attribute_length,
+            -1,
+        )
         return states.view(shape).to(self.text_tower.dtype)
 
     def _encode_prompts(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -291,7 +302,7 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
             soft_prompt=soft_prompts,
         )  # (C*N*K, D)
         prompted = mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))
-        ratio = self.config.label_interpolation
+        ratio = self.config.deployment_config.label_interpolation
         if self.label_gate is None and not ratio:
             return prompted
         class_name = F.normalize(self.text_tower(input_ids, attention_mask), dim=-1)

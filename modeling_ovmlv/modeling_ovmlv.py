@@ -21,16 +21,16 @@ from transformers.utils import logging as hf_logging
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
 from .deep_prompts import DeepPrompts
-from .export_variants import TowerCheckpoints, saved_architecture
 from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
-from .label_encoders import LABEL_ENCODERS
+from .label_encoder_registry import LABEL_ENCODERS
 from .llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from .loss import weighted_multilabel_bce
 from .method_presets import method_overrides
 from .pipeline_ovmlv import PIPELINE_TASK, ZeroShotVideoClassificationPipeline
 from .prompt_connectors import PromptTransformer
 from .prompt_learning import PromptLearningLabelEncoder
+from .saved_variants import TowerCheckpoints, saved_architecture
 from .score_head import ScoreHead
 from .temporal import TemporalBranch
 from .towers import TOWER_KINDS, check_tower_kind, joint_embedding_dim, load_vision_language_model, score_settings
@@ -279,7 +279,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
     def adapter_weights(
         cls, config: OvmlvConfig, towers: TowerCheckpoints, folder: str | os.PathLike, **hub_kwargs
     ) -> dict[str, torch.Tensor]:
-        """An adapter-style folder's trained weights on the tower checkpoints it names (`export_variants.py`)."""
+        """An adapter-style folder's trained weights on the tower checkpoints it names (`saved_variants.py`)."""
         loading = {key: value for key, value in hub_kwargs.items() if key != "revision"}  # the folder's own
         llm_id, llm_revision = (towers.llm.id, towers.llm.revision) if towers.llm else (None, None)
         clip_model, llm_model = load_towers(towers.clip.id, llm_id, towers.clip.revision, llm_revision, **loading)
@@ -358,13 +358,13 @@ class OvmlvModel(OvmlvPreTrainedModel):
         step from torch's global generator (`torch.manual_seed` / accelerate's `set_seed` make it repeatable).
         Only the branch is re-run, on the backbone tokens of the main pass; gradients reach theta_ft.
 
-        `config.weight_interpolation_form`: "task_loss" is the training loss of those scores; "consistency" is the
-        binary KL divergence from the fine-tuned predictions (`logits_per_video`) to them, summed over labels and
-        averaged over videos like the loss.
+        `config.regulariser_config.weight_interpolation_form`: "task_loss" is the training loss of those scores;
+        "consistency" is the binary KL divergence from the fine-tuned predictions (`logits_per_video`) to them,
+        summed over labels and averaged over videos like the loss.
         """
-        alpha = self.config.weight_interpolation_max * torch.rand(()).item()
+        alpha = self.config.regulariser_config.weight_interpolation_max * torch.rand(()).item()
         interpolated = self.logits(self._embed_clips(tokens, clips, toward_clip=1.0 - alpha), label_embeds)
-        if self.config.weight_interpolation_form == "task_loss":
+        if self.config.regulariser_config.weight_interpolation_form == "task_loss":
             return weighted_multilabel_bce(interpolated, labels, self.config.negative_weight)
         finetuned = logits_per_video.sigmoid()
         return (
@@ -434,8 +434,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
         label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`), used
             instead of the text inputs.
         labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
-            weight regulariser (`weight_interpolation_loss`) when `config.weight_interpolation_loss_weight > 0`, and
-            for ViLT-CLIP its scenario-guided loss on labels given as text (`config.scenario_loss_weight`).
+            weight regulariser (`weight_interpolation_loss`) when its weight is positive, and for ViLT-CLIP its
+            scenario-guided loss on labels given as text (both weights in `config.regulariser_config`).
         return_dict: a tuple when False; default `config.return_dict`.
         """
         tokens, clips = self._encode_clips(pixel_values_videos)
@@ -449,11 +449,11 @@ class OvmlvModel(OvmlvPreTrainedModel):
         loss = None
         if labels is not None:
             loss = weighted_multilabel_bce(logits_per_video, labels, self.config.negative_weight)
-            reg_weight = self.config.weight_interpolation_loss_weight
+            reg_weight = self.config.regulariser_config.weight_interpolation_loss_weight
             if self.training and reg_weight > 0 and self.video_encoder.temporal_branch is not None:
                 regulariser = self.weight_interpolation_loss(tokens, clips, label_embeds, labels, logits_per_video)
                 loss = loss + reg_weight * regulariser
-            scenario_weight = self.config.scenario_loss_weight
+            scenario_weight = self.config.regulariser_config.scenario_loss_weight
             if self.training and labels_from_text and self.config.uses_deep_prompts and scenario_weight > 0:
                 scenario = self.label_encoder.scenario_loss(label_embeds, prompt_input_ids, prompt_attention_mask)
                 loss = loss + scenario_weight * scenario
@@ -524,11 +524,11 @@ class OvmlvModel(OvmlvPreTrainedModel):
         # Loading puts fresh (trainable) parameters in place: freeze again what the config keeps frozen.
         model.freeze_pretrained_towers()
         model.video_encoder.refresh_clip_reference()
-        if model.config.temporal_patch_ratio:
+        if model.config.deployment_config.temporal_patch_ratio:
             # Applied once: the config then describes the (patched) weights it sits beside, so a re-save and
             # re-load does not patch twice.
-            model.patch_temporal_branch(model.config.temporal_patch_ratio)
-            model.config.temporal_patch_ratio = 0.0
+            model.patch_temporal_branch(model.config.deployment_config.temporal_patch_ratio)
+            model.config.deployment_config.temporal_patch_ratio = 0.0
         if pretrained_model_name_or_path is None:
             return (model, loading_info) if wants_loading_info else model
         folder = str(pretrained_model_name_or_path)

@@ -16,9 +16,9 @@ from .towers import TOWER_KINDS
 
 PIPELINE_TASK = "zero-shot-video-classification"
 UNCALIBRATED_WARNING = (
-    "This model's decision threshold was never calibrated on validation data (config.threshold is None), so every "
-    "label is returned, ranked: sigmoid scores alone do not say which labels are present. Pass threshold=..., or "
-    "calibrate it with `ovmlv evaluate` on a labelled validation set."
+    "This model's decision threshold was never calibrated on validation data (config.deployment_config.threshold is "
+    "None), so every label is returned, ranked: sigmoid scores alone do not say which labels are present. Pass "
+    "threshold=..., or calibrate it with `ovmlv evaluate` on a labelled validation set."
 )
 
 logger = logging.get_logger(__name__)
@@ -26,9 +26,9 @@ logger = logging.get_logger(__name__)
 
 def decision_threshold(config: PretrainedConfig, threshold: float | None = None) -> float | None:
     """The one rule for the threshold a prediction uses: `threshold` when given, else the model's calibrated
-    `config.threshold`; None when neither exists (uncalibrated: every label is returned, ranked, with
-    `UNCALIBRATED_WARNING`). The pipeline's `postprocess`, `ovmlv tag` and `ovmlv evaluate` all decide with it."""
-    return config.threshold if threshold is None else threshold
+    `config.deployment_config.threshold`; None when neither exists (uncalibrated: every label is returned, ranked,
+    with `UNCALIBRATED_WARNING`). The pipeline's `postprocess`, `ovmlv tag` and `ovmlv evaluate` all decide with it."""
+    return config.deployment_config.threshold if threshold is None else threshold
 
 
 def own_processor(model: PreTrainedModel, processor: ProcessorMixin) -> ProcessorMixin:
@@ -54,9 +54,9 @@ class ZeroShotVideoClassificationPipeline(Pipeline):
     ```
 
     Arguments per call: `candidate_labels` (list or comma-separated string), `threshold` (keep labels scoring at
-    least this; default: the model's calibrated `config.threshold`; a model never calibrated returns every label,
-    ranked, as transformers' zero-shot pipelines do, and says so once), `top_k`, `num_frames`, `clips` (clips
-    averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
+    least this; default: the model's calibrated `config.deployment_config.threshold`; a model never calibrated
+    returns every label, ranked, as transformers' zero-shot pipelines do, and says so once), `top_k`, `num_frames`,
+    `clips` (clips averaged per video, e.g. 4 for the paper's 4 x 8 evaluation), and the usual `batch_size`.
     Label embeddings come from the model's label bank when it has them; other labels are encoded once and reused.
     Without `candidate_labels`, videos are scored against the whole label bank.
 

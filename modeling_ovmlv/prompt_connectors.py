@@ -56,9 +56,11 @@ class PromptTransformer(nn.Module):
         super().__init__()
         text = config.text_config
         self.proj = nn.Linear(config.llm_config.d_model, text.hidden_size)
-        self.positions = nn.Parameter(torch.zeros(config.attribute_length, text.hidden_size))
+        self.positions = nn.Parameter(torch.zeros(config.label_encoder_config.attribute_length, text.hidden_size))
         self.position_init_std = embedding_init_std(text)
-        self.layers = nn.ModuleList(CLIPEncoderLayer(text) for _ in range(config.prompt_transformer_layers))
+        self.layers = nn.ModuleList(
+            CLIPEncoderLayer(text) for _ in range(config.label_encoder_config.prompt_transformer_layers)
+        )
         self.norm = nn.LayerNorm(text.hidden_size, eps=text.layer_norm_eps)
 
     @torch.no_grad()

@@ -36,7 +36,7 @@ class PromptLearningLabelEncoder(LabelEncoder):
 
     def __init__(self, config: OvmlvConfig):
         super().__init__(config)
-        self.context_shape = (config.context_length, self.text_tower.hidden_size)
+        self.context_shape = (config.label_encoder_config.context_length, self.text_tower.hidden_size)
 
     def contexts(self) -> dict[str, str | None]:
         """Context parameter name -> the phrase that initialises it (None: random)."""
@@ -85,7 +85,7 @@ class CoOpLabelEncoder(PromptLearningLabelEncoder):
         self.context = nn.Parameter(torch.zeros(self.context_shape))
 
     def contexts(self) -> dict[str, str | None]:
-        return {"context": self.config.context_init}
+        return {"context": self.config.label_encoder_config.context_init}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.encode_with_contexts(input_ids, attention_mask, [self.context])[0]  # (C, D)
@@ -104,7 +104,10 @@ class DualCoOpLabelEncoder(PromptLearningLabelEncoder):
         self.negative_context = nn.Parameter(torch.zeros(self.context_shape))
 
     def contexts(self) -> dict[str, str | None]:
-        return {"positive_context": self.config.context_init, "negative_context": self.config.negative_context_init}
+        return {
+            "positive_context": self.config.label_encoder_config.context_init,
+            "negative_context": self.config.label_encoder_config.negative_context_init,
+        }
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         positive, negative = self.encode_with_contexts(

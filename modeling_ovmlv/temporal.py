@@ -27,11 +27,11 @@ Decisions beyond the paper's text, each chosen so that a new branch is exactly C
 - The learnable spatial (P, D) and temporal (M, D) positional embeddings are added to the normalised input of
   every block's temporal attention, whose output projection is zero-initialised: order information reaches every
   block while the residual stream keeps CLIP's tokens at initialisation. M frames are learnt
-  (`config.temporal_positions`, the training clip length); clips of any other length N get them linearly
-  resampled, so 1, 8 or 32 frames all work.
+  (`config.temporal_config.temporal_positions`, the training clip length); clips of any other length N get them
+  linearly resampled, so 1, 8 or 32 frames all work.
 - TMP's mean over frames can be a learnt softmax weighting per block and head instead, from the plain mean
-  (`config.temporal_frame_weights`, off by default): a path from frame order to TMP that is first order from the
-  start, which the plain mean lacks (docs/design.md §4.2).
+  (`config.temporal_config.temporal_frame_weights`, off by default): a path from frame order to TMP that is first
+  order from the start, which the plain mean lacks (docs/design.md §4.2).
 - How TMP and the frames' CLS tokens make the video embedding is the video encoder's choice (`VideoEncoder`:
   the paper's mean over TMP and the backbone's frame CLS tokens, or a gated TMP beside the branch's own frames).
 """
@@ -135,7 +135,7 @@ class TemporalBlock(GradientCheckpointingLayer):
         self.temporal_out = nn.Linear(width, width)  # zero-initialised, or random behind a gate (`TemporalBranch`)
         self.temporal_gate = nn.Parameter(torch.zeros(1)) if gated else None  # tanh(gate) scales the output
         # TMP's per-frame reads are averaged with softmax(these) per head over the M training frames, resampled to
-        # N; zero is the plain mean (`OvmlvConfig.temporal_frame_weights`; None: the plain mean, always).
+        # N; zero is the plain mean (`OvmlvTemporalConfig.temporal_frame_weights`; None: the plain mean, always).
         self.tmp_frame_gates = nn.Parameter(torch.zeros(self.num_heads, frame_weights)) if frame_weights else None
         self.layer_norm1 = nn.LayerNorm(width, eps=eps)
         self.qkv = nn.Linear(width, 3 * width)
@@ -271,8 +271,8 @@ class TemporalBranch(nn.Module):
         super().__init__()
         vision = config.vision_config
         num_patches = (vision.image_size // vision.patch_size) ** 2
-        depth = config.temporal_layers
-        self.parallel = config.temporal_mode == "parallel"
+        depth = config.temporal_config.temporal_layers
+        self.parallel = config.temporal_config.temporal_mode == "parallel"
         self.class_tokens = TOWER_KINDS[config.towers_type].vision_tower.class_tokens  # CLIP's CLS: 1; SigLIP: 0
         gated = config.gates_branch_paths
         self.random_new_layers = config.start_at_zero_shot  # a gate holds the start: new layers start random
@@ -282,7 +282,9 @@ class TemporalBranch(nn.Module):
                 vision,
                 persistent_reference=not config.freeze_vision_backbone,
                 gated=gated,
-                frame_weights=config.temporal_positions if config.temporal_frame_weights else 0,
+                frame_weights=config.temporal_config.temporal_positions
+                if config.temporal_config.temporal_frame_weights
+                else 0,
             )
             for _ in range(depth)
         )
@@ -290,11 +292,15 @@ class TemporalBranch(nn.Module):
         self.fusions = nn.ModuleList(nn.Linear(vision.hidden_size, vision.hidden_size) for _ in range(fusions))
         self.fusion_gates = nn.Parameter(torch.zeros(fusions)) if gated and fusions else None  # tanh scales Proj_t
         self.spatial_position = nn.Parameter(torch.zeros(num_patches, vision.hidden_size))
-        self.temporal_position = nn.Parameter(torch.zeros(config.temporal_positions, vision.hidden_size))
+        self.temporal_position = nn.Parameter(
+            torch.zeros(config.temporal_config.temporal_positions, vision.hidden_size)
+        )
         # TMP's share of the video embedding, from 0 (`VideoEncoder`; `OvmlvConfig.gates_tmp`).
         self.tmp_gate = nn.Parameter(torch.zeros(1)) if config.gates_tmp else None
         self.position_init_std = embedding_init_std(vision)  # "small" (docs/design.md §4)
-        self.positions_std = config.temporal_position_std or self.position_init_std  # docs/design.md §4.2
+        self.positions_std = (
+            config.temporal_config.temporal_position_std or self.position_init_std
+        )  # docs/design.md §4.2
 
     @torch.no_grad()
     def init_weights(self) -> None:

@@ -21,7 +21,7 @@ class FrameTokens:
 
     pooled: (B, N, D') every frame's pooled final tokens from the frozen backbone (`vision_tower.pool_frames`: CLIP's
         post-layernormed CLS, SigLIP's head output); None when the branch makes the frames' tokens
-        (`config.pools_branch_frames`).
+        (`config.temporal_config.pools_branch_frames`).
     branch_inputs: the tokens entering the layers the branch reads, each (B, N, S, D); empty when T = 0.
     """
 
@@ -35,9 +35,9 @@ class VideoEncoder(nn.Module):
     With `temporal_layers == 0` this is frame mean-pooling of CLIP image embeddings, order-blind by design. With a
     temporal branch the embedding pools its final TMP token with the frames' CLS tokens, every token through CLIP's
     post-layernorm before the mean and the visual projection after it (as CLIP pools its own CLS; STAN normalises
-    per token too). `config.temporal_pooling` says which CLS tokens (on SigLIP towers, which have none, read "a frame's
-    pooled tokens" for LN(CLS_n): the attention head over its patch tokens, and for LN(TMP) the head over TMP alone;
-    the projection is then the identity; docs/design.md, "SigLIP towers"):
+    per token too). `config.temporal_config.temporal_pooling` says which CLS tokens (on SigLIP towers, which have
+    none, read "a frame's pooled tokens" for LN(CLS_n): the attention head over its patch tokens, and for LN(TMP)
+    the head over TMP alone; the projection is then the identity; docs/design.md, "SigLIP towers"):
 
     - `"clip_frames"` (paper §3.2, the default): the frozen backbone's final CLS of each of the N frames, CLIP's
       last layer included: pooled = mean(LN(TMP), LN(CLS_1), ..., LN(CLS_N)), so N/(N+1) of the embedding rests on
@@ -55,13 +55,13 @@ class VideoEncoder(nn.Module):
         super().__init__()
         self.config = config
         self.vision_tower = build_vision_tower(config)
-        self.temporal_branch = TemporalBranch(config) if config.temporal_layers else None
+        self.temporal_branch = TemporalBranch(config) if config.temporal_config.temporal_layers else None
 
     @property
     def branch_layers(self) -> nn.ModuleList:
         """CLIP's last T layers, the ones the branch's blocks are paired with."""
         layers = self.vision_tower.layers
-        return layers[len(layers) - self.config.temporal_layers :]
+        return layers[len(layers) - self.config.temporal_config.temporal_layers :]
 
     def pretrained_weights(self, clip: PreTrainedModel) -> dict[str, torch.Tensor]:
         """The weights this encoder takes from CLIP (or SigLIP), under its own parameter names: the vision tower, and
@@ -70,7 +70,7 @@ class VideoEncoder(nn.Module):
         if self.temporal_branch is not None:
             layers = clip.vision_model.encoder.layers
             branch = self.temporal_branch.clip_weights(
-                layers[len(layers) - self.config.temporal_layers :],
+                layers[len(layers) - self.config.temporal_config.temporal_layers :],
                 persistent_reference=not self.config.freeze_vision_backbone,
             )
             weights.update({f"temporal_branch.{key}": value for key, value in branch.items()})
@@ -99,10 +99,10 @@ class VideoEncoder(nn.Module):
         """
         batch, num_frames = pixel_values_videos.shape[:2]
         layers = self.vision_tower.layers
-        first = len(layers) - self.config.temporal_layers
-        branch, serial = self.temporal_branch is not None, self.config.temporal_mode == "serial"
+        first = len(layers) - self.config.temporal_config.temporal_layers
+        branch, serial = self.temporal_branch is not None, self.config.temporal_config.temporal_mode == "serial"
         stop = len(layers)
-        if branch and self.config.pools_branch_frames:
+        if branch and self.config.temporal_config.pools_branch_frames:
             stop = first if serial else len(layers) - 1
         trainable = any(parameter.requires_grad for parameter in self.vision_tower.parameters())
         trainable = trainable or (layer_prompts is not None and layer_prompts.requires_grad)
@@ -122,7 +122,7 @@ class VideoEncoder(nn.Module):
             return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())
         if serial:
             return FrameTokens(pooled=None, branch_inputs=(hidden,))
-        if self.config.pools_branch_frames:
+        if self.config.temporal_config.pools_branch_frames:
             return FrameTokens(
                 pooled=None, branch_inputs=(*branch_inputs, hidden)
             )  # + the tokens entering the last layer

@@ -358,7 +358,7 @@ def patching_curve(runner: Runner, name: str) -> list[dict[str, float]]:
                 shutil.rmtree(folder)
             shutil.copytree(runner.folder(name), folder)
             config = OvmlvConfig.from_pretrained(folder)
-            config.temporal_patch_ratio = ratio
+            config.deployment_config.temporal_patch_ratio = ratio
             write_text_atomically(folder / "config.json", config.to_json_string())
             with announce(f"test-time patching, ratio {ratio}"):
                 results = evaluate_run(folder, runner.data, folder / "eval", sets=(VAL, HELDOUT))

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from transformers import pipeline
@@ -110,7 +109,7 @@ def classify_held_out(model_dir: Path, data: Path) -> None:
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), trust_remote_code=True)
     vocabulary = read_lines(data / "vocab_all.txt", "vocabulary")
     records = read_manifest(ManifestConfig(manifest=str(data / "heldout.jsonl")))  # as `synthetic` names it
-    threshold = json.loads((model_dir / "config.json").read_text())["threshold"]
+    threshold = classifier.model.config.deployment_config.threshold
     print(f"(labels scoring at least the calibrated threshold {threshold:.3f}; ✓ true, ✗ false)")
     for record in records.select(range(NUM_CLASSIFIED)):
         truth = set(record["labels"])

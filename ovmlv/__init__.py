@@ -3,7 +3,8 @@
 The one import root of the installed package: `ovmlv.modeling_ovmlv` (the model, shipped with every saved model),
 `ovmlv.processing` (video decoding and the processor, shipped too), `ovmlv.training`, `ovmlv.hub_cards` and
 `ovmlv.video_library`; `ovmlv.organism`, the research harness built on them (the synthetic world, the model organism
-and the experiments on it); the `ovmlv` command is `ovmlv.cli`.
+and the experiments on it); the `ovmlv` command is `ovmlv.cli`, and what its commands share sits beside it (loading
+a saved model, Hub access, tables, the Gradio app: README.md here).
 
 Importing it is instant (no torch, no transformers): the `zero-shot-video-classification` pipeline task joins
 transformers' registry when `transformers.pipelines` is imported, and the names below load on first use

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from ovmlv.hub_cards.app import (
+from ovmlv.app import (
     MAX_QUEUED_REQUESTS,
     MAX_TYPED_LABELS,
     bank_labels,

@@ -55,8 +55,10 @@ def test_presets_resolve_record_their_name_and_refuse_contradictions():
     for method, preset in METHOD_PRESETS.items():
         config = OvmlvConfig.from_method(method, llm_config={})
         assert config.method == method
-        assert {field: getattr(config, field) for field in preset} == preset
-    assert OvmlvConfig.from_method("ovmlv", llm_config={}, temporal_layers=2).temporal_layers == 2  # fields win
+        assert {field: config.field_value(field) for field in preset} == preset
+    assert (
+        OvmlvConfig.from_method("ovmlv", llm_config={}, temporal_layers=2).temporal_config.temporal_layers == 2
+    )  # fields win
     assert OvmlvConfig.from_method("vifi_clip", label_encoder="templates").label_encoder == "templates"
     assert OvmlvConfig.from_method("dualcoop", projection_dim=8).label_embedding_dim == 16
     with pytest.raises(ValueError, match="label_encoder"):

@@ -15,8 +15,8 @@ import torch
 
 from ovmlv.arguments import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, EXIT_USAGE
 from ovmlv.cli import COMMANDS, main
-from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel, ZeroShotVideoClassificationPipeline
+from ovmlv.saved_models import load_model
 from ovmlv.training.config import load_config
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.video_files import write_not_video

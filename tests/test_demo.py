@@ -69,7 +69,8 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
     trained = json.loads((out / "train" / "final" / "config.json").read_text())
     assert trained["method"] == "ovmlv"
     # Evaluated once, in step 4, which calibrated the threshold on val: the trainer did not evaluate first.
-    assert trained["threshold_calibrated_on"] == [VAL] and not list((out / "train").glob("eval_step_*.json"))
+    calibrated_on = trained["deployment_config"]["threshold_calibrated_on"]
+    assert calibrated_on == [VAL] and not list((out / "train").glob("eval_step_*.json"))
 
     results = json.loads((out / "results.json").read_text())
     kinds = SyntheticConfig.of_folder(out / "data").label_kinds  # canonical labels: the held-out set's scene row

@@ -287,13 +287,15 @@ def test_the_deployment_threshold_is_saved_into_an_uncalibrated_model(towers, pr
     code, stdout, stderr = evaluate_cli("--model", folder, "--out", tmp_path / "a", *options, "--no-save-threshold")
     assert code == 0, stderr
     assert "uncalibrated" in stdout  # F1 figures are shown at the deployment threshold only
-    assert OvmlvModel.from_pretrained(folder).config.threshold is None
+    assert OvmlvModel.from_pretrained(folder).config.deployment_config.threshold is None
 
     code, _, stderr = evaluate_cli("--model", folder, "--out", tmp_path / "b", *options)
     assert code == 0, stderr
     deployment = json.loads((tmp_path / "b" / "report.json").read_text())["deployment"]
     config = OvmlvModel.from_pretrained(folder).config
-    assert config.threshold == deployment["threshold"] and config.threshold_calibrated_on == ["objects"]
+    assert config.deployment_config.threshold == deployment[
+        "threshold"
+    ] and config.deployment_config.threshold_calibrated_on == ["objects"]
     assert "auto_map" in json.loads((folder / "config.json").read_text())  # still loads with remote code
 
 
@@ -360,8 +362,8 @@ def test_label_interpolation_curve_is_reported_chosen_on_validation_and_saved_wi
     assert aupr[-1] == pytest.approx(class_names, abs=1e-6)
 
     saved = OvmlvModel.from_pretrained(folder).eval()
-    assert saved.config.label_interpolation == curve["chosen"]
-    assert saved.config.threshold == report["deployment"]["threshold"]
+    assert saved.config.deployment_config.label_interpolation == curve["chosen"]
+    assert saved.config.deployment_config.threshold == report["deployment"]["threshold"]
     with torch.no_grad():
         expected = saved.get_label_features(**processor.label_inputs(["dog", "beach"]))
     torch.testing.assert_close(saved.label_bank.embeddings, expected, atol=1e-5, rtol=0)

@@ -118,7 +118,7 @@ def test_card_without_results_and_with_hub_towers(exported):
     assert card.data.eval_results is None and "model-index" not in card.content
     assert "No evaluation results were supplied" in card.text
     assert card.data.base_model is None  # the tiny towers are local folders, not Hub ids
-    model.config.clip_name_or_path = "openai/clip-vit-base-patch32"
+    model.config.deployment_config.clip_name_or_path = "openai/clip-vit-base-patch32"
     assert build_model_card(model, processor, "someone/model").data.base_model == ["openai/clip-vit-base-patch32"]
 
 

@@ -16,8 +16,8 @@ from safetensors.torch import load_file
 
 from ovmlv import arguments, cli
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
-from ovmlv.modeling_ovmlv.export_variants import TOWER_CHECKPOINTS_NAME
 from ovmlv.modeling_ovmlv.fixed_vocabulary import NO_LABEL_ENCODER, OvmlvFixedVocabularyModel
+from ovmlv.modeling_ovmlv.saved_variants import TOWER_CHECKPOINTS_NAME
 from ovmlv.organism.tiny_siglip import build_tiny_siglip
 from ovmlv.organism.tiny_towers import build_tiny_towers
 from ovmlv.processing import OvmlvProcessor

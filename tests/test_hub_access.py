@@ -13,7 +13,7 @@ from huggingface_hub.utils._http import default_client_factory
 
 from ovmlv.arguments import EXIT_ERROR
 from ovmlv.cli import main
-from ovmlv.hub_cards.hub_access import HUB_TIMEOUT_ENV, bound_hub_requests
+from ovmlv.hub_access import HUB_TIMEOUT_ENV, bound_hub_requests
 from tests.http_servers import http_server, never_answering
 from tests.hub_model_folder import save_trained_folder
 

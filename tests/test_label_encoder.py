@@ -14,7 +14,7 @@ from transformers import T5ForConditionalGeneration
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.configuration_ovmlv import LABEL_ENCODER_NAMES, LLM_LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
-from ovmlv.modeling_ovmlv.label_encoders import LABEL_ENCODERS
+from ovmlv.modeling_ovmlv.label_encoder_registry import LABEL_ENCODERS
 from ovmlv.modeling_ovmlv.llm_label_encoder import LlmLabelEncoder, LlmPromptedLabelEncoder
 from ovmlv.modeling_ovmlv.soft_decoding import greedy_soft_decode
 from tests.numerics import assert_same_outputs, assert_same_state
@@ -59,8 +59,18 @@ def test_shapes(model, inputs):
         prompts = encoder.connector(attributes.flatten(0, 2))
         embeds = model.get_label_features(**inputs)
     d_model, width = config.llm_config.d_model, config.text_config.hidden_size
-    assert attributes.shape == (3, config.num_prefixes, config.num_attributes, config.attribute_length, d_model)
-    assert prompts.shape == (3 * config.num_prefixes * config.num_attributes, config.attribute_length, width)
+    assert attributes.shape == (
+        3,
+        config.label_encoder_config.num_prefixes,
+        config.label_encoder_config.num_attributes,
+        config.label_encoder_config.attribute_length,
+        d_model,
+    )
+    assert prompts.shape == (
+        3 * config.label_encoder_config.num_prefixes * config.label_encoder_config.num_attributes,
+        config.label_encoder_config.attribute_length,
+        width,
+    )
     assert embeds.shape == (3, config.projection_dim)
     assert torch.allclose(embeds.norm(dim=-1), torch.ones(3))
 
@@ -123,7 +133,7 @@ def test_repeated_labels_are_encoded_once(model, processor):
             embeds = model.get_label_features(**processor(text=["dog", "red car", "dog", "dog"]))
     finally:
         hook.remove()
-    assert rows == [2 * model.config.num_prefixes]
+    assert rows == [2 * model.config.label_encoder_config.num_prefixes]
     assert torch.equal(embeds[0], embeds[2]) and torch.equal(embeds[0], embeds[3])
     assert not torch.allclose(embeds[0], embeds[1])
 
@@ -218,7 +228,7 @@ def test_label_interpolation_mixes_toward_the_class_name_embedding(towers, input
     with torch.no_grad():
         class_names = reference.get_label_features(**inputs)
         for ratio in (0.0, 0.3, 1.0):
-            model.config.label_interpolation = ratio
+            model.config.deployment_config.label_interpolation = ratio
             embeds[ratio] = model.get_label_features(**inputs)
     assert F.cosine_similarity(embeds[0.0], class_names).max() < 0.99  # the learnt part counts
     assert_same_outputs(embeds[1.0], class_names)

@@ -186,7 +186,8 @@ def test_a_saved_folder_is_self_contained(towers, processor, tmp_path):
         assert str(moved) not in text and str(tmp_path) not in text, file
         assert '"is_local"' not in text and '"local_files_only"' not in text, file
     config = json.loads((folder / "config.json").read_text())
-    assert config["clip_name_or_path"] is None and config["llm_name_or_path"] is None
+    deployment = config["deployment_config"]
+    assert deployment["clip_name_or_path"] is None and deployment["llm_name_or_path"] is None
     reloaded = OvmlvModel.from_pretrained(folder)
     with torch.no_grad():
         embeds = reloaded.get_label_features(**processor(text=["dog", "red circle"]))

@@ -147,7 +147,7 @@ def test_an_uncalibrated_model_returns_every_label_ranked_and_says_so(towers, pr
     """Zero-shot CLIP cosines (~0.15-0.3) put every sigmoid(cos / 0.07) near 0.9-0.99: a threshold never calibrated
     on data says nothing. A new model has none; the pipeline then ranks every label and warns once."""
     model = OvmlvModel.from_towers(clip=towers.clip, label_encoder="class_name", temporal_layers=0)
-    assert model.config.threshold is None
+    assert model.config.deployment_config.threshold is None
     classifier = pipeline("zero-shot-video-classification", model=model, processor=processor)
     labels = ["dog", "beach", "surfing"]
     with caplog.at_level("WARNING"):

@@ -36,7 +36,12 @@ def test_video_counts_on_the_command_line_are_bounded(capsys, folder, video_path
     "file, field, value, message",
     [
         ("config.json", "projection_dim", 1e12, "OvmlvConfig.projection_dim must be a whole number from 1 to 16384"),
-        ("config.json", "temporal_positions", 1e30, "OvmlvConfig.temporal_positions must be a whole number from 1"),
+        (
+            "config.json",
+            "temporal_config.temporal_positions",
+            1e30,
+            "temporal_config.temporal_positions must be a whole",
+        ),
         ("config.json", "vision_config.image_size", 200000, "vision_config.image_size must be a whole number from 1"),
         ("processor_config.json", "num_frames", 10**9, "OvmlvProcessor.num_frames must be a whole number from 1 to"),
         ("processor_config.json", "image_size", 200000, "OvmlvProcessor.image_size must be a whole number from 1"),

@@ -81,7 +81,7 @@ def test_parquet_holds_the_same_tags(index, expected, tmp_path):
 def test_an_uncalibrated_model_tags_top_k_only_and_says_so(index, processor, tmp_path, capsys):
     folder = tmp_path / "uncalibrated"
     model = OvmlvModel.from_pretrained(VideoIndex.open(index).info.model)
-    model.config.threshold = None
+    model.config.deployment_config.threshold = None
     model.label_bank = LabelBank.build(model, processor, VOCABULARY, progress=False)
     model.save_pretrained(folder)
     processor.save_pretrained(folder)

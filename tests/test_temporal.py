@@ -60,7 +60,7 @@ def test_shapes_for_any_frame_count_and_clips(towers, mode):
 @pytest.mark.parametrize("mode", ["parallel", "serial"])
 def test_with_branch_frame_pooling_a_new_model_is_exactly_clip_frame_mean_pooling(towers, clip_model, mode):
     model = build(towers, temporal_mode=mode, temporal_pooling="branch_frames")
-    assert model.config.temporal_layers == 4  # the paper's T is the default
+    assert model.config.temporal_config.temporal_layers == 4  # the paper's T is the default
     video = torch.randn(2, 8, 3, 32, 32)
     with torch.no_grad():
         ours = model.get_video_features(video)
@@ -79,7 +79,10 @@ def test_the_papers_embedding_is_tmp_and_the_frozen_frames_and_starts_near_clip(
     frame, each through CLIP's post-layernorm. However the branch is trained, N of the N + 1 pooled tokens are the
     frozen backbone's; a new model's embedding is close to CLIP's frame mean."""
     model = build(towers, start_at_zero_shot=False)
-    assert model.config.temporal_pooling == "clip_frames" and model.video_encoder.temporal_branch.tmp_gate is None
+    assert (
+        model.config.temporal_config.temporal_pooling == "clip_frames"
+        and model.video_encoder.temporal_branch.tmp_gate is None
+    )
     if trained:
         as_if_trained(model)
     video = torch.randn(2, 8, 3, 32, 32)
@@ -263,8 +266,8 @@ def test_regulariser_is_the_loss_under_interpolated_weights_and_reaches_the_fine
     torch.manual_seed(5)
     with_reg = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
     torch.manual_seed(5)
-    alpha = model.config.weight_interpolation_max * torch.rand(()).item()  # the draw the step made
-    model.config.weight_interpolation_loss_weight = 0.0
+    alpha = model.config.regulariser_config.weight_interpolation_max * torch.rand(()).item()  # the draw the step made
+    model.config.regulariser_config.weight_interpolation_loss_weight = 0.0
     without = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
 
     # The same loss, computed by a model whose branch was moved to alpha * theta_ft + (1 - alpha) * theta_clip.
@@ -336,7 +339,9 @@ def test_save_load_round_trip_restores_the_clip_reference(towers, tmp_path):
     assert_same_state(patched.state_dict(), model.state_dict())
     with torch.no_grad():
         assert_same_outputs(patched.get_video_features(video), model.get_video_features(video))
-    assert patched.config.temporal_patch_ratio == 0.0  # applied once; a re-save stores the patched weights
+    assert (
+        patched.config.deployment_config.temporal_patch_ratio == 0.0
+    )  # applied once; a re-save stores the patched weights
 
 
 def test_unfrozen_backbone_saves_the_reference(towers, tmp_path):
@@ -373,8 +378,8 @@ def test_consistency_regulariser_is_the_kl_from_the_finetuned_to_the_interpolate
     torch.manual_seed(5)
     with_reg = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
     torch.manual_seed(5)
-    alpha = model.config.weight_interpolation_max * torch.rand(()).item()
-    model.config.weight_interpolation_loss_weight = 0.0
+    alpha = model.config.regulariser_config.weight_interpolation_max * torch.rand(()).item()
+    model.config.regulariser_config.weight_interpolation_loss_weight = 0.0
     plain = model(pixel_values_videos=video, label_embeds=label_embeds, labels=labels)
     interpolated = copy.deepcopy(model)
     interpolated.patch_temporal_branch(1.0 - alpha)

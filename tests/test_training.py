@@ -296,7 +296,7 @@ def test_training_run_writes_what_the_pipeline_loads(tmp_path: Path, towers, syn
     # The bank is the final evaluation's encoding of these weights, not a second one: the same within float noise.
     fresh = embed_labels(model.label_bank.labels, model.eval(), OvmlvProcessor.from_pretrained(out / "final"))
     torch.testing.assert_close(model.label_bank.embeddings, fresh, rtol=1e-5, atol=1e-6)
-    assert model.config.threshold != 0.5  # calibrated on validation (max-min peak F1)
+    assert model.config.deployment_config.threshold != 0.5  # calibrated on validation (max-min peak F1)
     classifier = pipeline("zero-shot-video-classification", model=str(out / "final"), trust_remote_code=True)
     first = json.loads((synthetic / "heldout.jsonl").read_text().splitlines()[0])
     ranked = classifier(str(synthetic / first["video"]), candidate_labels=["blue circle", "rotating"], threshold=0.0)
@@ -322,7 +322,7 @@ def test_a_model_trained_at_16_frames_serves_16(tmp_path: Path, towers, syntheti
     final = out / "final"
     saved = json.loads((final / "processor_config.json").read_text())
     assert (saved["num_frames"], saved["num_clips"], saved["sampling"]) == (16, 2, "uniform")
-    assert OvmlvModel.from_pretrained(final).config.temporal_positions == 16
+    assert OvmlvModel.from_pretrained(final).config.temporal_config.temporal_positions == 16
     classifier = pipeline("zero-shot-video-classification", model=str(final), trust_remote_code=True)
     first = json.loads((synthetic / "val.jsonl").read_text().splitlines()[0])
     pixels = classifier.preprocess(str(synthetic / first["video"]))["pixel_values_videos"]

@@ -101,7 +101,7 @@ def test_the_scenario_guided_loss_pulls_the_text_prompts_toward_the_frozen_templ
     )
     scenario = (out.label_embeds - reference).pow(2).sum(dim=-1).mean()
     assert scenario.item() > 1e-3
-    model.config.scenario_loss_weight = 0.0
+    model.config.regulariser_config.scenario_loss_weight = 0.0
     bce = model(pixel_values_videos=video(), labels=TARGETS, **inputs).loss
     assert out.loss.item() == pytest.approx(bce.item() + 8.0 * scenario.item(), rel=1e-5)
 
@@ -113,7 +113,7 @@ def test_the_scenario_guided_loss_pulls_the_text_prompts_toward_the_frozen_templ
     )
     assert not [name for name in grads if not name.startswith("deep_prompts.")]  # the towers get none
     with pytest.raises(ValueError, match="prompt_input_ids"):
-        model.config.scenario_loss_weight = 8.0
+        model.config.regulariser_config.scenario_loss_weight = 8.0
         bare = {name: inputs[name] for name in ("input_ids", "attention_mask")}
         model(pixel_values_videos=video(), labels=TARGETS, **bare)
 

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from transformers import CLIPModel, CLIPTokenizer
 
 from ovmlv import arguments, cli
-from ovmlv.hub_cards.app import load_classifier
+from ovmlv.app import load_classifier
 from ovmlv.modeling_ovmlv import OvmlvModel, ZeroShotVideoClassificationPipeline
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.processing.processing_ovmlv import PROMPT_TEMPLATES
@@ -80,7 +80,12 @@ def clip_cosines(checkpoint: Path, pixel_values: torch.Tensor, labels: list[str]
 def test_from_pretrained_is_clip_zero_shot(clip_checkpoint, frame):
     model = OvmlvModel.from_pretrained(clip_checkpoint).eval()
     config = model.config
-    assert (config.method, config.label_encoder, config.temporal_layers, config.threshold) == (
+    assert (
+        config.method,
+        config.label_encoder,
+        config.temporal_config.temporal_layers,
+        config.deployment_config.threshold,
+    ) == (
         "templates",
         "templates",
         0,
@@ -175,7 +180,11 @@ def test_from_pretrained_is_siglip_zero_shot(siglip_towers, variant):
     checkpoint = siglip_towers(variant).clip
     model = OvmlvModel.from_pretrained(checkpoint).eval()
     config = model.config
-    assert (config.label_encoder, config.temporal_layers, config.threshold) == ("templates", 0, None)
+    assert (config.label_encoder, config.temporal_config.temporal_layers, config.deployment_config.threshold) == (
+        "templates",
+        0,
+        None,
+    )
     processor = OvmlvProcessor.from_pretrained(checkpoint)
     size = processor.image_size
     frame = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
 import math
 import types
 import typing
@@ -160,10 +159,9 @@ class TrainConfig:
         from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig  # torch: `ovmlv train --help` does not wait for it
         from ovmlv.processing.processing_ovmlv import DEFAULT_NUM_FRAMES, VIDEO_COUNT_LIMITS
 
-        allowed = set(inspect.signature(OvmlvConfig.__init__).parameters) - {"self", "kwargs"}
-        if unknown := sorted(set(self.model) - allowed):
-            raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(allowed)}.")
-        hints = typing.get_type_hints(OvmlvConfig.__init__)
+        hints = OvmlvConfig.field_types()
+        if unknown := sorted(set(self.model) - set(hints)):
+            raise ValueError(f"model: unknown OvmlvConfig field(s) {unknown}; known: {sorted(hints)}.")
         self.model = {name: _coerce(value, hints[name], f"model.{name}") for name, value in self.model.items()}
         if self.model.get("method") not in (None, *METHODS):
             raise ValueError(f"model.method={self.model['method']!r} is not one of {METHODS}.")

@@ -24,12 +24,12 @@ import torch
 from accelerate import Accelerator
 from transformers.utils import CONFIG_NAME
 
-from ovmlv.hub_cards.saved_models import load_model
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.pipeline_ovmlv import decision_threshold
 from ovmlv.processing import OvmlvProcessor
+from ovmlv.saved_models import load_model
 from ovmlv.training.config import DEFAULT_SPLIT, EvalConfig, ManifestConfig
 from ovmlv.training.eval_loop import EvalSet, build_eval_set, evaluate, evaluation_report
 from ovmlv.training.eval_reports import EvaluatedSet, import_pyplot, summarise, write_outputs
@@ -207,9 +207,9 @@ def save_calibrated_threshold(
     """Write the threshold the pipeline should use (and the label interpolation ratio chosen with it, when one was)
     into the model folder's config.json (atomically)."""
     config = OvmlvConfig.from_pretrained(folder)
-    config.threshold, config.threshold_calibrated_on = threshold, calibrated_on
+    config.deployment_config.threshold, config.deployment_config.threshold_calibrated_on = threshold, calibrated_on
     if label_interpolation is not None:
-        config.label_interpolation = label_interpolation
+        config.deployment_config.label_interpolation = label_interpolation
     write_text_atomically(folder / CONFIG_NAME, config.to_json_string())
 
 

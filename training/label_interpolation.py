@@ -1,8 +1,8 @@
 """Test-time interpolation on the label side (WiSE-FT; Open-VCLIP's curve), beside the vision branch's patching.
 
 A trained LLM-prompted label encoder is mixed with the frozen class-name embedding it started from:
-f_r(l) = normalize((1 - r) f_t(l) + r f_class_name(l)) (`OvmlvConfig.label_interpolation`). r = 0 is the trained
-model, r = 1 exactly frozen CLIP's class names. `ovmlv evaluate --label-interpolation` scores every set at each r of
+f_r(l) = normalize((1 - r) f_t(l) + r f_class_name(l)) (`OvmlvDeploymentConfig.label_interpolation`). r = 0 is the
+trained model, r = 1 exactly frozen CLIP's class names. `ovmlv evaluate --label-interpolation` scores every set at each r of
 a grid, from the videos' embeddings of its one pass (the video side does not depend on r), reports the curve,
 and picks the r with the best mean macro AUPR over the calibrating sets; the deployment threshold is then
 calibrated at that r and both are saved together.
@@ -30,12 +30,12 @@ RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 @contextmanager
 def label_interpolation(model: OvmlvModel, ratio: float) -> Iterator[None]:
     """The model's label encoder at interpolation `ratio` for the duration (its saved ratio restored after)."""
-    saved = model.config.label_interpolation
-    model.config.label_interpolation = ratio
+    saved = model.config.deployment_config.label_interpolation
+    model.config.deployment_config.label_interpolation = ratio
     try:
         yield
     finally:
-        model.config.label_interpolation = saved
+        model.config.deployment_config.label_interpolation = saved
 
 
 def check_interpolatable(model: OvmlvModel) -> None:

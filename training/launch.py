@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ovmlv.arguments import CommandError
-from ovmlv.hub_cards.hub_access import check_hub_reachable
+from ovmlv.hub_access import check_hub_reachable
 from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.yaml_files import load_yaml
 

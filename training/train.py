@@ -454,8 +454,10 @@ def publish(run: TrainingRun, progress: Progress) -> dict:
     ]
     if calibration:  # the threshold that maximises the minimum peak F1 over those sets (paper §4.6)
         threshold, min_f1 = deployment_threshold(calibration)
-        unwrapped.config.threshold = threshold
-        unwrapped.config.threshold_calibrated_on = [spec.name for spec in eval_sets if spec.calibrate]
+        unwrapped.config.deployment_config.threshold = threshold
+        unwrapped.config.deployment_config.threshold_calibrated_on = [
+            spec.name for spec in eval_sets if spec.calibrate
+        ]
         logger.info(f"Calibrated threshold {threshold:.4f} (min peak F1 over validation sets {min_f1:.4f})")
     state_dict = accelerator.get_state_dict(run.model)  # collective under ZeRO-3
     unwrapped.eval()

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 SAMPLE_BYTES = 64 * 1024  # bytes read at the start, middle and end of a file
-# Fields of OvmlvConfig that change a video's embedding beside the weights (shapes are in the weights).
+# Fields of OvmlvConfig.temporal_config that change a video's embedding beside the weights (shapes are in the weights).
 VIDEO_CONFIG_FIELDS = ("temporal_layers", "temporal_mode", "temporal_pooling", "temporal_positions")
 # Fields of the vision config (CLIP's or SigLIP's) that change the computation without showing in the weights' shapes.
 VISION_CONFIG_FIELDS = ("num_attention_heads", "hidden_act", "layer_norm_eps", "image_size", "patch_size")
@@ -42,7 +42,7 @@ def embedding_fingerprint(model: torch.nn.Module, processor, num_frames: int, nu
     config = model.config
     settings = {
         **{f"vision_config.{field}": getattr(config.vision_config, field) for field in VISION_CONFIG_FIELDS},
-        **{field: getattr(config, field) for field in VIDEO_CONFIG_FIELDS},
+        **{field: getattr(config.temporal_config, field) for field in VIDEO_CONFIG_FIELDS},
         **{field: getattr(processor, field) for field in FRAME_FIELDS},
         "num_frames": num_frames,
         "num_clips": num_clips,

@@ -1,11 +1,11 @@
-"""`ovmlv app`: serve the model's Gradio app. Its options are the app's own (`ovmlv.hub_cards.app`), which also runs
+"""`ovmlv app`: serve the model's Gradio app. Its options are the app's own (`ovmlv.app`), which also runs
 alone as a Space's `app.py`, without ovmlv, so it keeps its parser; gradio and torch load when it runs."""
 
 from __future__ import annotations
 
 import argparse
 
-from ovmlv.hub_cards import app
+from ovmlv import app
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -19,8 +19,8 @@ from ovmlv.arguments import (
     int_at_least,
     torch_device,
 )
-from ovmlv.hub_cards.saved_models import load_model
-from ovmlv.hub_cards.tables import format_table
+from ovmlv.saved_models import load_model
+from ovmlv.tables import format_table
 
 BAR_WIDTH = 20
 DESCRIPTION = """Score every label against each video, each label independently (sigmoid), and show the labels at
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ovmlv.hub_cards.app import bank_labels
+    from ovmlv.app import bank_labels
     from ovmlv.modeling_ovmlv import ZeroShotVideoClassificationPipeline
     from ovmlv.modeling_ovmlv.pipeline_ovmlv import UNCALIBRATED_WARNING, decision_threshold
     from ovmlv.processing import VideoDecodeError

@@ -21,8 +21,8 @@ from ovmlv.arguments import (
     int_at_least,
     torch_device,
 )
-from ovmlv.hub_cards.saved_models import load_model
-from ovmlv.hub_cards.tables import format_table
+from ovmlv.saved_models import load_model
+from ovmlv.tables import format_table
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from ovmlv.arguments import (
     given_labels,
     int_at_least,
 )
-from ovmlv.hub_cards.saved_models import load_model
-from ovmlv.hub_cards.tables import format_table
+from ovmlv.saved_models import load_model
+from ovmlv.tables import format_table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

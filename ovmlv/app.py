@@ -131,7 +131,7 @@ def build_demo(classifier: Pipeline, title: str = "Open-vocabulary multi-label v
             with gr.Column():
                 video = gr.Video(label="Video", sources=["upload"])
                 labels = gr.Textbox(label="Labels (comma-separated)", placeholder="dog, beach, surfing")
-                calibrated = classifier.model.config.threshold
+                calibrated = classifier.model.config.deployment_config.threshold
                 threshold = gr.Slider(
                     0.0,
                     1.0,
