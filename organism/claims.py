@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv import OvmlvConfig
@@ -240,7 +241,7 @@ class Runner:
 
     def run(self, runs: list[tuple[str, int]]) -> None:
         """Run every (variant name, seed) not run yet; with `jobs` > 1 in that many processes at once (each
-        training subprocess and evaluation keeps the recipe's thread count)."""
+        training subprocess and evaluation gets its share of this process's threads)."""
         pending: dict[tuple[str, int], tuple[str, int]] = {}
         for name, seed in runs:
             key = (VARIANTS[name].config_key(), seed)
@@ -265,7 +266,9 @@ class Runner:
         print(
             f"{len(pending)} runs, {self.jobs} at a time: {', '.join(f'{n} (seed {s})' for n, s in pending.values())}"
         )
-        with ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        share = max(1, torch.get_num_threads() // self.jobs)  # each run's threads (`runs.run_threads`)
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.jobs, spawn, initializer=torch.set_num_threads, initargs=(share,)) as pool:
             futures = {pool.submit(run_variant, *arguments[key]): key for key in pending}
             for done, future in enumerate(as_completed(futures), start=1):
                 key = futures[future]

@@ -106,15 +106,21 @@ def train_run(
     """Train `method` (None: the `model_overrides` alone) with the recipe through `accelerate launch` (output
     streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder. `overwrite`: replace a
     run already in `output_dir` (otherwise that is an error). `validate`: see `train_overrides`."""
-    config = recipe()
     launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
     launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
-    if config.training.cpu_threads is not None:  # the launcher's OMP threads, as many as the trainer's torch threads
-        launch += ["--num_cpu_threads_per_process", str(config.training.cpu_threads)]
+    launch += ["--num_cpu_threads_per_process", str(run_threads())]  # OMP threads, as many as the trainer's torch's
     command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
     command += train_overrides(method, towers, data, output_dir, steps, seed, model_overrides, validate)
     subprocess.run([*command, *(["--training.overwrite", "true"] if overwrite else [])], cwd=REPO, check=True)
     return output_dir / "final"
+
+
+def run_threads() -> int:
+    """Threads for a run's trainer and its evaluation: the recipe's `training.cpu_threads`, never more than this
+    process has (`torch.get_num_threads()`; a `--jobs N` worker gets its share of the cores). Threads beyond the
+    free cores are worse than none: on busy cores OpenMP's waiting threads spin, and a step of the demo's recipe
+    took 17-22 s with 2 threads where it takes 1.9 s on idle cores (5-8 s with 1 thread under the same load)."""
+    return min(recipe().training.cpu_threads or torch.get_num_threads(), torch.get_num_threads())
 
 
 def train_overrides(
@@ -142,6 +148,7 @@ def train_overrides(
         "training.seed": seed,
         "optimizer.max_steps": steps,
         "optimizer.warmup_steps": min(config.optimizer.warmup_steps, steps),  # a short budget still warms up
+        "training.cpu_threads": run_threads(),
     }
     return [
         item
@@ -310,8 +317,7 @@ def evaluate_run(
     evaluation settings, as training evaluates; its files and scores go to `out_dir`; {set: {group: report}}."""
     config = recipe()
     validation = [spec for spec in config.data.validation if sets is None or spec.name in sets]
-    if config.training.cpu_threads is not None:  # one decoding worker shares the cores, as in training
-        torch.set_num_threads(config.training.cpu_threads)
+    torch.set_num_threads(run_threads())  # one decoding worker shares the cores, as in training
     options = EvaluateOptions(
         num_frames=config.eval.num_frames,
         num_clips=config.eval.num_clips,

@@ -27,6 +27,7 @@ from ovmlv.organism.runs import (
     existing_towers,
     finished_run,
     recipe,
+    run_threads,
     train_overrides,
 )
 from ovmlv.organism.world import SyntheticConfig
@@ -173,3 +174,13 @@ def test_demo_help_shows_the_defaults_and_quick_has_its_own_folder(capsys) -> No
     assert f"(default: the recipe's, {default_steps(quick=False)}; {QUICK_STEPS} with --quick)" in shown
     assert "(default: 0)" in shown and "organism/towers)" in shown
     assert default_steps(quick=False) == recipe().optimizer.max_steps == 100  # the README's "the demo's recipe"
+
+
+@pytest.mark.parametrize("available", [1, 8])
+def test_a_run_takes_the_recipes_threads_but_never_more_than_its_process_has(available, tmp_path) -> None:
+    """Threads beyond the free cores make steps many times slower (OpenMP spins): a `--jobs 2` worker holds one."""
+    expected = min(recipe().training.cpu_threads, available)
+    with torch_threads(available):
+        overrides = train_overrides("ovmlv", existing_towers(), tmp_path, tmp_path / "train", 1, 0)
+        assert run_threads() == expected
+    assert overrides[overrides.index("--training.cpu_threads") + 1] == str(expected)
