@@ -12,7 +12,6 @@ Writes `--out`/claims.md (the README's table) and claims.json.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import multiprocessing
@@ -27,14 +26,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ovmlv.arguments import EXIT_OK
 from ovmlv.modeling_ovmlv import OvmlvConfig
 from ovmlv.modeling_ovmlv.atomic_files import write_text_atomically
 from ovmlv.modeling_ovmlv.method_presets import method_overrides
 from ovmlv.training.eval_reports import markdown_table
 from ovmlv.training.metrics import multilabel_report
 
-from .harness_defaults import default_steps
+from .harness_defaults import ORGANISM_TOWERS, default_steps
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
@@ -420,12 +418,22 @@ def claims_table(
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out
-    data = args.data or build_data(out / "data", seed=0, quick=False)
-    runner = Runner(existing_towers(args.towers), data, out, args.steps or default_steps(quick=False), args.jobs)
+def measure_claims(
+    out: Path,
+    *,
+    towers_dir: Path = ORGANISM_TOWERS,
+    data: Path | None = None,
+    steps: int | None = None,
+    jobs: int = 1,
+    extra_runs: int | None = None,
+) -> None:
+    """Measure every claim into `out` with the towers in `towers_dir`, on the world in `data` (None: write one),
+    training `steps` steps a run (None: the recipe's), `jobs` runs at once; at most `extra_runs` more runs confirm
+    close comparisons over three seeds (None: all of them; 0: one seed only)."""
+    data = data or build_data(out / "data", seed=0, quick=False)
+    runner = Runner(existing_towers(towers_dir), data, out, steps or default_steps(quick=False), jobs)
     runner.run([(name, 0) for claim in CLAIMS for name in claim.variants])
-    confirmed, unconfirmed = close_comparisons(runner, 0 if args.no_extra_seeds else args.extra_runs)
+    confirmed, unconfirmed = close_comparisons(runner, extra_runs)
     runner.run([(name, seed) for pair in confirmed for name in pair for seed in EXTRA_SEEDS])
     threshold = threshold_row(runner, "ovmlv (T=4 parallel, paper)")
     curve = patching_curve(runner, "ovmlv (T=4 parallel, paper)")
@@ -444,4 +452,3 @@ def run(args: argparse.Namespace) -> int:
     summary["close_at_one_seed"] = [list(pair) for pair in unconfirmed]
     write_text_atomically(out / "claims.json", json.dumps(summary, indent=1, default=float) + "\n")
     print(f"\n{table}\n\nWritten to {out / 'claims.md'} and claims.json")
-    return EXIT_OK

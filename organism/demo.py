@@ -14,12 +14,11 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from transformers import pipeline
 
-from ovmlv.arguments import EXIT_OK, CommandError
+from ovmlv.arguments import CommandError
 from ovmlv.hub_cards.eval_results import read_eval_results
 from ovmlv.hub_cards.export import export_model
 from ovmlv.modeling_ovmlv import OvmlvModel
@@ -30,7 +29,7 @@ from ovmlv.training.data import read_manifest
 from ovmlv.training.eval_loop import write_json
 from ovmlv.training.eval_reports import markdown_table
 
-from .harness_defaults import DEMO_OUT, QUICK_OUT, default_steps
+from .harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, default_steps
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
@@ -126,27 +125,38 @@ def classify_held_out(model_dir: Path, data: Path) -> None:
         )
 
 
-def run(args: argparse.Namespace) -> int:
-    out: Path = args.out or (QUICK_OUT if args.quick else DEMO_OUT)
-    steps = args.steps or default_steps(quick=args.quick)
+def run_demo(
+    out: Path | None = None,
+    *,
+    towers_dir: Path = ORGANISM_TOWERS,
+    steps: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fresh: bool = False,
+) -> None:
+    """Run the six steps into `out` (None: `DEMO_OUT`, or `QUICK_OUT` when `quick`) with the towers in `towers_dir`,
+    training `steps` steps (None: the recipe's, or `QUICK_STEPS` when `quick`) from `seed`; `quick` also writes a
+    small world. A finished training run of the same settings in `out` is reused unless `fresh`."""
+    out = out or (QUICK_OUT if quick else DEMO_OUT)
+    steps = steps or default_steps(quick=quick)
 
-    with announce(f"1/{STEPS} Loading the towers from {args.towers} (stand-ins for CLIP B/32 and Flan-T5)"):
-        towers = existing_towers(args.towers)
+    with announce(f"1/{STEPS} Loading the towers from {towers_dir} (stand-ins for CLIP B/32 and Flan-T5)"):
+        towers = existing_towers(towers_dir)
         if not (towers.clip / "config.json").is_file() or not (towers.llm / "config.json").is_file():
-            raise CommandError(f"No towers in {args.towers}: make them with `ovmlv organism --out DIR`.")
-    world = "the synthetic world's videos" + (" (a small world: --quick)" if args.quick else "")
+            raise CommandError(f"No towers in {towers_dir}: make them with `ovmlv organism --out DIR`.")
+    world = "the synthetic world's videos" + (" (a small world: --quick)" if quick else "")
     with announce(f"2/{STEPS} Writing {world}"):
-        data = build_data(out / "data", args.seed, args.quick)
+        data = build_data(out / "data", seed, quick)
     with announce(f"3/{STEPS} Training the paper's method ({METHOD}, {steps} steps) with accelerate launch"):
         # Step 4 evaluates the trained model and calibrates its threshold: the trainer does not evaluate it first.
-        overrides = train_overrides(METHOD, towers, data, out / "train", steps, args.seed, validate=False)
-        if not args.fresh and finished_run(out / "train", overrides):
+        overrides = train_overrides(METHOD, towers, data, out / "train", steps, seed, validate=False)
+        if not fresh and finished_run(out / "train", overrides):
             trained = out / "train" / "final"
             print(f"Reusing the finished run in {out / 'train'} (same settings; --fresh trains again).")
         else:
             if (out / "train").exists():
                 print(f"{out / 'train'} holds an unfinished run or other settings: training afresh over it.")
-            trained = train_run(METHOD, towers, data, out / "train", steps, args.seed, overwrite=True, validate=False)
+            trained = train_run(METHOD, towers, data, out / "train", steps, seed, overwrite=True, validate=False)
         compared, changed = changed_frozen_weights(
             OvmlvModel.from_pretrained(trained), OvmlvModel.from_towers(towers.clip, towers.llm, method=METHOD)
         )
@@ -156,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     with announce(f"4/{STEPS} Evaluating the frozen organism's zero-shot baselines and the trained model"):
         results = {}
         for method, name in BASELINES.items():
-            baseline = method_run(method, towers, data, out / method, steps, args.seed)
+            baseline = method_run(method, towers, data, out / method, steps, seed)
             results[name] = evaluate_run(baseline.folder, data, out / f"eval_{method}")
         results[f"{METHOD}, {steps} steps"] = evaluate_run(trained, data, out / "eval_trained")
         table = results_table(results)
@@ -169,4 +179,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"Exported {export_model(trained, hub, repo_id, eval_report=eval_report, overwrite=True)}")
     with announce(f"6/{STEPS} Classifying held-out videos with pipeline('zero-shot-video-classification', '{hub}')"):
         classify_held_out(hub, data)
-    return EXIT_OK

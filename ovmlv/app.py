@@ -171,12 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    """Serve the app until stopped (a bad --model is a ValueError: one line from `ovmlv app`)."""
-    build_demo(load_classifier(args.model, trust_remote_code=args.trust_remote_code)).launch(
-        server_name=args.host, server_port=args.port, max_file_size=MAX_UPLOAD
+def serve(model: str, *, host: str | None = None, port: int | None = None, trust_remote_code: bool = False) -> None:
+    """Serve the app for `model` (a folder or a Hub id) on `host`:`port` (None: gradio's) until stopped; a bad
+    `model` is a ValueError (one line from `ovmlv app`). `trust_remote_code` runs the code in the model's repo."""
+    build_demo(load_classifier(model, trust_remote_code=trust_remote_code)).launch(
+        server_name=host, server_port=port, max_file_size=MAX_UPLOAD
     )
-    return 0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        run(args)
+        serve(args.model, host=args.host, port=args.port, trust_remote_code=args.trust_remote_code)
     except USER_ERRORS as err:
         parser.exit(1, f"{parser.prog}: error: {err}\n")
 

@@ -144,3 +144,26 @@ def test_budget_reports_each_variant_per_budget_beside_the_frozen_reference(monk
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*argv, "--variants", "no such variant"])
     assert exit_info.value.code == EXIT_USAGE
+
+
+@pytest.mark.parametrize(
+    "options, extra_runs",
+    [
+        ([], None),
+        (["--extra-runs", "4"], 4),
+        (["--no-extra-seeds"], 0),
+        (["--extra-runs", "4", "--no-extra-seeds"], 0),
+    ],
+)
+def test_the_command_calls_measure_claims_with_its_options(monkeypatch, tmp_path: Path, options, extra_runs) -> None:
+    """`--no-extra-seeds` is a run budget of 0 extra runs; every other option is passed as given."""
+    calls = []
+    monkeypatch.setattr(claims, "measure_claims", lambda out, **options: calls.append((out, options)))
+    argv = ["claims", "--out", str(tmp_path), "--steps", "7", "--data", str(tmp_path / "data"), "--jobs", "2"]
+    assert cli.main([*argv, "--towers", str(tmp_path / "towers"), *options]) == EXIT_OK
+    assert calls == [
+        (
+            tmp_path,
+            dict(towers_dir=tmp_path / "towers", data=tmp_path / "data", steps=7, jobs=2, extra_runs=extra_runs),
+        )
+    ]

@@ -1,7 +1,7 @@
 """The package's shape: one import root, no import circle (between modules, inside a package or between packages),
-nothing imports the command line, the library never imports the research harness built on it, no folder outgrows the
-others, the model's own files (shipped with every saved model) import only what a fresh environment has, and every
-function fits a screen."""
+nothing imports the command line, only commands take parsed arguments, the library never imports the research
+harness built on it, no folder outgrows the others, the model's own files (shipped with every saved model) import
+only what a fresh environment has, and every function fits a screen."""
 
 from __future__ import annotations
 
@@ -161,6 +161,39 @@ def test_the_library_never_imports_the_research_harness(graph):
     }
     outside_commands = sorted(name for name in importers if not name.startswith("ovmlv.commands."))
     assert not outside_commands, f"library modules import the harness {HARNESS}: {outside_commands}"
+
+
+# Functions outside the commands that read parsed options, each a command-layer helper only commands call: the
+# labels every labelling command takes, and a config dataclass from the flags `add_field_arguments` made.
+NAMESPACE_READERS = {"ovmlv.arguments.given_labels", "ovmlv.training.config.from_arguments"}
+
+
+def namespace_readers(module: str, path: Path) -> set[str]:
+    """The functions of a module (by module and name) with a parameter annotated `argparse.Namespace`."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            arguments = node.args
+            parameters = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+            annotations = {ast.unparse(p.annotation) for p in parameters if p.annotation is not None}
+            if annotations & {"argparse.Namespace", "Namespace"}:
+                found.add(f"{module}.{node.name}")
+    return found
+
+
+def test_only_commands_take_parsed_arguments():
+    """A command unpacks its `argparse.Namespace` into a library call with typed arguments: a library function that
+    takes the Namespace hides which options it reads, and a library caller would have to fake a command line."""
+    readers = {
+        name
+        for module, path in module_files().items()
+        if not module.startswith("ovmlv.commands.")
+        for name in namespace_readers(module, path)
+    }
+    assert not (stale := NAMESPACE_READERS - readers), f"no longer take a Namespace: drop {stale} from the list"
+    assert readers <= NAMESPACE_READERS, (
+        f"take typed arguments instead of a Namespace: {sorted(readers - NAMESPACE_READERS)}"
+    )
 
 
 MAX_FOLDER_SHARE = 0.35  # no room holds most of the house: a newcomer finds a thing by its folder

@@ -22,7 +22,6 @@ import os
 # on a busy 2-core machine (the same CLIP step: 1.3 s passive, 5.6 s spinning).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import argparse
 import hashlib
 import json
 import tempfile
@@ -44,7 +43,7 @@ from .clip_pretraining import ClipPretrainingConfig, build_clip, eval_videos, pr
 from .corpus import category_candidates, corpus
 from .stills import caption, sample_still
 from .t5_pretraining import T5PretrainingConfig, build_t5, pretrain_t5
-from .targets import ZERO_SHOT, measure_targets, targets_markdown, world_concepts
+from .targets import ZERO_SHOT, measure_targets, world_concepts
 from .tokenizer_training import train_clip_tokenizer, train_t5_tokenizer
 
 CAPTIONS_FOR_TOKENIZER = 4000
@@ -82,8 +81,18 @@ def save_folder(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, fold
         tokenizer.save_pretrained(staging)
 
 
-def make_organism(out: Path, seed: int, toy: bool, command: str, t5_only: bool = False) -> dict:
-    """Pretrain both towers (or the T5 alone) into `out` and measure them; returns what organism.json holds."""
+def remake_command(out: Path, seed: int, toy: bool, threads: int, t5_only: bool) -> str:
+    """The `ovmlv organism` command that makes these towers again, as organism.json records it."""
+    options = [f"--out {out}", *([f"--seed {seed}"] if seed else [])]
+    options += [*(["--toy"] if toy else []), *([f"--threads {threads}"] if threads != 1 else [])]
+    options += ["--t5-only"] if t5_only else []
+    return " ".join(["ovmlv organism", *options])
+
+
+def make_organism(out: Path, *, seed: int = 0, toy: bool = False, threads: int = 1, t5_only: bool = False) -> dict:
+    """Pretrain both towers (or, when `t5_only`, the T5 beside `out`'s CLIP) into `out` with `threads` torch threads
+    and measure them; `toy` shrinks every size and budget. Returns what organism.json holds."""
+    torch.set_num_threads(threads)
     world = SyntheticConfig(seed=seed)
     clip_world = replace(world, version=1)
     clip_config = replace(ClipPretrainingConfig(), **(TOY_CLIP if toy else {}))
@@ -115,7 +124,7 @@ def make_organism(out: Path, seed: int, toy: bool, command: str, t5_only: bool =
         clip_world, clip_config.eval_videos, clip_config.eval_frames, clip_config.image_size, seed
     )
     record = {
-        "command": command,
+        "command": remake_command(out, seed, toy, threads, t5_only),
         "seed": seed,
         "data_sha256": data_hash(world, clip_texts, pairs, eval_pixels),
         "threads": torch.get_num_threads(),
@@ -138,22 +147,9 @@ def measure_budget(toy: bool) -> tuple[int, tuple[str, ...]]:
     return (TOY_HELDOUT_VIDEOS, TOY_METHODS) if toy else (HELDOUT_VIDEOS, tuple(ZERO_SHOT))
 
 
-def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
-    if args.measure:
-        out = args.out or Path("outputs/organism_targets")
-        videos, methods = measure_budget(args.toy)
-        result = measure_targets(existing_towers(args.towers), out, videos, args.seed + 1, methods)
-        print(f"\n{targets_markdown(result)}\n\nWritten to {out / 'targets.md'} and targets.json")
-        return 0
-    if args.out is None:
-        raise CommandError("--out is required: the folder the towers go into.")
-    options = [f"--out {args.out}", *([f"--seed {args.seed}"] if args.seed else [])]
-    options += [*(["--toy"] if args.toy else []), *([f"--threads {args.threads}"] if args.threads != 1 else [])]
-    options += ["--t5-only"] if args.t5_only else []
-    record = make_organism(args.out, args.seed, args.toy, " ".join(["ovmlv organism", *options]), args.t5_only)
-    print(
-        f"\n{targets_markdown(record['targets'])}\n\n"
-        f"Towers in {args.out}/clip and {args.out}/t5; record in {args.out / 'organism.json'}"
-    )
-    return 0
+def measure_organism(towers_dir: Path, out: Path, *, seed: int = 0, toy: bool = False, threads: int = 1) -> dict:
+    """Measure the targets of the towers in `towers_dir` on fresh held-out videos of `seed` + 1 (a few when `toy`)
+    with `threads` torch threads; writes targets.md and targets.json into `out` and returns what they hold."""
+    torch.set_num_threads(threads)
+    videos, methods = measure_budget(toy)
+    return measure_targets(existing_towers(towers_dir), out, videos, seed + 1, methods)

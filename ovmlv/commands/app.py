@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from ovmlv import app
+from ovmlv.arguments import EXIT_OK
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,4 +14,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return app.run(args)
+    app.serve(args.model, host=args.host, port=args.port, trust_remote_code=args.trust_remote_code)
+    return EXIT_OK

@@ -1,10 +1,11 @@
-"""`ovmlv demo`: the main job end to end on the model organism, offline (`ovmlv.organism.demo`)."""
+"""`ovmlv demo`: the main job end to end on the model organism, offline (`ovmlv.organism.demo.run_demo`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from ovmlv.arguments import EXIT_OK
 from ovmlv.organism.harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, QUICK_STEPS, default_steps
 
 
@@ -26,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.organism import demo
+    from ovmlv.organism.demo import run_demo
 
-    return demo.run(args)
+    run_demo(args.out, towers_dir=args.towers, steps=args.steps, seed=args.seed, quick=args.quick, fresh=args.fresh)
+    return EXIT_OK

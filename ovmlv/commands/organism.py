@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ovmlv.arguments import EXIT_OK, CommandError
 from ovmlv.organism.harness_defaults import ORGANISM_TOWERS
+
+MEASURE_OUT = Path("outputs/organism_targets")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,6 +26,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.organism.pretraining import command
+    from ovmlv.organism.pretraining.command import make_organism, measure_organism
+    from ovmlv.organism.pretraining.targets import targets_markdown
 
-    return command.run(args)
+    if args.measure:
+        out = args.out or MEASURE_OUT
+        result = measure_organism(args.towers, out, seed=args.seed, toy=args.toy, threads=args.threads)
+        print(f"\n{targets_markdown(result)}\n\nWritten to {out / 'targets.md'} and targets.json")
+        return EXIT_OK
+    if args.out is None:
+        raise CommandError("--out is required: the folder the towers go into.")
+    record = make_organism(args.out, seed=args.seed, toy=args.toy, threads=args.threads, t5_only=args.t5_only)
+    print(
+        f"\n{targets_markdown(record['targets'])}\n\n"
+        f"Towers in {args.out}/clip and {args.out}/t5; record in {args.out / 'organism.json'}"
+    )
+    return EXIT_OK
