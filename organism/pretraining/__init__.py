@@ -3,6 +3,6 @@
 
 Like the real towers: the CLIP sees objects in a frame but not motion and has never met a synonym (`stills`,
 `clip_pretraining`); the T5 knows what every word of the world means, synonyms included (`corpus`,
-`t5_pretraining`). `ovmlv organism` makes and measures them (`command`, `targets`); docs/organism.md
+`t5_pretraining`). `ovmlv organism` makes and measures them (`make`, `targets`); docs/organism.md
 says what the world holds, how it is split for open-vocabulary evaluation, and what the towers reach.
 """

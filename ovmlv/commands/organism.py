@@ -1,4 +1,4 @@
-"""`ovmlv organism`: make the model organism's towers, or measure them (`ovmlv.organism.pretraining`)."""
+"""`ovmlv organism`: make the model organism's towers, or measure them (`ovmlv.organism.pretraining.make`)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ovmlv.organism.pretraining.command import make_organism, measure_organism
+    from ovmlv.organism.pretraining.make import make_organism, measure_organism
     from ovmlv.organism.pretraining.targets import targets_markdown
 
     if args.measure:
