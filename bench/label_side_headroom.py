@@ -7,7 +7,8 @@ started at its class-name embedding, with the trainer's loss, batches (`sample_l
 labels of P_B, `classes_per_video` x 16 of them), warm-up and cosine schedule, and reports val macro AUPR over the
 training vocabulary (labels with a positive) per label kind. Beside it:
 - `shared`: one zero-initialised linear map applied to every class-name embedding, f = normalize(e + e A): a label
-  side whose parameters every label shares (as CoOp's context or the LLM prompts are);
+  side whose parameters every label shares (as CoOp's context or the LLM prompts are); `centred`: the same map of
+  e minus the vocabulary's mean embedding; `common`: one vector c added to every label, normalize(e + c);
 - `prototype`: no training: normalize(e + unit(mean of the label's training videos - mean of all)).
 
 Frame-mean features cannot see motion, so labels naming a motion ("action", most of v2's vocabulary) stay where
@@ -45,6 +46,9 @@ RUNS = [  # (label side, learning rate, classes_per_video)
     ("free", 2e-2, 16),
     ("shared", 2e-3, 4),
     ("shared", 2e-2, 4),
+    ("common", 2e-3, 4),
+    ("common", 2e-2, 4),
+    ("centred", 2e-2, 4),
 ]
 
 
@@ -79,6 +83,13 @@ def per_kind_aupr(features: dict, label_embeds: torch.Tensor, kinds: dict[str, s
     return report
 
 
+def pairwise_cosine(label_embeds: torch.Tensor) -> float:
+    """Mean cosine between two different labels: how far the label embeddings have closed up."""
+    unit = F.normalize(label_embeds, dim=-1)
+    count = len(unit)
+    return float(((unit.sum(0) @ unit.sum(0)) - count) / (count * (count - 1)))
+
+
 def prototypes(features: dict) -> torch.Tensor:
     """Class names moved by the unit direction from the mean training video to the label's positives' mean."""
     vocabulary = Vocabulary(features["labels"])
@@ -95,14 +106,22 @@ def fit_label_side(
     """Train the `side` label side with the trainer's loss, batches and schedule; the (C, D) label embeddings."""
     config = recipe()
     base = features["label_embeds"]
-    free = torch.nn.Parameter(base.clone())
-    shared = torch.nn.Parameter(torch.zeros(base.shape[1], base.shape[1]))
+    dim = base.shape[1]
+    trained = {"free": base.clone(), "common": torch.zeros(dim), "shared": torch.zeros(dim, dim)}
+    trained["centred"] = trained["shared"]
+    weights = torch.nn.Parameter(trained[side])
     bias = torch.nn.Parameter(torch.tensor(config.model["score_bias"]))
 
     def embeds(rows: torch.Tensor) -> torch.Tensor:
-        return F.normalize(free[rows] if side == "free" else base[rows] + base[rows] @ shared, dim=-1)
+        moved = {
+            "free": lambda: weights[rows],
+            "common": lambda: base[rows] + weights,
+            "shared": lambda: base[rows] + base[rows] @ weights,
+            "centred": lambda: base[rows] + (base[rows] - base.mean(0)) @ weights,
+        }
+        return F.normalize(moved[side](), dim=-1)
 
-    optimizer = torch.optim.AdamW([free if side == "free" else shared, bias], lr=lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW([weights, bias], lr=lr, weight_decay=0.0)
     schedule = get_cosine_schedule_with_warmup(optimizer, config.optimizer.warmup_steps, steps)
     vocabulary, rng = Vocabulary(features["labels"]), np.random.default_rng(seed)
     for step in range(steps):
@@ -135,11 +154,16 @@ def main() -> None:
     for side, lr, classes in RUNS:
         name = f"{side}, lr {lr:g}, classes_per_video {classes}, {args.steps} steps"
         rows.append((name, fit_label_side(features, side, lr, classes, args.steps, args.seed)))
-    reports = [(name, per_kind_aupr(features, embeds, kinds)) for name, embeds in rows]
+    reports = [(name, per_kind_aupr(features, embeds, kinds), pairwise_cosine(embeds)) for name, embeds in rows]
     columns = list(reports[0][1])
-    print("| label side | " + " | ".join(columns) + " |\n|---|" + "---|" * len(columns))
-    for name, report in reports:
-        print(f"| {name} | " + " | ".join(f"{report[c]:.3f}" for c in columns) + " |")
+    print(
+        "| label side | "
+        + " | ".join(columns)
+        + " | labels' mean pairwise cosine |\n|---|"
+        + "---|" * (len(columns) + 1)
+    )
+    for name, report, cosine in reports:
+        print(f"| {name} | " + " | ".join(f"{report[c]:.3f}" for c in columns) + f" | {cosine:.3f} |")
 
 
 if __name__ == "__main__":
