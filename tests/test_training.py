@@ -239,6 +239,13 @@ def test_the_label_gate_can_open_at_its_own_rate_beside_the_branchs_gates(towers
     assert (groups["gates"]["lr"], groups["label_gates"]["lr"]) == (0.1, 0.002)
 
 
+def test_the_label_gates_rate_defaults_to_the_gates_and_must_be_positive() -> None:
+    assert load_config(None, []).optimizer.label_gate_lr_scale is None
+    assert load_config(None, ["--optimizer.label_gate_lr_scale", "0.5"]).optimizer.label_gate_lr_scale == 0.5
+    with pytest.raises(ValueError, match="optimizer.label_gate_lr_scale must be positive, got 0"):
+        load_config(None, ["--optimizer.label_gate_lr_scale", "0"])
+
+
 @pytest.mark.parametrize("kind", ["swa", "ema"])
 def test_weight_average_follows_its_formula_from_the_start_step_and_round_trips(kind) -> None:
     model = torch.nn.Linear(2, 1)
