@@ -72,6 +72,11 @@ def frozen_features(data: Path, cache: Path) -> dict:
     return features
 
 
+def json_kinds(data: Path) -> dict[str, str]:
+    """Each label's kind (labels.json of the world's folder)."""
+    return json.loads((data / "labels.json").read_text(encoding="utf-8"))
+
+
 def per_kind_aupr(features: dict, label_embeds: torch.Tensor, kinds: dict[str, str]) -> dict[str, float]:
     """Val macro AUPR over labels with a positive, in all and per label kind."""
     vocabulary = Vocabulary(features["labels"])
@@ -125,7 +130,7 @@ def fit_label_side(
     schedule = get_cosine_schedule_with_warmup(optimizer, config.optimizer.warmup_steps, steps)
     vocabulary, rng = Vocabulary(features["labels"]), np.random.default_rng(seed)
     for step in range(steps):
-        videos = rng.choice(len(features["train"]), BATCH_VIDEOS, replace=False)
+        videos = rng.choice(len(features["train"]), min(BATCH_VIDEOS, len(features["train"])), replace=False)
         positives = [features["train_positives"][v] for v in videos]
         batch = sample_label_batch(positives, vocabulary, classes_per_video, negative_label_rng(seed, 0, step))
         rows = torch.tensor([vocabulary.index[label] for label in batch.labels])
@@ -139,17 +144,18 @@ def fit_label_side(
         return embeds(torch.arange(len(vocabulary)))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Print the table; returns {label side: val AUPR per kind}."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path("outputs/demo/data"))
     parser.add_argument("--out", type=Path, default=Path("outputs/label_side_headroom"))
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     features = frozen_features(args.data, args.out / "features.pt")
-    kinds = json.loads((args.data / "labels.json").read_text(encoding="utf-8"))
+    kinds = json_kinds(args.data)
     rows = [("frozen class names", features["label_embeds"]), ("prototype (no training)", prototypes(features))]
     for side, lr, classes in RUNS:
         name = f"{side}, lr {lr:g}, classes_per_video {classes}, {args.steps} steps"
@@ -164,6 +170,7 @@ def main() -> None:
     )
     for name, report, cosine in reports:
         print(f"| {name} | " + " | ".join(f"{report[c]:.3f}" for c in columns) + f" | {cosine:.3f} |")
+    return {name: report for name, report, _ in reports}
 
 
 if __name__ == "__main__":
