@@ -225,10 +225,27 @@ def test_the_zero_start_gates_get_their_own_learning_rate_and_no_decay(towers) -
     model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL)
     groups = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0, gate_lr=0.02)}
     names = {id(p): name for name, p in model.named_parameters()}
-    gates = {names[id(p)] for p in groups["gates"]["params"]}
+    gates = {names[id(p)] for group in ("gates", "label_gates") for p in groups[group]["params"]}
     assert gates == {"label_encoder.label_gate", "video_encoder.temporal_branch.tmp_gate"}
-    assert groups["gates"]["lr"] == 0.02 and groups["gates"]["weight_decay"] == 0.0
+    assert groups["gates"]["lr"] == groups["label_gates"]["lr"] == 0.02  # one rate unless the label's is given
+    assert groups["gates"]["weight_decay"] == groups["label_gates"]["weight_decay"] == 0.0
     assert "lr" not in groups["new_layers"]  # the optimizer's own rate
+
+
+def test_the_label_gate_can_open_at_its_own_rate_beside_the_branchs_gates(towers) -> None:
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL)
+    groups = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0, gate_lr=0.1, label_gate_lr=0.002)}
+    names = {id(p): name for name, p in model.named_parameters()}
+    assert [names[id(p)] for p in groups["label_gates"]["params"]] == ["label_encoder.label_gate"]
+    assert [names[id(p)] for p in groups["gates"]["params"]] == ["video_encoder.temporal_branch.tmp_gate"]
+    assert (groups["gates"]["lr"], groups["label_gates"]["lr"]) == (0.1, 0.002)
+
+
+def test_the_label_gates_rate_defaults_to_the_gates_and_must_be_positive() -> None:
+    assert load_config(None, []).optimizer.label_gate_lr_scale is None
+    assert load_config(None, ["--optimizer.label_gate_lr_scale", "0.5"]).optimizer.label_gate_lr_scale == 0.5
+    with pytest.raises(ValueError, match="optimizer.label_gate_lr_scale must be positive, got 0"):
+        load_config(None, ["--optimizer.label_gate_lr_scale", "0"])
 
 
 @pytest.mark.parametrize("kind", ["swa", "ema"])

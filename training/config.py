@@ -101,6 +101,9 @@ class OptimizerConfig:
     # branch's order path sooner (docs/design.md §4.1) but, at 100 steps on the organism, opened the label gate
     # before the prompts knew anything: seen-label AUPR 0.579 against 0.640 at 1 (frozen CLIP: 0.625).
     gate_lr_scale: float = 1.0
+    # The label encoder's gate at its own multiple of lr (None: gate_lr_scale), so that the branch's gates can open
+    # fast (50, with model.temporal_frame_weights) while the label gate keeps the class name's lead (docs/design.md §4.3).
+    label_gate_lr_scale: float | None = None
     # Open-VCLIP++'s weight averaging of the trained weights, applied before the final evaluation and export:
     # "none", "swa" (the mean from averaging_start_step on) or "ema" (decay ema_decay). Not under DeepSpeed.
     weight_averaging: str = "none"
@@ -191,8 +194,10 @@ class TrainConfig:
             )
         if not 0 < self.optimizer.ema_decay < 1:
             raise ValueError(f"optimizer.ema_decay must lie in (0, 1), got {self.optimizer.ema_decay}.")
-        if self.optimizer.gate_lr_scale <= 0:
-            raise ValueError(f"optimizer.gate_lr_scale must be positive, got {self.optimizer.gate_lr_scale}.")
+        for name in ("gate_lr_scale", "label_gate_lr_scale"):
+            value = getattr(self.optimizer, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"optimizer.{name} must be positive, got {value}.")
         if self.optimizer.warmup_steps > self.optimizer.max_steps:
             raise ValueError("optimizer.warmup_steps is larger than optimizer.max_steps.")
 

@@ -17,22 +17,34 @@ def is_gate(name: str) -> bool:
     return name.rsplit(".", 1)[-1].endswith(("_gate", "_gates"))
 
 
+def is_label_gate(name: str) -> bool:
+    """A gate of the label side (`label_encoder.label_gate`), as opposed to the video side's (`tmp_gate`, ...)."""
+    return is_gate(name) and name.startswith("label_encoder.")
+
+
 def parameter_groups(
-    model: OvmlvModel, weight_decay: float, clip_weight_decay: float, gate_lr: float | None = None
+    model: OvmlvModel,
+    weight_decay: float,
+    clip_weight_decay: float,
+    gate_lr: float | None = None,
+    label_gate_lr: float | None = None,
 ) -> list[dict[str, Any]]:
     """Trainable parameters split by origin; frozen ones never reach the optimizer (no state, no decay, no cost).
 
     The gates get a group of their own, without weight decay (it would pull them back to the zero-shot start) and
     at `gate_lr` when given: one scalar each, they must travel from 0 to about 1 within a short run, which the new
-    layers' rate (a step of about lr per update under Adam) does not do. The groups carry a `name`, so logs and
-    tests can tell them apart.
+    layers' rate (a step of about lr per update under Adam) does not do. The label side's gate has a group of its
+    own at `label_gate_lr` (default `gate_lr`): the branch's order path needs its gates opened fast, while an open
+    label gate lets still-untrained prompts outvote the class name (docs/design.md §4.3). The groups carry a
+    `name`, so logs and tests can tell them apart.
     """
     clip_initialised = model.clip_initialised_parameter_names()
-    new, from_clip, gates = [], [], []
+    new, from_clip, gates, label_gates = [], [], [], []
     for name, parameter in model.named_parameters():
         if parameter.requires_grad:
-            (gates if is_gate(name) else from_clip if name in clip_initialised else new).append(parameter)
-    if not new and not from_clip and not gates:
+            group = label_gates if is_label_gate(name) else gates if is_gate(name) else None
+            (group if group is not None else from_clip if name in clip_initialised else new).append(parameter)
+    if not new and not from_clip and not gates and not label_gates:
         raise ValueError(
             "The model has no trainable parameters with this configuration (frozen towers and nothing new): "
             "pick a label encoder or temporal branch with new layers, or set learnable_temperature / "
@@ -41,9 +53,15 @@ def parameter_groups(
     groups = [
         {"name": "new_layers", "params": new, "weight_decay": weight_decay},
         {"name": "clip_initialised", "params": from_clip, "weight_decay": clip_weight_decay},
-        {"name": "gates", "params": gates, "weight_decay": 0.0, **({} if gate_lr is None else {"lr": gate_lr})},
+        {"name": "gates", "params": gates, "weight_decay": 0.0, **_rate(gate_lr)},
+        {"name": "label_gates", "params": label_gates, "weight_decay": 0.0, **_rate(label_gate_lr or gate_lr)},
     ]
     return [group for group in groups if group["params"]]
+
+
+def _rate(lr: float | None) -> dict[str, float]:
+    """A group's own learning rate, or none (the optimizer's)."""
+    return {} if lr is None else {"lr": lr}
 
 
 class WeightAverage:
