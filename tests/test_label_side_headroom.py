@@ -1,25 +1,16 @@
 """bench/label_side_headroom.py at toy size: every label side starts at the class names and the table has each run."""
 
-import importlib.util
 from pathlib import Path
 
 import torch
 
 from ovmlv.organism.world import SyntheticConfig, generate_dataset
+from tests.bench_scripts import load_bench
 from tests.process_state import torch_threads
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "label_side_headroom.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("label_side_headroom", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def test_every_label_side_starts_at_the_class_names_and_each_run_is_reported(tmp_path: Path, capsys) -> None:
-    bench = load_bench()
+    bench = load_bench("label_side_headroom")
     data = tmp_path / "data"
     generate_dataset(data, SyntheticConfig(num_train=12, num_val=6, num_heldout=1), progress=False)
     with torch_threads():

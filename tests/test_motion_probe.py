@@ -1,27 +1,16 @@
 """bench/motion_probe.py's first-order order readout: it reads frame order and nothing else."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from tests.bench_scripts import load_bench
 from tests.process_state import torch_threads
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "motion_probe.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("motion_probe", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
 
 
 def test_time_weighted_tokens_flip_sign_with_the_frames_and_vanish_on_a_still_video(towers) -> None:
     """r = sum_n (n - (N-1)/2) LN(patch_n): played backwards it is -r (every content term cancels), a video of one
     repeated frame gives 0, and there is one row of P*D (per patch) and of D (patch mean) per video."""
-    bench = load_bench()
+    bench = load_bench("motion_probe")
     model = OvmlvModel.from_towers(towers.clip, label_encoder="class_name", temporal_layers=2).eval()
     video = torch.randn(2, 6, 3, 32, 32)
     with torch_threads(1):

@@ -1,17 +1,13 @@
 """bench/synthetic_ceiling.py end to end at toy size: both models train on the same decoded clips and report."""
 
-import importlib.util
 from pathlib import Path
 
+from tests.bench_scripts import load_bench
 from tests.process_state import torch_threads
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "synthetic_ceiling.py"
 
 
 def test_ceiling_bench_trains_both_models_and_reports_ratios(tmp_path: Path, capsys) -> None:
-    spec = importlib.util.spec_from_file_location("synthetic_ceiling", SCRIPT)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_bench("synthetic_ceiling")
     args = ["--out", str(tmp_path), "--num-train", "8", "--num-val", "6", "--seconds", "1", "--threads", "1"]
     with torch_threads():
         results = bench.main(args)
