@@ -72,22 +72,19 @@ def evaluate(
     processor: OvmlvProcessor,
     eval_set: EvalSet,
     accelerator: Accelerator,
-    label_batch_size: int,
-    label_embeds: torch.Tensor | None = None,
+    label_embeds: torch.Tensor,
     threshold: float | None = None,
     progress: bool = False,
 ) -> EvalResult:
     """Scores of every readable validation video for every vocabulary label, and their report (on every process).
 
-    label_embeds: (C, D) embeddings of the vocabulary, e.g. from a saved model's label bank; encoded here when
-    None, as training needs (its label encoder changes between evaluations). threshold: also report
-    F1/precision/recall at it.
+    label_embeds: (C, D) embeddings of the vocabulary in its order, encoded by the caller once for all its sets
+    (`embed_vocabularies` in training, the saved label bank plus the rest in `ovmlv evaluate`). threshold: also
+    report F1/precision/recall at it.
     """
     model = accelerator.unwrap_model(model)
     was_training = model.training
     model.eval()
-    if label_embeds is None:
-        label_embeds = embed_labels(eval_set.vocabulary.labels, model, processor, label_batch_size)  # (C, D)
     label_embeds = label_embeds.to(accelerator.device)
     all_scores, all_targets, all_valid, all_embeds = [], [], [], []
     batches = tqdm(
@@ -150,12 +147,7 @@ def evaluate_all(
         bank = embed_vocabularies(model, processor, eval_sets, accelerator, config.label_batch_size)
         results = {
             eval_set.name: evaluate(
-                model,
-                processor,
-                eval_set,
-                accelerator,
-                config.label_batch_size,
-                label_embeds=bank.embeddings_for(eval_set.vocabulary.labels),
+                model, processor, eval_set, accelerator, bank.embeddings_for(eval_set.vocabulary.labels)
             )
             for eval_set in eval_sets
         }

@@ -134,9 +134,7 @@ def evaluate_saved_model(
         label_embeds, num_encoded = vocabulary_embeddings(model, processor, labels, options.label_batch_size)
         if accelerator.is_main_process:
             logger.info("%s: %d labels, %d encoded, the others already embedded", name, len(labels), num_encoded)
-        result = evaluate(
-            model, processor, eval_set, accelerator, options.label_batch_size, label_embeds, threshold, progress=True
-        )
+        result = evaluate(model, processor, eval_set, accelerator, label_embeds, threshold, progress=True)
         if accelerator.is_main_process and result.report["num_unreadable_videos"]:
             logger.warning("%s: skipped %d unreadable video(s)", name, result.report["num_unreadable_videos"])
         evaluated.append(EvaluatedSet(item.spec, result, item.dataset_id, item.split, item.group))
