@@ -43,9 +43,9 @@ from .runs import (
     evaluate_run,
     existing_towers,
     finished_run,
+    launch_training,
     method_run,
     train_overrides,
-    train_run,
 )
 from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 
@@ -156,7 +156,8 @@ def run_demo(
         else:
             if (out / "train").exists():
                 print(f"{out / 'train'} holds an unfinished run or other settings: training afresh over it.")
-            trained = train_run(METHOD, towers, data, out / "train", steps, seed, overwrite=True, validate=False)
+            launch_training(overrides, overwrite=True)
+            trained = out / "train" / "final"
         compared, changed = changed_frozen_weights(
             OvmlvModel.from_pretrained(trained), OvmlvModel.from_towers(towers.clip, towers.llm, method=METHOD)
         )

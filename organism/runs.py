@@ -100,19 +100,21 @@ def train_run(
     steps: int,
     seed: int,
     model_overrides: dict[str, Any] | None = None,
-    overwrite: bool = False,
-    validate: bool = True,
 ) -> Path:
-    """Train `method` (None: the `model_overrides` alone) with the recipe through `accelerate launch` (output
-    streamed), `model_overrides` (OvmlvConfig fields) on top; returns its exported folder. `overwrite`: replace a
-    run already in `output_dir` (otherwise that is an error). `validate`: see `train_overrides`."""
+    """Train `method` (None: the `model_overrides` alone) with the recipe, `model_overrides` (OvmlvConfig fields) on
+    top, into `output_dir` (which must hold no other run); returns its exported folder."""
+    launch_training(train_overrides(method, towers, data, output_dir, steps, seed, model_overrides))
+    return output_dir / "final"
+
+
+def launch_training(overrides: list[str], overwrite: bool = False) -> None:
+    """The recipe with `overrides` (`train_overrides`) through `accelerate launch`, its output streamed.
+    `overwrite`: replace a run already in the output folder (otherwise that is an error)."""
     launch = [sys.executable, "-m", "accelerate.commands.launch"]  # `accelerate launch`, without the other commands
     launch += ["--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--num_cpu_threads_per_process", str(run_threads())]  # OMP threads, as many as the trainer's torch's
-    command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE)]
-    command += train_overrides(method, towers, data, output_dir, steps, seed, model_overrides, validate)
+    command = [*launch, "--cpu", "-m", "ovmlv.training.train", "--config", str(RECIPE), *overrides]
     subprocess.run([*command, *(["--training.overwrite", "true"] if overwrite else [])], cwd=REPO, check=True)
-    return output_dir / "final"
 
 
 def run_threads() -> int:

@@ -150,7 +150,7 @@ def test_the_demo_reruns_reusing_a_finished_run_of_the_same_settings(quick_demo,
     """A second `ovmlv demo` into the same folder reuses the finished training run (and says so); other settings
     train afresh over it. The steps after training are the first run's code: stopped here, they cost a minute."""
     out, _ = quick_demo
-    monkeypatch.setattr(demo, "train_run", lambda *args, **kwargs: pytest.fail("trained again"))
+    monkeypatch.setattr(demo, "launch_training", lambda *args, **kwargs: pytest.fail("trained again"))
     monkeypatch.setattr(demo, "changed_frozen_weights", lambda *args: (_ for _ in ()).throw(StopAfterTraining()))
     with pytest.raises(StopAfterTraining):
         main(["demo", "--out", str(out), "--quick"])
