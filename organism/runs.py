@@ -100,10 +100,16 @@ def train_run(
     steps: int,
     seed: int,
     model_overrides: dict[str, Any] | None = None,
+    recipe_overrides: dict[str, Any] | None = None,
 ) -> Path:
-    """Train `method` (None: the `model_overrides` alone) with the recipe, `model_overrides` (OvmlvConfig fields) on
-    top, into `output_dir` (which must hold no other run); returns its exported folder."""
-    launch_training(train_overrides(method, towers, data, output_dir, steps, seed, model_overrides))
+    """Train `method` (None: the `model_overrides` alone) with the recipe, `model_overrides` (OvmlvConfig fields) and
+    `recipe_overrides` (the recipe's own options, e.g. "optimizer.weight_averaging") on top, into `output_dir` (which
+    must hold no other run); returns its exported folder."""
+    launch_training(
+        train_overrides(
+            method, towers, data, output_dir, steps, seed, model_overrides, recipe_overrides=recipe_overrides
+        )
+    )
     return output_dir / "final"
 
 
@@ -134,10 +140,12 @@ def train_overrides(
     seed: int,
     model_overrides: dict[str, Any] | None = None,
     validate: bool = True,
+    recipe_overrides: dict[str, Any] | None = None,
 ) -> list[str]:
-    """The trainer's options that turn the recipe into this run: towers, method, data folder, output, seed, steps.
-    `validate=False` leaves out the recipe's validation sets: no evaluation during or after training and no
-    calibrated threshold, for a caller that evaluates (and calibrates) the exported model itself, once."""
+    """The trainer's options that turn the recipe into this run: towers, method, data folder, output, seed, steps,
+    and any other recipe option in `recipe_overrides` ({"optimizer.gate_lr_scale": 50, ...}). `validate=False`
+    leaves out the recipe's validation sets: no evaluation during or after training and no calibrated threshold,
+    for a caller that evaluates (and calibrates) the exported model itself, once."""
     config = recipe()
     model = {"method": method} if method is not None else {}
     overrides = {
@@ -151,6 +159,7 @@ def train_overrides(
         "optimizer.max_steps": steps,
         "optimizer.warmup_steps": min(config.optimizer.warmup_steps, steps),  # a short budget still warms up
         "training.cpu_threads": run_threads(),
+        **(recipe_overrides or {}),
     }
     return [
         item
@@ -212,12 +221,13 @@ def method_run(
     steps: int,
     seed: int,
     model_overrides: dict[str, Any] | None = None,
+    recipe_overrides: dict[str, Any] | None = None,
 ) -> MethodRun:
-    """`method` (with `model_overrides`) trained with the recipe for `steps`, or saved untrained when it has
-    nothing to train."""
+    """`method` (with `model_overrides`) trained with the recipe (and `recipe_overrides`) for `steps`, or saved
+    untrained when it has nothing to train."""
     if save_untrained(method, towers, run_dir / "untrained", model_overrides):
         return MethodRun(method, run_dir / "untrained", steps=0)
-    folder = train_run(method, towers, data, run_dir, steps, seed, model_overrides)
+    folder = train_run(method, towers, data, run_dir, steps, seed, model_overrides, recipe_overrides)
     return MethodRun(method, folder, steps)
 
 

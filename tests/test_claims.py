@@ -16,7 +16,19 @@ from ovmlv import cli
 from ovmlv.arguments import EXIT_OK, EXIT_USAGE
 from ovmlv.organism import budget, claims
 from ovmlv.organism.claims import CLAIMS, VARIANTS, Runner
-from ovmlv.organism.runs import GROUPS, HELDOUT, ORDER_ONLY, PARAPHRASED, VAL, MethodRun, order_only_report
+from ovmlv.organism.runs import (
+    GROUPS,
+    HELDOUT,
+    ORDER_ONLY,
+    PARAPHRASED,
+    RECIPE,
+    VAL,
+    MethodRun,
+    existing_towers,
+    order_only_report,
+    train_overrides,
+)
+from ovmlv.training.config import load_config
 
 
 def fake_results(value: float) -> dict[str, Any]:
@@ -75,7 +87,7 @@ def test_table_gives_each_claim_a_verdict_and_spreads_over_seeds(runner) -> None
 def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monkeypatch, tmp_path: Path) -> None:
     calls = []
 
-    def method_run(method, towers, data, run_dir, steps, seed, model_overrides=None):
+    def method_run(method, towers, data, run_dir, steps, seed, model_overrides=None, recipe_overrides=None):
         calls.append(run_dir)
         assert not run_dir.exists(), "an interrupted run's folder is cleared first"
         (run_dir / "final").mkdir(parents=True)
@@ -93,6 +105,29 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
     assert len(calls) == 1
     claims.run_variant(variant, None, tmp_path, run_dir, 6, 0)  # another budget is another run
     assert len(calls) == 2
+
+
+def test_the_llm_claim_needs_all_three_margins() -> None:
+    """#22: the paper's model ≥ frozen class names + 0.10, and not below fixed LLM prompts or CoOp."""
+    base = {claims.FROZEN: 0.12, "frozen CLIP, fixed LLM prompts": 0.14, "CoOp": 0.13}
+    assert claims.llm_beats_baselines(base | {claims.PAPER: 0.221}, chance=0.05)
+    assert not claims.llm_beats_baselines(base | {claims.PAPER: 0.219}, chance=0.05)  # short of + 0.10
+    assert not claims.llm_beats_baselines(base | {"CoOp": 0.25, claims.PAPER: 0.24}, chance=0.05)  # below CoOp
+
+
+def test_a_variant_trains_with_its_recipe_options(tmp_path: Path) -> None:
+    """The order path's gate rates and the weight averaging reach the trainer's configuration."""
+    variant = VARIANTS["ovmlv, SWA of the trained weights (Open-VCLIP++)"]
+    towers = existing_towers()
+    overrides = train_overrides(
+        "ovmlv", towers, tmp_path, tmp_path / "run", 4, 0, variant.overrides, recipe_overrides=variant.recipe
+    )
+    assert load_config(RECIPE, overrides).optimizer.weight_averaging == "swa"
+    order = VARIANTS["ovmlv T=4, order path (docs/design.md §4.2)"]
+    config = load_config(
+        RECIPE, train_overrides(order.method, towers, tmp_path, tmp_path, 4, 0, recipe_overrides=order.recipe)
+    )
+    assert (config.optimizer.gate_lr_scale, config.optimizer.label_gate_lr_scale) == (50.0, 1.0)
 
 
 def test_order_only_counts_only_videos_that_show_one_side_of_a_pair() -> None:
