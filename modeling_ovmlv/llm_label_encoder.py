@@ -286,13 +286,15 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
     def _encode_prompts(self, embeds: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.llm.encoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
 
-    def encode(
+    def prompted_embedding(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         llm_input_ids: torch.Tensor,
         llm_attention_mask: torch.Tensor,
     ) -> torch.Tensor:
+        """(C, D) unit-norm f_prompted of C distinct labels: the learnt path alone, before the gate (what text-only
+        alignment trains, `training/label_alignment.py`)."""
         attributes = self.soft_attributes(llm_input_ids, llm_attention_mask)  # (C, N, K, L, d)
         num_labels, prompts_per_label = attributes.shape[0], attributes.shape[1] * attributes.shape[2]
         soft_prompts = self.connector(attributes.flatten(0, 2))  # (C*N*K, L, width)
@@ -301,7 +303,16 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
             attention_mask.repeat_interleave(prompts_per_label, dim=0),
             soft_prompt=soft_prompts,
         )  # (C*N*K, D)
-        prompted = mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))
+        return mean_of_unit_features(features.view(num_labels, prompts_per_label, -1))
+
+    def encode(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        llm_input_ids: torch.Tensor,
+        llm_attention_mask: torch.Tensor,
+    ) -> torch.Tensor:
+        prompted = self.prompted_embedding(input_ids, attention_mask, llm_input_ids, llm_attention_mask)
         ratio = self.config.deployment_config.label_interpolation
         if self.label_gate is None and not ratio:
             return prompted

@@ -361,6 +361,7 @@ def test_interrupted_run_resumes_to_the_same_weights(
     # weight average (steps 2-4) is exported: the resumed run must restore the average of steps 2 and 3.
     overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
     overrides += ["--weight_averaging", "swa", "--averaging_start_step", "2"]
+    overrides += ["--label_alignment.text_steps", "2"]  # aligned before step 1; the resumed run must not redo it
     reference = tmp_path / "uninterrupted"
     train.main(["--config", str(tiny_config(tmp_path / "a.yaml", towers, synthetic, reference)), *overrides])
     reset_accelerate_state()
@@ -381,6 +382,7 @@ def test_interrupted_run_resumes_to_the_same_weights(
     with caplog.at_level(logging.INFO):
         summary = train.main(["--config", config, *overrides, "--resume", "--eval.label_batch_size", "64"])
     assert "Resuming with a changed eval.label_batch_size: 256 -> 64" in caplog.text  # applied, and said
+    assert "Label encoder aligned" not in caplog.text  # its checkpoint holds the aligned weights
 
     assert summary["processes"][0]["steps_this_run"] == 1  # steps 1-3 before the kill, step 4 after
     expected, actual = (

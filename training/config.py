@@ -150,6 +150,18 @@ class EvalConfig:
 
 
 @dataclass
+class LabelAlignmentConfig:
+    """Text-only steps before the first video step that fit the LLM-prompted encoder's learnt path to CLIP's reading
+    of the LLM's own answer for each training label (`label_alignment.py`; docs/design.md §4.4). 0 steps: none."""
+
+    text_steps: int = 0
+    labels_per_step: int = 64
+    lr_scale: float = 1.0  # the alignment's peak learning rate as a multiple of optimizer.lr
+    answer_items: int = 1  # the answer's leading numbered items CLIP reads (the organism's T5 names the label first)
+    max_answer_tokens: int = 40  # the LLM's greedy answer is cut here
+
+
+@dataclass
 class TrainConfig:
     towers: TowersConfig = field(default_factory=TowersConfig)
     model: dict[str, Any] = field(default_factory=dict)  # OvmlvConfig overrides
@@ -157,6 +169,7 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    label_alignment: LabelAlignmentConfig = field(default_factory=LabelAlignmentConfig)
 
     def __post_init__(self) -> None:
         from ovmlv.modeling_ovmlv import METHODS, OvmlvConfig  # torch: `ovmlv train --help` does not wait for it
@@ -198,6 +211,12 @@ class TrainConfig:
             value = getattr(self.optimizer, name)
             if value is not None and value <= 0:
                 raise ValueError(f"optimizer.{name} must be positive, got {value}.")
+        alignment = self.label_alignment
+        if alignment.text_steps < 0:
+            raise ValueError(f"label_alignment.text_steps must be 0 or more, got {alignment.text_steps}.")
+        for name in ("labels_per_step", "answer_items", "max_answer_tokens", "lr_scale"):
+            if getattr(alignment, name) <= 0:
+                raise ValueError(f"label_alignment.{name} must be positive, got {getattr(alignment, name)}.")
         if self.optimizer.warmup_steps > self.optimizer.max_steps:
             raise ValueError("optimizer.warmup_steps is larger than optimizer.max_steps.")
 

@@ -24,6 +24,7 @@ since the last checkpoint (`training/checkpointing.py`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -76,10 +77,12 @@ from ovmlv.training.config import (
 )
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.eval_loop import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
+from ovmlv.training.label_alignment import align_label_encoder
 from ovmlv.training.metrics import deployment_threshold
 from ovmlv.training.optimization import WeightAverage, parameter_groups
 
 logger = get_logger(__name__)
+ALIGNMENT_REPORT = "label_alignment.json"  # what the text-only alignment did, beside train_summary.json
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -112,7 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
     accelerator = start_accelerator(train_cfg, output_dir)
     run_lock = claim_output_dir(accelerator, output_dir)  # held until the run ends
     start_output_dir(config, accelerator, output_dir, changes)
-    run = prepare(config, output_dir, accelerator, model, processor, load_data(config, accelerator, model, processor))
+    data = load_data(config, accelerator, model, processor)
+    align_labels(config, accelerator, model, processor, data.vocabulary, output_dir)
+    run = prepare(config, output_dir, accelerator, model, processor, data)
     progress = resume(run)
     loop(run, progress)
     evaluate_final(run, progress)
@@ -257,6 +262,40 @@ def load_data(config: TrainConfig, accelerator: Accelerator, model: OvmlvModel, 
             eval_set.vocabulary.labels, processor, model.config, where=f"validation set {eval_set.name!r}"
         )
     return RunData(train_clips, train_dataloader, vocabulary, eval_sets)
+
+
+def align_labels(
+    config: TrainConfig,
+    accelerator: Accelerator,
+    model: OvmlvModel,
+    processor: OvmlvProcessor,
+    vocabulary: Vocabulary,
+    output_dir: Path,
+) -> None:
+    """`label_alignment.text_steps` text-only steps on the training vocabulary (`label_alignment.py`), before
+    `prepare`: DeepSpeed copies the weights it optimises when it wraps the model. Every process aligns alike (same
+    seed); a run resumed from a checkpoint skips it, its checkpoint holds the aligned weights."""
+    settings = config.label_alignment
+    if not settings.text_steps:
+        return
+    if config.training.resume and latest_checkpoint(output_dir, accelerator.num_processes) is not None:
+        return
+    model.to(accelerator.device)
+    report = align_label_encoder(
+        model,
+        processor,
+        vocabulary.labels,
+        settings,
+        lr=config.optimizer.lr,
+        seed=config.training.seed,
+        progress=accelerator.is_local_main_process,
+    )
+    logger.info(
+        f"Label encoder aligned to the LLM's answers in {report.steps} text steps ({report.seconds:.0f} s): mean "
+        f"cosine of its learnt path to CLIP's reading of them {report.cosine_before:.3f} -> {report.cosine_after:.3f}"
+    )
+    if accelerator.is_main_process:
+        write_json(output_dir / ALIGNMENT_REPORT, dataclasses.asdict(report))
 
 
 def optimizer_and_schedule(
