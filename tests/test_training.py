@@ -241,6 +241,20 @@ def test_the_label_gate_can_open_at_its_own_rate_beside_the_branchs_gates(towers
     assert (groups["gates"]["lr"], groups["label_gates"]["lr"]) == (0.1, 0.002)
 
 
+def test_the_label_path_has_its_own_rate_and_zero_keeps_it_as_it_is(towers) -> None:
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, **TINY_MODEL)
+    names = {id(p): name for name, p in model.named_parameters()}
+    groups = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0, label_path_lr=2e-4)}
+    path = {names[id(p)] for p in groups["label_path"]["params"]}
+    assert path and all(name.startswith("label_encoder.") and "gate" not in name for name in path)
+    assert groups["label_path"]["lr"] == 2e-4 and not path & {names[id(p)] for p in groups["new_layers"]["params"]}
+    kept = {group["name"]: group for group in parameter_groups(model, 1e-7, 0.0, label_path_lr=0.0)}
+    trained = {names[id(p)] for group in kept.values() for p in group["params"]}
+    assert "label_path" not in kept and not trained & path and "label_encoder.label_gate" in trained
+    with pytest.raises(ValueError, match="optimizer.label_path_lr_scale must be 0 or more, got -1"):
+        load_config(None, ["--optimizer.label_path_lr_scale", "-1"])
+
+
 def test_the_label_gates_rate_defaults_to_the_gates_and_must_be_positive() -> None:
     assert load_config(None, []).optimizer.label_gate_lr_scale is None
     assert load_config(None, ["--optimizer.label_gate_lr_scale", "0.5"]).optimizer.label_gate_lr_scale == 0.5

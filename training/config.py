@@ -104,6 +104,9 @@ class OptimizerConfig:
     # The label encoder's gate at its own multiple of lr (None: gate_lr_scale), so that the branch's gates can open
     # fast (50, with model.temporal_frame_weights) while the label gate keeps the class name's lead (docs/design.md §4.3).
     label_gate_lr_scale: float | None = None
+    # The label encoder's other new weights (prompts, prefixes, connector) at their own multiple of lr (None: lr);
+    # 0 keeps them as text-only alignment left them (docs/design.md §4.4).
+    label_path_lr_scale: float | None = None
     # Open-VCLIP++'s weight averaging of the trained weights, applied before the final evaluation and export:
     # "none", "swa" (the mean from averaging_start_step on) or "ema" (decay ema_decay). Not under DeepSpeed.
     weight_averaging: str = "none"
@@ -211,6 +214,10 @@ class TrainConfig:
             value = getattr(self.optimizer, name)
             if value is not None and value <= 0:
                 raise ValueError(f"optimizer.{name} must be positive, got {value}.")
+        if self.optimizer.label_path_lr_scale is not None and self.optimizer.label_path_lr_scale < 0:
+            raise ValueError(
+                f"optimizer.label_path_lr_scale must be 0 or more, got {self.optimizer.label_path_lr_scale}."
+            )
         alignment = self.label_alignment
         if alignment.text_steps < 0:
             raise ValueError(f"label_alignment.text_steps must be 0 or more, got {alignment.text_steps}.")

@@ -22,12 +22,18 @@ def is_label_gate(name: str) -> bool:
     return is_gate(name) and name.startswith("label_encoder.")
 
 
+def is_label_path(name: str) -> bool:
+    """A learnt weight of the label encoder other than its gate: prompts, prefixes, connector, LoRA."""
+    return name.startswith("label_encoder.") and not is_gate(name)
+
+
 def parameter_groups(
     model: OvmlvModel,
     weight_decay: float,
     clip_weight_decay: float,
     gate_lr: float | None = None,
     label_gate_lr: float | None = None,
+    label_path_lr: float | None = None,
 ) -> list[dict[str, Any]]:
     """Trainable parameters split by origin; frozen ones never reach the optimizer (no state, no decay, no cost).
 
@@ -36,15 +42,26 @@ def parameter_groups(
     layers' rate (a step of about lr per update under Adam) does not do. The label side's gate has a group of its
     own at `label_gate_lr` (default `gate_lr`): the branch's order path needs its gates opened fast, while an open
     label gate lets still-untrained prompts outvote the class name (docs/design.md §4.3). The groups carry a
-    `name`, so logs and tests can tell them apart.
+    `name`, so logs and tests can tell them apart. `label_path_lr` (when given) is the rate of the label encoder's
+    other new weights (a group of its own; 0 leaves them out: they keep what text-only alignment taught them, which
+    video steps at the new layers' rate undo, docs/design.md §4.4).
     """
     clip_initialised = model.clip_initialised_parameter_names()
-    new, from_clip, gates, label_gates = [], [], [], []
+    new, from_clip, gates, label_gates, label_path = [], [], [], [], []
     for name, parameter in model.named_parameters():
-        if parameter.requires_grad:
-            group = label_gates if is_label_gate(name) else gates if is_gate(name) else None
-            (group if group is not None else from_clip if name in clip_initialised else new).append(parameter)
-    if not new and not from_clip and not gates and not label_gates:
+        if not parameter.requires_grad:
+            continue
+        if is_label_gate(name):
+            label_gates.append(parameter)
+        elif is_gate(name):
+            gates.append(parameter)
+        elif label_path_lr is not None and is_label_path(name) and name not in clip_initialised:
+            label_path.append(parameter)
+        else:
+            (from_clip if name in clip_initialised else new).append(parameter)
+    if label_path_lr == 0:
+        label_path = []
+    if not new and not from_clip and not gates and not label_gates and not label_path:
         raise ValueError(
             "The model has no trainable parameters with this configuration (frozen towers and nothing new): "
             "pick a label encoder or temporal branch with new layers, or set learnable_temperature / "
@@ -55,6 +72,7 @@ def parameter_groups(
         {"name": "clip_initialised", "params": from_clip, "weight_decay": clip_weight_decay},
         {"name": "gates", "params": gates, "weight_decay": 0.0, **_rate(gate_lr)},
         {"name": "label_gates", "params": label_gates, "weight_decay": 0.0, **_rate(label_gate_lr or gate_lr)},
+        {"name": "label_path", "params": label_path, "weight_decay": weight_decay, **_rate(label_path_lr)},
     ]
     return [group for group in groups if group["params"]]
 

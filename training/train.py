@@ -303,7 +303,7 @@ def optimizer_and_schedule(
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """AdamW over the parameter groups, and the warm-up + cosine schedule. Accelerate steps a prepared scheduler
     once per process, hence the scaling."""
-    label_gate_scale = optim_cfg.label_gate_lr_scale
+    label_gate_scale, label_path_scale = optim_cfg.label_gate_lr_scale, optim_cfg.label_path_lr_scale
     optimizer = torch.optim.AdamW(
         parameter_groups(
             model,
@@ -311,6 +311,7 @@ def optimizer_and_schedule(
             optim_cfg.clip_weight_decay,
             optim_cfg.lr * optim_cfg.gate_lr_scale,
             None if label_gate_scale is None else optim_cfg.lr * label_gate_scale,
+            None if label_path_scale is None else optim_cfg.lr * label_path_scale,
         ),
         lr=optim_cfg.lr,
         betas=(optim_cfg.adam_beta1, optim_cfg.adam_beta2),
