@@ -45,6 +45,7 @@ from .runs import (
     finished_run,
     launch_training,
     method_run,
+    recipe,
     train_overrides,
 )
 from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
@@ -159,7 +160,8 @@ def run_demo(
             launch_training(overrides, overwrite=True)
             trained = out / "train" / "final"
         compared, changed = changed_frozen_weights(
-            OvmlvModel.from_pretrained(trained), OvmlvModel.from_towers(towers.clip, towers.llm, method=METHOD)
+            OvmlvModel.from_pretrained(trained),
+            OvmlvModel.from_towers(towers.clip, towers.llm, **{"method": METHOD, **recipe().model}),
         )
         if changed:
             raise RuntimeError(f"Training changed {len(changed)} frozen tower weights, e.g. {changed[:3]}.")

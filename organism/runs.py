@@ -158,6 +158,8 @@ def train_overrides(
         "training.seed": seed,
         "optimizer.max_steps": steps,
         "optimizer.warmup_steps": min(config.optimizer.warmup_steps, steps),  # a short budget still warms up
+        # and aligns its label encoder for at most two text steps a video step (the recipe: 200 for 100)
+        "label_alignment.text_steps": min(config.label_alignment.text_steps, 2 * steps),
         "training.cpu_threads": run_threads(),
         **(recipe_overrides or {}),
     }

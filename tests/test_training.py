@@ -375,7 +375,6 @@ def test_interrupted_run_resumes_to_the_same_weights(
     # weight average (steps 2-4) is exported: the resumed run must restore the average of steps 2 and 3.
     overrides = ["--gradient_accumulation_steps", "2", "--checkpoint_every", "3"]
     overrides += ["--weight_averaging", "swa", "--averaging_start_step", "2"]
-    overrides += ["--label_alignment.text_steps", "2"]  # aligned before step 1; the resumed run must not redo it
     reference = tmp_path / "uninterrupted"
     train.main(["--config", str(tiny_config(tmp_path / "a.yaml", towers, synthetic, reference)), *overrides])
     reset_accelerate_state()
@@ -396,7 +395,6 @@ def test_interrupted_run_resumes_to_the_same_weights(
     with caplog.at_level(logging.INFO):
         summary = train.main(["--config", config, *overrides, "--resume", "--eval.label_batch_size", "64"])
     assert "Resuming with a changed eval.label_batch_size: 256 -> 64" in caplog.text  # applied, and said
-    assert "Label encoder aligned" not in caplog.text  # its checkpoint holds the aligned weights
 
     assert summary["processes"][0]["steps_this_run"] == 1  # steps 1-3 before the kill, step 4 after
     expected, actual = (
@@ -410,6 +408,33 @@ def test_interrupted_run_resumes_to_the_same_weights(
         json.loads((resumed / "eval_step_4.json").read_text()),
         json.loads((reference / "eval_step_4.json").read_text()),
     )
+
+
+def test_a_resumed_run_keeps_the_frozen_aligned_label_path(tmp_path: Path, towers, synthetic: Path, monkeypatch):
+    """Checkpoints hold trainable weights only: the aligned path, frozen for the video steps, is saved beside them
+    once, and a resumed run loads it instead of aligning again (Adam's first steps make two alignments differ)."""
+    out = tmp_path / "run"
+    config = str(tiny_config(tmp_path / "a.yaml", towers, synthetic, out))
+    overrides = ["--label_alignment.text_steps", "2", "--checkpoint_every", "1", "--max_steps", "2"]
+    save_checkpoint = train.save_checkpoint
+
+    def save_then_die(accelerator, output_dir, step, keep):
+        save_checkpoint(accelerator, output_dir, step, keep)
+        raise Preempted
+
+    monkeypatch.setattr(train, "save_checkpoint", save_then_die)
+    with pytest.raises(Preempted):
+        train.main(["--config", config, *overrides])
+    monkeypatch.undo()
+    reset_accelerate_state()
+    aligned = load_file(out / train.ALIGNED_WEIGHTS)
+    assert aligned and all(name.startswith(("prefixes", "connector.")) for name in aligned)
+    assert json.loads((out / train.ALIGNMENT_REPORT).read_text())["steps"] == 2
+    first_checkpoint = load_file(out / CHECKPOINTS_DIR / "step_1" / "model.safetensors")
+    assert not any(name.startswith("label_encoder.") and "gate" not in name for name in first_checkpoint)
+    train.main(["--config", config, *overrides, "--resume"])
+    final = load_file(out / "final" / "model.safetensors")
+    assert all(torch.equal(final[f"label_encoder.{name}"], weight) for name, weight in aligned.items())
 
 
 LAUNCH_TIMEOUT_S = 300  # 15-25 s here; CI machines can be several times slower

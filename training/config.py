@@ -162,6 +162,9 @@ class LabelAlignmentConfig:
     lr_scale: float = 1.0  # the alignment's peak learning rate as a multiple of optimizer.lr
     answer_items: int = 1  # the answer's leading numbered items CLIP reads (the organism's T5 names the label first)
     max_answer_tokens: int = 40  # the LLM's greedy answer is cut here
+    # Freeze the aligned path for the video steps (its gate still trains): video steps under the summed BCE pull a
+    # path shared by every label toward one vector (docs/design.md §4.3), and skipping its backward pass is faster.
+    freeze_after: bool = True
 
 
 @dataclass

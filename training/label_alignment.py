@@ -128,14 +128,16 @@ def align_label_encoder(
     cosine_before = mean_cosine(model, processor, labels, targets)
     was_training = encoder.training
     encoder.train()
-    for _ in tqdm(range(config.text_steps), desc="Aligning the label encoder", unit="step", disable=not progress):
-        rows = torch.randperm(len(labels), generator=generator)[:batch]
-        prompted = prompted_embeddings(model, processor, [labels[i] for i in rows])
-        loss = (1 - (prompted * targets[rows]).sum(-1)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
+    with torch.random.fork_rng():  # dropout draws from its own seed: the same weights whatever ran before
+        torch.manual_seed(seed)
+        for _ in tqdm(range(config.text_steps), desc="Aligning the label encoder", unit="step", disable=not progress):
+            rows = torch.randperm(len(labels), generator=generator)[:batch]
+            prompted = prompted_embeddings(model, processor, [labels[i] for i in rows])
+            loss = (1 - (prompted * targets[rows]).sum(-1)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
     encoder.train(was_training)
     return AlignmentReport(
         steps=config.text_steps,

@@ -48,13 +48,14 @@ from accelerate.utils import (
     gather_object,
     set_seed,
 )
+from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ovmlv.arguments import EXIT_OK, run_reporting_errors
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
-from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_folder_atomically
+from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_atomically, write_folder_atomically
 from ovmlv.modeling_ovmlv.label_limits import check_label_lengths
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import Vocabulary, negative_label_rng, sample_label_batch
@@ -79,10 +80,11 @@ from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.eval_loop import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
 from ovmlv.training.label_alignment import align_label_encoder
 from ovmlv.training.metrics import deployment_threshold
-from ovmlv.training.optimization import WeightAverage, parameter_groups
+from ovmlv.training.optimization import WeightAverage, is_gate, parameter_groups
 
 logger = get_logger(__name__)
 ALIGNMENT_REPORT = "label_alignment.json"  # what the text-only alignment did, beside train_summary.json
+ALIGNED_WEIGHTS = "label_alignment.safetensors"  # the aligned label path, frozen for the video steps
 
 
 def resolve_mixed_precision(choice: str) -> str:
@@ -274,28 +276,55 @@ def align_labels(
 ) -> None:
     """`label_alignment.text_steps` text-only steps on the training vocabulary (`label_alignment.py`), before
     `prepare`: DeepSpeed copies the weights it optimises when it wraps the model. Every process aligns alike (same
-    seed); a run resumed from a checkpoint skips it, its checkpoint holds the aligned weights."""
+    seed). With `freeze_after` the aligned path is then frozen: the video steps train its gate only, and skip the
+    backward pass through the LLM and the text tower; checkpoints hold trainable weights only, so the aligned path
+    is saved beside them (`ALIGNED_WEIGHTS`) and a resumed run loads it. Without it, the path trains on and a resumed
+    run takes it from its checkpoint. A label encoder without an LLM-prompted path (CoOp, class names, ...) has
+    nothing to align: a recipe shared by several methods may keep the setting."""
     settings = config.label_alignment
     if not settings.text_steps:
         return
-    if config.training.resume and latest_checkpoint(output_dir, accelerator.num_processes) is not None:
+    encoder = model.label_encoder
+    if not hasattr(encoder, "prompted_embedding"):
+        logger.info(f"label_alignment: the {model.config.label_encoder!r} label encoder has no LLM path to align")
         return
-    model.to(accelerator.device)
-    report = align_label_encoder(
-        model,
-        processor,
-        vocabulary.labels,
-        settings,
-        lr=config.optimizer.lr,
-        seed=config.training.seed,
-        progress=accelerator.is_local_main_process,
-    )
-    logger.info(
-        f"Label encoder aligned to the LLM's answers in {report.steps} text steps ({report.seconds:.0f} s): mean "
-        f"cosine of its learnt path to CLIP's reading of them {report.cosine_before:.3f} -> {report.cosine_after:.3f}"
-    )
-    if accelerator.is_main_process:
-        write_json(output_dir / ALIGNMENT_REPORT, dataclasses.asdict(report))
+    resumed = config.training.resume and latest_checkpoint(output_dir, accelerator.num_processes) is not None
+    path = {name: p for name, p in encoder.named_parameters() if p.requires_grad and not is_gate(name)}
+    if resumed and not settings.freeze_after:
+        return
+    if resumed and (output_dir / ALIGNED_WEIGHTS).is_file():
+        saved = load_file(output_dir / ALIGNED_WEIGHTS)
+        if saved.keys() != path.keys():
+            raise ValueError(f"{output_dir / ALIGNED_WEIGHTS} does not hold this label encoder's weights.")
+        with torch.no_grad():
+            for name, parameter in path.items():
+                parameter.copy_(saved[name])
+        logger.info(f"Aligned label encoder loaded from {output_dir / ALIGNED_WEIGHTS}")
+    else:
+        model.to(accelerator.device)
+        report = align_label_encoder(
+            model,
+            processor,
+            vocabulary.labels,
+            settings,
+            lr=config.optimizer.lr,
+            seed=config.training.seed,
+            progress=accelerator.is_local_main_process,
+        )
+        logger.info(
+            f"Label encoder aligned to the LLM's answers in {report.steps} text steps ({report.seconds:.0f} s): mean "
+            f"cosine of its learnt path to CLIP's reading of them {report.cosine_before:.3f} -> "
+            f"{report.cosine_after:.3f}"
+        )
+        if accelerator.is_main_process:
+            write_json(output_dir / ALIGNMENT_REPORT, dataclasses.asdict(report))
+            if settings.freeze_after:
+                weights = {name: parameter.detach().cpu().contiguous() for name, parameter in path.items()}
+                write_atomically(output_dir / ALIGNED_WEIGHTS, lambda temporary: save_file(weights, temporary))
+        accelerator.wait_for_everyone()
+    if settings.freeze_after:
+        for parameter in path.values():
+            parameter.requires_grad_(False)
 
 
 def optimizer_and_schedule(
