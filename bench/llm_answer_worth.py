@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from ovmlv.organism.runs import existing_towers, recipe
 from ovmlv.organism.world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 from ovmlv.processing import OvmlvProcessor
@@ -33,7 +34,6 @@ from ovmlv.text_files import read_lines
 from ovmlv.training.config import LabelAlignmentConfig
 from ovmlv.training.label_alignment import (
     align_label_encoder,
-    answer_items,
     clip_text_embeddings,
     llm_answers,
     prompted_embeddings,
@@ -89,7 +89,7 @@ def macro_aupr(features: dict, set_name: str, labels: list[str], embeds: torch.T
 def answer_sides(model: OvmlvModel, processor: OvmlvProcessor, labels: list[str]) -> dict[str, torch.Tensor]:
     """The four frozen label sides of `labels`."""
     answers = llm_answers(model, processor, labels, ANSWER_TOKENS)
-    firsts = [(answer_items(a, 2) or [label]) for label, a in zip(labels, answers, strict=True)]
+    firsts = [(parse_descriptors(a)[:2] or [label]) for label, a in zip(labels, answers, strict=True)]
     name = clip_text_embeddings(model, processor, labels)
     first = clip_text_embeddings(model, processor, [items[0] for items in firsts])
     second = clip_text_embeddings(model, processor, [items[-1] for items in firsts])

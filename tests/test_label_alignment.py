@@ -9,18 +9,10 @@ import torch
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.training.config import LabelAlignmentConfig, TrainConfig
-from ovmlv.training.label_alignment import align_label_encoder, alignment_targets, answer_items
+from ovmlv.training.label_alignment import align_label_encoder, alignment_targets
 
 LABELS = ["red circle", "blue square", "moving left", "green ring", "striped background"]
 TINY = {"num_prefixes": 1, "num_attributes": 1, "attribute_length": 2, "prompt_transformer_layers": 1}
-
-
-def test_answer_items_are_the_numbered_items_after_the_instructions_one() -> None:
-    answer = "square 2. square shape 3. four equal sides and four corners"
-    assert answer_items(answer, 1) == ["square"]
-    assert answer_items(answer, 2) == ["square", "square shape"]
-    assert answer_items("a plain answer", 3) == ["a plain answer"]
-    assert answer_items("", 1) == [] and answer_items(" 2. ", 1) == []
 
 
 def test_alignment_moves_the_learnt_path_toward_its_targets_and_keeps_the_zero_shot_start(

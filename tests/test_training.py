@@ -381,17 +381,7 @@ def test_interrupted_run_resumes_to_the_same_weights(
 
     resumed = tmp_path / "interrupted"
     config = str(tiny_config(tmp_path / "b.yaml", towers, synthetic, resumed))
-    save_checkpoint = train.save_checkpoint
-
-    def save_then_die(accelerator, output_dir, step, keep):
-        save_checkpoint(accelerator, output_dir, step, keep)
-        raise Preempted
-
-    monkeypatch.setattr(train, "save_checkpoint", save_then_die)
-    with pytest.raises(Preempted):
-        train.main(["--config", config, *overrides])
-    monkeypatch.undo()
-    reset_accelerate_state()
+    killed_after_first_checkpoint(monkeypatch, ["--config", config, *overrides])
     with caplog.at_level(logging.INFO):
         summary = train.main(["--config", config, *overrides, "--resume", "--eval.label_batch_size", "64"])
     assert "Resuming with a changed eval.label_batch_size: 256 -> 64" in caplog.text  # applied, and said
@@ -410,12 +400,8 @@ def test_interrupted_run_resumes_to_the_same_weights(
     )
 
 
-def test_a_resumed_run_keeps_the_frozen_aligned_label_path(tmp_path: Path, towers, synthetic: Path, monkeypatch):
-    """Checkpoints hold trainable weights only: the aligned path, frozen for the video steps, is saved beside them
-    once, and a resumed run loads it instead of aligning again (Adam's first steps make two alignments differ)."""
-    out = tmp_path / "run"
-    config = str(tiny_config(tmp_path / "a.yaml", towers, synthetic, out))
-    overrides = ["--label_alignment.text_steps", "2", "--checkpoint_every", "1", "--max_steps", "2"]
+def killed_after_first_checkpoint(monkeypatch, argv: list[str]) -> None:
+    """Run the trainer with `argv` and preempt it right after it saves its first checkpoint."""
     save_checkpoint = train.save_checkpoint
 
     def save_then_die(accelerator, output_dir, step, keep):
@@ -424,9 +410,18 @@ def test_a_resumed_run_keeps_the_frozen_aligned_label_path(tmp_path: Path, tower
 
     monkeypatch.setattr(train, "save_checkpoint", save_then_die)
     with pytest.raises(Preempted):
-        train.main(["--config", config, *overrides])
+        train.main(argv)
     monkeypatch.undo()
     reset_accelerate_state()
+
+
+def test_a_resumed_run_keeps_the_frozen_aligned_label_path(tmp_path: Path, towers, synthetic: Path, monkeypatch):
+    """Checkpoints hold trainable weights only: the aligned path, frozen for the video steps, is saved beside them
+    once, and a resumed run loads it instead of aligning again (Adam's first steps make two alignments differ)."""
+    out = tmp_path / "run"
+    config = str(tiny_config(tmp_path / "a.yaml", towers, synthetic, out))
+    overrides = ["--label_alignment.text_steps", "2", "--checkpoint_every", "1", "--max_steps", "2"]
+    killed_after_first_checkpoint(monkeypatch, ["--config", config, *overrides])
     aligned = load_file(out / train.ALIGNED_WEIGHTS)
     assert aligned and all(name.startswith(("prefixes", "connector.")) for name in aligned)
     assert json.loads((out / train.ALIGNMENT_REPORT).read_text())["steps"] == 2

@@ -5,15 +5,14 @@ organism's T5 answers "tile" with "square 2. square shape 3. ...", and frozen CL
 the synonym as well as the canonical label. The paper's learnt path (prefixes, soft decoding, prompt transformer,
 soft-prompted CLIP text) starts as noise to CLIP and, with about three video batches per label, cannot learn that
 reading from videos in a short budget (docs/design.md §4.3). Before the first video step, these steps fit f_prompted
-to the CLIP text embedding of the LLM's own greedy answer (its first `answer_items` items) over the training
-vocabulary: labels only, no videos, no human annotation. The label gate stays where it is (0 under
-`start_at_zero_shot`), so the model still scores exactly as its zero-shot start; video training then decides how
-far to open it. docs/design.md §4.4 has the measurements.
+to the CLIP text embedding of the LLM's own greedy answer (its first `answer_items` items, read as the fixed-LLM-prompt
+baseline reads descriptors) over the training vocabulary: labels only, no videos, no human annotation. The label gate
+stays where it is (0 under `start_at_zero_shot`), so the model still scores exactly as its zero-shot start; the video
+steps then open the gate as far as the videos say. docs/design.md §4.4 has the measurements.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,13 +23,12 @@ from tqdm.auto import tqdm
 from transformers import get_cosine_schedule_with_warmup
 
 from ovmlv.modeling_ovmlv import OvmlvModel
+from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from ovmlv.modeling_ovmlv.label_limits import text_context_length
 from ovmlv.processing import OvmlvProcessor
 
 from .config import LabelAlignmentConfig
 
-# "square 2. square shape 3. four equal sides" -> items: the answer follows the instruction's "1.".
-_ITEM_NUMBER = re.compile(r"\s\d+\.\s")
 ANSWER_BATCH = 64  # labels per greedy-generation call
 
 
@@ -43,13 +41,6 @@ class AlignmentReport:
     cosine_before: float
     cosine_after: float
     seconds: float
-
-
-def answer_items(answer: str, count: int) -> list[str]:
-    """The first `count` items of a numbered answer (the text before the first number is item 1); the whole answer
-    when it has no numbers. Empty items are dropped; an empty answer gives []."""
-    items = [item.strip() for item in _ITEM_NUMBER.split(f" {answer} ")]
-    return [item for item in items if item][:count]
 
 
 def llm_answers(model: OvmlvModel, processor: OvmlvProcessor, labels: Sequence[str], max_new_tokens: int) -> list[str]:
@@ -89,7 +80,8 @@ def alignment_targets(
     itself when the LLM answered nothing)."""
     answers = llm_answers(model, processor, labels, config.max_answer_tokens)
     items = [
-        answer_items(answer, config.answer_items) or [label] for label, answer in zip(labels, answers, strict=True)
+        parse_descriptors(answer)[: config.answer_items] or [label]
+        for label, answer in zip(labels, answers, strict=True)
     ]
     flat = clip_text_embeddings(model, processor, [item for label_items in items for item in label_items])
     rows, start = [], 0
