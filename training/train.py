@@ -295,7 +295,10 @@ def align_labels(
     if resumed and (output_dir / ALIGNED_WEIGHTS).is_file():
         saved = load_file(output_dir / ALIGNED_WEIGHTS)
         if saved.keys() != path.keys():
-            raise ValueError(f"{output_dir / ALIGNED_WEIGHTS} does not hold this label encoder's weights.")
+            raise ValueError(
+                f"{output_dir / ALIGNED_WEIGHTS} does not hold this label encoder's weights: the run was started with "
+                "another model. Resume with its own settings, or start a new run (another --output_dir, or --overwrite)."
+            )
         with torch.no_grad():
             for name, parameter in path.items():
                 parameter.copy_(saved[name])
