@@ -271,9 +271,10 @@ def read(results: dict[str, Any], metric: tuple[str, str, str]) -> float:
 
 
 def run_variant(
-    variant: Variant, towers: TinyTowers, data: Path, run_dir: Path, steps: int, seed: int
+    variant: Variant, towers: TinyTowers, data: Path, run_dir: Path, steps: int, seed: int, alignments: Path
 ) -> tuple[Path, dict[str, Any]]:
     """Train (or build) one variant and evaluate it on `SETS`: (its model folder, {set: {group: report}}).
+    Variants whose label path is the same share its text-only alignment through the cache folder `alignments`.
 
     A finished run leaves `RESULT_FILE` in its folder (written last, atomically) and is not run again while its
     variant, budget, seed and recipe file stay the same: a killed `ovmlv claims` continues where it stopped, and
@@ -289,7 +290,8 @@ def run_variant(
             return run_dir / saved["folder"], set_reports(run_dir / "eval", data, list(SETS))
     if run_dir.exists():
         shutil.rmtree(run_dir)
-    run = method_run(variant.method, towers, data, run_dir, steps, seed, variant.overrides, variant.recipe)
+    recipe_overrides = {"label_alignment.cache_dir": str(alignments.resolve()), **variant.recipe}
+    run = method_run(variant.method, towers, data, run_dir, steps, seed, variant.overrides, recipe_overrides)
     results = evaluate_run(run.folder, data, run_dir / "eval", sets=SETS)
     write_text_atomically(done, json.dumps(record | {"folder": run.folder.name}, indent=1) + "\n")
     return run.folder, results
@@ -320,6 +322,7 @@ class Runner:
                 self.out / "runs" / f"{slug(name)}_seed{seed}",
                 self.steps,
                 seed,
+                self.out / "alignments",
             )
             for key, (name, seed) in pending.items()
         }

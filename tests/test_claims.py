@@ -42,7 +42,7 @@ def runner(monkeypatch, tmp_path: Path) -> tuple[Runner, list[tuple[str, int]]]:
     calls = []
     values = {"ovmlv (T=4 parallel, paper)": 0.95, "ovmlv T=4 serial": 0.93, "ovmlv T=0": 0.21}
 
-    def run_variant(variant, towers, data, run_dir, steps, seed):
+    def run_variant(variant, towers, data, run_dir, steps, seed, alignments):
         name = next(name for name, known in VARIANTS.items() if known == variant)
         calls.append((name, seed))
         return run_dir / "final", fake_results(values.get(name, 0.5) + 0.001 * seed)
@@ -90,6 +90,7 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
     def method_run(method, towers, data, run_dir, steps, seed, model_overrides=None, recipe_overrides=None):
         calls.append(run_dir)
         assert not run_dir.exists(), "an interrupted run's folder is cleared first"
+        assert recipe_overrides["label_alignment.cache_dir"] == str(tmp_path / "alignments")  # shared by variants
         (run_dir / "final").mkdir(parents=True)
         return MethodRun(method, run_dir / "final", steps)
 
@@ -98,12 +99,16 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
     monkeypatch.setattr(claims, "set_reports", lambda eval_dir, data, sets: fake_results(0.7))  # saved scores
     variant, run_dir = VARIANTS["ovmlv T=0"], tmp_path / "run"
     (run_dir / "final").mkdir(parents=True)  # killed before its result was written
-    first = claims.run_variant(variant, None, tmp_path, run_dir, 5, 0)
+    first = claims.run_variant(variant, None, tmp_path, run_dir, 5, 0, tmp_path / "alignments")
     assert (
-        claims.run_variant(variant, None, tmp_path, run_dir, 5, 0) == first == (run_dir / "final", fake_results(0.7))
+        claims.run_variant(variant, None, tmp_path, run_dir, 5, 0, tmp_path / "alignments")
+        == first
+        == (run_dir / "final", fake_results(0.7))
     )
     assert len(calls) == 1
-    claims.run_variant(variant, None, tmp_path, run_dir, 6, 0)  # another budget is another run
+    claims.run_variant(
+        variant, None, tmp_path, run_dir, 6, 0, tmp_path / "alignments"
+    )  # another budget is another run
     assert len(calls) == 2
 
 
@@ -162,7 +167,7 @@ def test_close_comparisons_are_confirmed_within_the_run_budget(runner) -> None:
 def test_budget_reports_each_variant_per_budget_beside_the_frozen_reference(monkeypatch, tmp_path: Path) -> None:
     """`ovmlv budget`: one row per (variant, budget), each measure beside the untrained reference's."""
 
-    def run_variant(variant, towers, data, run_dir, steps, seed):
+    def run_variant(variant, towers, data, run_dir, steps, seed, alignments):
         name = next(name for name, known in VARIANTS.items() if known == variant)
         return run_dir / "final", fake_results(0.3 if name == budget.REFERENCE else 0.4 + steps / 1000)
 

@@ -9,7 +9,7 @@ import torch
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.training.config import LabelAlignmentConfig, TrainConfig
-from ovmlv.training.label_alignment import align_label_encoder, alignment_targets
+from ovmlv.training.label_alignment import align_label_encoder, alignment_key, alignment_targets
 
 LABELS = ["red circle", "blue square", "moving left", "green ring", "striped background"]
 TINY = {"num_prefixes": 1, "num_attributes": 1, "attribute_length": 2, "prompt_transformer_layers": 1}
@@ -55,3 +55,24 @@ def test_alignment_needs_the_llm_prompted_encoder(towers, processor) -> None:
 def test_alignment_settings_are_checked(field: str, value, message: str) -> None:
     with pytest.raises(ValueError, match=f"label_alignment.{field} must be {message}"):
         TrainConfig(label_alignment=LabelAlignmentConfig(**{field: value}))
+
+
+def test_an_alignment_key_names_what_the_alignment_depends_on_and_nothing_else(towers) -> None:
+    """Runs that differ only outside the label path (the temporal branch, where the cache lives) share an
+    alignment; another seed, vocabulary, setting or label encoder does not."""
+    settings, tower_names = LabelAlignmentConfig(text_steps=4), (str(towers.clip), str(towers.llm))
+
+    def key(labels=LABELS, config=settings, seed=0, **fields) -> str:
+        torch.manual_seed(0)
+        model = OvmlvModel.from_towers(towers.clip, towers.llm, method="ovmlv", **(TINY | fields))
+        return alignment_key(model, labels, config, lr=1e-3, seed=seed, towers=tower_names)
+
+    reference = key(temporal_layers=0)
+    assert key(temporal_layers=1) == reference
+    assert key(temporal_layers=0, config=LabelAlignmentConfig(text_steps=4, cache_dir="x", freeze_after=False)) == (
+        reference
+    )
+    assert key(temporal_layers=0, seed=1) != reference
+    assert key(temporal_layers=0, labels=LABELS[:-1]) != reference
+    assert key(temporal_layers=0, config=LabelAlignmentConfig(text_steps=5)) != reference
+    assert key(temporal_layers=0, num_attributes=2) != reference

@@ -432,6 +432,41 @@ def test_a_resumed_run_keeps_the_frozen_aligned_label_path(tmp_path: Path, tower
     assert all(torch.equal(final[f"label_encoder.{name}"], weight) for name, weight in aligned.items())
 
 
+def test_runs_that_differ_outside_the_label_path_share_one_cached_alignment(tmp_path: Path, towers, synthetic: Path):
+    """`label_alignment.cache_dir`: the first run aligns and saves; a run that differs only in its video steps loads
+    the same weights instead of aligning again; one whose label path differs aligns its own."""
+    cache = tmp_path / "alignments"
+    overrides = ["--label_alignment.text_steps", "2", "--label_alignment.cache_dir", str(cache), "--max_steps", "1"]
+
+    def run(name: str, *more: str) -> Path:
+        out = tmp_path / name
+        train.main(
+            ["--config", str(tiny_config(tmp_path / f"{name}.yaml", towers, synthetic, out)), *overrides, *more]
+        )
+        reset_accelerate_state()
+        return out
+
+    first, second = run("first"), run("second", "--optimizer.gate_lr_scale", "3")
+    assert len(list(cache.glob("*.safetensors"))) == 1
+    assert "loaded_from" not in json.loads((first / train.ALIGNMENT_REPORT).read_text())
+    assert json.loads((second / train.ALIGNMENT_REPORT).read_text())["loaded_from"].startswith(str(cache))
+    aligned = [load_file(out / train.ALIGNED_WEIGHTS) for out in (first, second)]
+    assert all(torch.equal(aligned[0][name], aligned[1][name]) for name in aligned[0])
+    run("third", "--training.seed", "1")
+    assert len(list(cache.glob("*.safetensors"))) == 2
+
+
+def test_an_alignment_made_for_another_label_encoder_is_refused(tmp_path: Path, towers):
+    one, other = (
+        OvmlvModel.from_towers(towers.clip, towers.llm, **(TINY_MODEL | {"num_prefixes": n})) for n in (1, 2)
+    )
+    saved = tmp_path / "aligned.safetensors"
+    train.save_aligned_path({n: p for n, p in one.label_encoder.named_parameters() if p.requires_grad}, saved)
+    path = {n: p for n, p in other.label_encoder.named_parameters() if p.requires_grad}
+    with pytest.raises(ValueError, match="does not hold this label encoder's weights: it was made with another model"):
+        train.load_aligned_path(path, saved)
+
+
 LAUNCH_TIMEOUT_S = 300  # 15-25 s here; CI machines can be several times slower
 
 

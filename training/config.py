@@ -165,6 +165,10 @@ class LabelAlignmentConfig:
     # Freeze the aligned path for the video steps (its gate still trains): video steps under the summed BCE pull a
     # path shared by every label toward one vector (docs/design.md §4.3), and skipping its backward pass is faster.
     freeze_after: bool = True
+    # A folder of alignments shared between runs: a run whose label path starts from the same weights, with the
+    # same towers, vocabulary, settings and seed as one saved there, loads it instead of aligning again (a sweep
+    # over branch or optimiser settings aligns once; `label_alignment.alignment_key`).
+    cache_dir: str | None = None
 
 
 @dataclass

@@ -13,9 +13,11 @@ steps then open the gate as far as the videos say. docs/design.md §4.4 has the 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -156,3 +158,29 @@ def mean_cosine(model: OvmlvModel, processor: OvmlvProcessor, labels: Sequence[s
             rows = slice(start, start + ANSWER_BATCH)
             total += float((prompted_embeddings(model, processor, labels[rows]) * targets[rows]).sum())
     return total / max(1, len(labels))
+
+
+def alignment_key(
+    model: OvmlvModel, labels: Sequence[str], config: LabelAlignmentConfig, lr: float, seed: int, towers: Sequence[str]
+) -> str:
+    """SHA-256 of everything an alignment's result depends on: the label encoder's settings and the starting weights
+    of its learnt path, the towers it reads (`towers`: their names or folders), the labels, the alignment's settings,
+    learning rate and seed. Runs that differ elsewhere (the temporal branch, the video steps' optimiser) share it."""
+    settings = {name: value for name, value in asdict(config).items() if name not in ("cache_dir", "freeze_after")}
+    model_config = model.config
+    described = {
+        "label_encoder": model_config.label_encoder,
+        "label_encoder_config": model_config.label_encoder_config.to_dict(),
+        "start_at_zero_shot": model_config.start_at_zero_shot,
+        "towers": list(towers),
+        "labels": list(labels),
+        "settings": settings,
+        "lr": lr,
+        "seed": seed,
+    }
+    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
+    for name, parameter in sorted(model.label_encoder.named_parameters()):
+        if parameter.requires_grad and name != "label_gate":
+            digest.update(f"{name}|{parameter.dtype}|{tuple(parameter.shape)}|".encode())
+            digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -56,6 +57,7 @@ from transformers import get_cosine_schedule_with_warmup
 from ovmlv.arguments import EXIT_OK, run_reporting_errors
 from ovmlv.modeling_ovmlv import LabelBank, OvmlvModel
 from ovmlv.modeling_ovmlv.atomic_files import remove_folder, write_atomically, write_folder_atomically
+from ovmlv.modeling_ovmlv.file_locks import locked
 from ovmlv.modeling_ovmlv.label_limits import check_label_lengths
 from ovmlv.processing import OvmlvProcessor
 from ovmlv.training.batching import Vocabulary, negative_label_rng, sample_label_batch
@@ -78,7 +80,7 @@ from ovmlv.training.config import (
 )
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.eval_loop import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
-from ovmlv.training.label_alignment import align_label_encoder
+from ovmlv.training.label_alignment import align_label_encoder, alignment_key
 from ovmlv.training.metrics import deployment_threshold
 from ovmlv.training.optimization import WeightAverage, is_gate, parameter_groups
 
@@ -276,11 +278,12 @@ def align_labels(
 ) -> None:
     """`label_alignment.text_steps` text-only steps on the training vocabulary (`label_alignment.py`), before
     `prepare`: DeepSpeed copies the weights it optimises when it wraps the model. Every process aligns alike (same
-    seed). With `freeze_after` the aligned path is then frozen: the video steps train its gate only, and skip the
-    backward pass through the LLM and the text tower; checkpoints hold trainable weights only, so the aligned path
-    is saved beside them (`ALIGNED_WEIGHTS`) and a resumed run loads it. Without it, the path trains on and a resumed
-    run takes it from its checkpoint. A label encoder without an LLM-prompted path (CoOp, class names, ...) has
-    nothing to align: a recipe shared by several methods may keep the setting."""
+    seed), or loads the same alignment from `label_alignment.cache_dir`. With `freeze_after` the aligned path is then
+    frozen: the video steps train its gate only, and skip the backward pass through the LLM and the text tower;
+    checkpoints hold trainable weights only, so the aligned path is saved beside them (`ALIGNED_WEIGHTS`) and a
+    resumed run loads it. Without it, the path trains on and a resumed run takes it from its checkpoint. A label
+    encoder without an LLM-prompted path (CoOp, class names, ...) has nothing to align: a recipe shared by several
+    methods may keep the setting."""
     settings = config.label_alignment
     if not settings.text_steps:
         return
@@ -293,41 +296,79 @@ def align_labels(
     if resumed and not settings.freeze_after:
         return
     if resumed and (output_dir / ALIGNED_WEIGHTS).is_file():
-        saved = load_file(output_dir / ALIGNED_WEIGHTS)
-        if saved.keys() != path.keys():
-            raise ValueError(
-                f"{output_dir / ALIGNED_WEIGHTS} does not hold this label encoder's weights: the run was started with "
-                "another model. Resume with its own settings, or start a new run (another --output_dir, or --overwrite)."
-            )
-        with torch.no_grad():
-            for name, parameter in path.items():
-                parameter.copy_(saved[name])
-        logger.info(f"Aligned label encoder loaded from {output_dir / ALIGNED_WEIGHTS}")
+        load_aligned_path(path, output_dir / ALIGNED_WEIGHTS)
     else:
         model.to(accelerator.device)
-        report = align_label_encoder(
-            model,
-            processor,
-            vocabulary.labels,
-            settings,
-            lr=config.optimizer.lr,
-            seed=config.training.seed,
-            progress=accelerator.is_local_main_process,
-        )
+        report = aligned_or_cached(config, model, processor, vocabulary, path, accelerator.is_local_main_process)
         logger.info(
-            f"Label encoder aligned to the LLM's answers in {report.steps} text steps ({report.seconds:.0f} s): mean "
-            f"cosine of its learnt path to CLIP's reading of them {report.cosine_before:.3f} -> "
-            f"{report.cosine_after:.3f}"
+            f"Label encoder aligned to the LLM's answers in {report['steps']} text steps ({report['seconds']:.0f} s): "
+            f"mean cosine of its learnt path to CLIP's reading of them {report['cosine_before']:.3f} -> "
+            f"{report['cosine_after']:.3f}"
         )
         if accelerator.is_main_process:
-            write_json(output_dir / ALIGNMENT_REPORT, dataclasses.asdict(report))
+            write_json(output_dir / ALIGNMENT_REPORT, report)
             if settings.freeze_after:
-                weights = {name: parameter.detach().cpu().contiguous() for name, parameter in path.items()}
-                write_atomically(output_dir / ALIGNED_WEIGHTS, lambda temporary: save_file(weights, temporary))
+                save_aligned_path(path, output_dir / ALIGNED_WEIGHTS)
         accelerator.wait_for_everyone()
     if settings.freeze_after:
         for parameter in path.values():
             parameter.requires_grad_(False)
+
+
+def aligned_or_cached(
+    config: TrainConfig,
+    model: OvmlvModel,
+    processor: OvmlvProcessor,
+    vocabulary: Vocabulary,
+    path: dict[str, torch.nn.Parameter],
+    progress: bool,
+) -> dict:
+    """Align the label path, or load the same alignment from `label_alignment.cache_dir` (one process at a time
+    aligns a given key: a second run waits for it, then loads); returns the alignment's report."""
+    settings = config.label_alignment
+    align = functools.partial(
+        align_label_encoder,
+        model,
+        processor,
+        vocabulary.labels,
+        settings,
+        lr=config.optimizer.lr,
+        seed=config.training.seed,
+        progress=progress,
+    )
+    if settings.cache_dir is None:
+        return dataclasses.asdict(align())
+    towers = (config.towers.clip, config.towers.llm)
+    key = alignment_key(model, vocabulary.labels, settings, config.optimizer.lr, config.training.seed, towers)
+    weights, report_file = (Path(settings.cache_dir) / f"{key}{suffix}" for suffix in (".safetensors", ".json"))
+    with locked(weights):
+        if weights.is_file() and report_file.is_file():
+            load_aligned_path(path, weights)
+            logger.info(f"Aligned label encoder loaded from the cache: {weights}")
+            return json.loads(report_file.read_text(encoding="utf-8")) | {"loaded_from": str(weights)}
+        report = dataclasses.asdict(align())
+        save_aligned_path(path, weights)
+        write_json(report_file, report)
+        return report
+
+
+def save_aligned_path(path: dict[str, torch.nn.Parameter], file: Path) -> None:
+    weights = {name: parameter.detach().cpu().contiguous() for name, parameter in path.items()}
+    write_atomically(file, lambda temporary: save_file(weights, temporary))
+
+
+def load_aligned_path(path: dict[str, torch.nn.Parameter], file: Path) -> None:
+    """Copy a saved alignment into the label path; one made for another label encoder is an error that says so."""
+    saved = load_file(file)
+    if saved.keys() != path.keys() or any(saved[name].shape != p.shape for name, p in path.items()):
+        raise ValueError(
+            f"{file} does not hold this label encoder's weights: it was made with another model. Resume with the "
+            "run's own settings, or start a new run (another --output_dir, or --overwrite)."
+        )
+    with torch.no_grad():
+        for name, parameter in path.items():
+            parameter.copy_(saved[name])
+    logger.info(f"Aligned label encoder loaded from {file}")
 
 
 def optimizer_and_schedule(
