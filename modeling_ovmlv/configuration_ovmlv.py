@@ -39,6 +39,7 @@ PAIRED_LABEL_ENCODERS = ("dualcoop",)
 DEEP_PROMPT_LABEL_ENCODERS = ("vilt_clip",)  # both towers read the model's layer-wise prompts (ViLT-CLIP)
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
+LABEL_GATE_FORMS = ("shared", "disagreement")
 TEMPORAL_MODES = ("parallel", "serial")
 # How the video embedding pools the branch's TMP token with the frames' CLS tokens (`video_encoder.VideoEncoder`).
 TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
@@ -161,6 +162,10 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
             lora_rank: LoRA rank (Table 10 tries 2 and 4 and finds 2 enough).
         freeze_prefixes: keep the prefixes at their initial values (ablation: prompts that are not learnt).
         connector: `"prompt_transformer"` (paper), `"mlp"` or `"linear"` (Table 10 ablations).
+        label_gate_form: under `start_at_zero_shot`, how much of the learnt path each label hears: `"shared"`, one gate g
+            for every label (normalize(f_class + g f_prompted)); `"disagreement"`, g (1 - cos(f_class, f_prompted)):
+            a label whose learnt embedding agrees with its class name (CLIP already reads it) keeps it, one it
+            disagrees with (a synonym or category CLIP cannot read) hears the learnt path (docs/design.md §4.4).
         context_length: `"coop"` / `"dualcoop"`: M learnable context vectors read as `[BOS] ctx label [EOS]`.
         context_init: optional phrase ("a video of a") whose token embeddings start the last context vectors (the
             rest start at N(0, 0.02), CoOp's random init); needs `clip_name_or_path` for its tokenizer.
@@ -177,7 +182,7 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
 
     model_type = "ovmlv_label_encoder"
     base_config_key = "label_encoder_config"
-    choices = {"llm_adapter": LLM_ADAPTERS, "connector": CONNECTORS}
+    choices = {"llm_adapter": LLM_ADAPTERS, "connector": CONNECTORS, "label_gate_form": LABEL_GATE_FORMS}
     counts = ("num_prefixes", "prefix_length", "num_attributes", "attribute_length", "lora_rank", "context_length")
     size_limits = {"deep_prompt_length": SIZE_LIMITS["deep_prompt_length"]}
 
@@ -190,6 +195,7 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
     lora_rank: int = 2
     freeze_prefixes: bool = False
     connector: str = "prompt_transformer"
+    label_gate_form: str = "shared"
     context_length: int = 16
     context_init: str | None = None
     negative_context_init: str | None = None

@@ -180,8 +180,9 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
 
     Trainable: the N prefixes (unless `freeze_prefixes`) and the connector. With `llm_adapter="lora"`, LoRA weights
     instead of prefixes; with `"none"`, nothing on the LLM side; either way the LLM reads the bare instruction once
-    per label. With `config.start_at_zero_shot` the embedding is normalize(f_class_name(l) + g f_prompted(l)), its
-    learnt part behind a gate g from 0 (`label_gate`), so a new encoder gives exactly the class-name embedding
+    per label. With `config.start_at_zero_shot` the embedding is normalize(f_class_name(l) + g_l f_prompted(l)), its
+    learnt part behind a gate from 0 (`label_gate`; one for every label, or scaled by the label's disagreement with
+    its class name, `label_encoder_config.label_gate_form`), so a new encoder gives exactly the class-name embedding
     (docs/design.md §3.4); `config.deployment_config.label_interpolation` then mixes the result toward f_class_name
     at test time. Set `gradient_checkpointing` (or call the model's `activation_checkpointing_enable()`) to
     recompute the T5 encoder and each decoder step in the backward pass.
@@ -317,5 +318,16 @@ class LlmPromptedLabelEncoder(LlmLabelEncoder):
         if self.label_gate is None and not ratio:
             return prompted
         class_name = F.normalize(self.text_tower(input_ids, attention_mask), dim=-1)
-        learnt = prompted if self.label_gate is None else F.normalize(class_name + self.label_gate * prompted, dim=-1)
+        learnt = (
+            prompted
+            if self.label_gate is None
+            else F.normalize(class_name + self.gates(class_name, prompted) * prompted, dim=-1)
+        )
         return interpolate_label_embeddings(learnt, class_name, ratio)
+
+    def gates(self, class_name: torch.Tensor, prompted: torch.Tensor) -> torch.Tensor:
+        """(C, 1) how much of f_prompted each label hears (`label_encoder_config.label_gate_form`): the shared gate, or
+        it times the label's disagreement with its class name, 1 - cos (0 where the two agree)."""
+        if self.config.label_encoder_config.label_gate_form == "shared":
+            return self.label_gate.expand(len(class_name), 1)
+        return self.label_gate * (1 - (class_name * prompted).sum(-1, keepdim=True))

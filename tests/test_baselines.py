@@ -192,6 +192,7 @@ ZERO_START_VARIANTS = {  # the paper's model and its ablations (Tables 10-11), e
     "linear connector": ("ovmlv", {"connector": "linear"}),
     "mlp connector": ("ovmlv", {"connector": "mlp"}),
     "serial branch": ("ovmlv", {"temporal_mode": "serial"}),
+    "disagreement gate": ("ovmlv", {"label_gate_form": "disagreement"}),
     "branch-frame pooling": ("ovmlv", {"temporal_pooling": "branch_frames", "temporal_layers": 2}),
     "coop": ("coop", {}),
     "vifi_clip": ("vifi_clip", {}),  # both towers trained, nothing new: CLIP itself

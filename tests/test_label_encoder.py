@@ -235,6 +235,22 @@ def test_label_interpolation_mixes_toward_the_class_name_embedding(towers, input
     assert_same_outputs(embeds[0.3], F.normalize(0.7 * embeds[0.0] + 0.3 * class_names, dim=-1))
 
 
+def test_the_disagreement_gate_scales_each_labels_gate_by_its_disagreement_with_its_class_name(towers, inputs):
+    """label_gate_form="disagreement": normalize(f_cls + g (1 - cos(f_cls, f_prompted)) f_prompted), so a label whose
+    learnt embedding agrees with its class name keeps the class name's embedding."""
+    model = open_gate(build(towers, label_gate_form="disagreement")).eval()
+    encoder = model.label_encoder
+    names = ("input_ids", "attention_mask", "llm_input_ids", "llm_attention_mask")
+    with torch.no_grad():
+        prompted = encoder.prompted_embedding(*(inputs[name] for name in names))
+        class_names = F.normalize(encoder.text_tower(inputs["input_ids"], inputs["attention_mask"]), dim=-1)
+        disagreement = 1 - (prompted * class_names).sum(-1, keepdim=True)
+        assert_same_outputs(
+            model.get_label_features(**inputs), F.normalize(class_names + disagreement * prompted, dim=-1)
+        )
+        assert_same_outputs(encoder.gates(class_names, class_names), torch.zeros(len(LABELS), 1))  # agreement: 0
+
+
 def test_frozen_weights_unchanged_after_an_optimizer_step(towers, inputs):
     model = open_gate(build(towers)).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
