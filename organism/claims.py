@@ -32,7 +32,7 @@ from ovmlv.modeling_ovmlv.method_presets import method_overrides
 from ovmlv.training.eval_reports import markdown_table
 from ovmlv.training.metrics import multilabel_report
 
-from .harness_defaults import ORGANISM_TOWERS, default_steps
+from .harness_defaults import ORGANISM_TOWERS, REPO, default_steps
 from .runs import (
     HELDOUT,
     LABEL_KINDS,
@@ -56,6 +56,7 @@ EXTRA_SEEDS = (1, 2)
 PATCH_RATIOS = (0.0, 0.25, 0.5, 0.75, 1.0)
 SETS = (VAL, HELDOUT, PARAPHRASED)
 RESULT_FILE = "claims_run.json"
+CODE_FOLDERS = ("modeling_ovmlv", "processing", "training", "organism")  # what a run's result depends on
 PAPER = "ovmlv (T=4 parallel, paper)"  # the default model, which every claim about "the trained model" reads
 FROZEN = "frozen CLIP, class names"  # its zero-shot start
 
@@ -270,6 +271,16 @@ def read(results: dict[str, Any], metric: tuple[str, str, str]) -> float:
     return float("nan") if report is None else float(report[name])
 
 
+def code_sha256() -> str:
+    """SHA-256 of the library's Python source that a run goes through (`CODE_FOLDERS`): a finished run is reused only
+    by the code that made it, so a table never mixes runs of two versions."""
+    digest = hashlib.sha256()
+    for path in sorted(path for folder in CODE_FOLDERS for path in (REPO / folder).rglob("*.py")):
+        digest.update(f"{path.relative_to(REPO)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def run_variant(
     variant: Variant, towers: TinyTowers, data: Path, run_dir: Path, steps: int, seed: int, alignments: Path
 ) -> tuple[Path, dict[str, Any]]:
@@ -277,13 +288,14 @@ def run_variant(
     Variants whose label path is the same share its text-only alignment through the cache folder `alignments`.
 
     A finished run leaves `RESULT_FILE` in its folder (written last, atomically) and is not run again while its
-    variant, budget, seed and recipe file stay the same: a killed `ovmlv claims` continues where it stopped, and
-    its reports are read again from the saved scores. A run folder without it is an interrupted run; it starts
-    over.
+    variant, budget, seed, recipe file and library code stay the same: a killed `ovmlv claims` continues where it
+    stopped, and its reports are read again from the saved scores. A run folder without it is an interrupted run;
+    it starts over.
     """
     done = run_dir / RESULT_FILE
     recipe_sha256 = hashlib.sha256(RECIPE.read_bytes()).hexdigest()
     record = {"variant": variant.config_key(), "steps": steps, "seed": seed, "recipe_sha256": recipe_sha256}
+    record["code_sha256"] = code_sha256()
     if done.is_file():
         saved = json.loads(done.read_text(encoding="utf-8"))
         if saved == record | {"folder": saved.get("folder")}:

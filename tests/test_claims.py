@@ -106,10 +106,25 @@ def test_a_finished_run_is_not_run_again_and_an_interrupted_one_starts_over(monk
         == (run_dir / "final", fake_results(0.7))
     )
     assert len(calls) == 1
-    claims.run_variant(
-        variant, None, tmp_path, run_dir, 6, 0, tmp_path / "alignments"
-    )  # another budget is another run
+    alignments = tmp_path / "alignments"
+    claims.run_variant(variant, None, tmp_path, run_dir, 6, 0, alignments)  # another budget is another run
     assert len(calls) == 2
+    monkeypatch.setattr(claims, "code_sha256", lambda: "another version of the library")
+    claims.run_variant(variant, None, tmp_path, run_dir, 6, 0, alignments)  # and so is another version of the code
+    assert len(calls) == 3
+
+
+def test_the_code_fingerprint_changes_with_any_source_file_of_the_library(monkeypatch, tmp_path: Path) -> None:
+    assert all((claims.REPO / folder / "__init__.py").is_file() for folder in claims.CODE_FOLDERS)
+    for folder in claims.CODE_FOLDERS:
+        (tmp_path / folder / "inner").mkdir(parents=True)
+        (tmp_path / folder / "inner" / "module.py").write_text("VALUE = 1\n")
+    monkeypatch.setattr(claims, "REPO", tmp_path)
+    before = claims.code_sha256()
+    (tmp_path / "README.md").write_text("not code")
+    assert claims.code_sha256() == before
+    (tmp_path / claims.CODE_FOLDERS[-1] / "inner" / "module.py").write_text("VALUE = 2\n")
+    assert claims.code_sha256() != before
 
 
 def test_the_llm_claim_needs_all_three_margins() -> None:
