@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from transformers import pipeline
 
 from ovmlv.arguments import CommandError
@@ -28,6 +29,7 @@ from ovmlv.training.config import ManifestConfig
 from ovmlv.training.data import read_manifest
 from ovmlv.training.eval_loop import write_json
 from ovmlv.training.eval_reports import markdown_table
+from ovmlv.training.metrics import average_precision
 
 from .harness_defaults import DEMO_OUT, ORGANISM_TOWERS, QUICK_OUT, default_steps
 from .runs import (
@@ -53,6 +55,7 @@ from .world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 STEPS = 6
 METHOD = "ovmlv"
 BASELINES = {"class_name": "frozen organism, class names", "templates": "frozen organism, prompt templates"}
+REFERENCE = "class_name"  # the frozen model the printed videos compare the trained one with
 NUM_CLASSIFIED = 4  # held-out videos shown at the end
 MAX_SHOWN = 10  # predicted labels printed per video
 # (column title, evaluation set, label group) of the per-held-out-kind table: world v2's (a), (b), (c), (d)
@@ -103,10 +106,12 @@ def results_table(results: dict[str, dict]) -> str:
     )
 
 
-def classify_held_out(model_dir: Path, data: Path) -> None:
+def classify_held_out(model_dir: Path, data: Path, reference_dir: Path) -> None:
     """Labels above the calibrated threshold for a few held-out videos, scored against the whole vocabulary (unseen
-    labels included), beside the true labels: the best `MAX_SHOWN`, then what all of them found and missed."""
+    labels included), beside the true labels: the best `MAX_SHOWN`, then what all of them found and missed, and how
+    well the trained model and the frozen reference in `reference_dir` each rank every label for that video."""
     classifier = pipeline("zero-shot-video-classification", model=str(model_dir), trust_remote_code=True)
+    reference = pipeline("zero-shot-video-classification", model=str(reference_dir), trust_remote_code=True)
     vocabulary = read_lines(data / "vocab_all.txt", "vocabulary")
     records = read_manifest(ManifestConfig(manifest=str(data / "heldout.jsonl")))  # as `synthetic` names it
     threshold = classifier.model.config.deployment_config.threshold
@@ -124,6 +129,20 @@ def classify_held_out(model_dir: Path, data: Path) -> None:
         print(
             f"  {len(found & truth)} of {len(truth)} true labels found among {len(found)} predicted; missed: {missed}"
         )
+        trained, frozen = (
+            ranking_precision(model(record["video"], candidate_labels=vocabulary, threshold=0.0), truth)
+            for model in (classifier, reference)
+        )
+        print(
+            f"  every label ranked for this video, average precision: trained {trained:.3f}, frozen CLIP with class "
+            f"names {frozen:.3f}"
+        )
+
+
+def ranking_precision(ranked: list[dict], truth: set[str]) -> float:
+    """Average precision of one video's labels as the pipeline ranked them (every label, best first)."""
+    hits = np.array([entry["label"] in truth for entry in ranked], dtype=float)
+    return average_precision(hits, -np.arange(len(hits), dtype=float))
 
 
 def run_demo(
@@ -167,10 +186,10 @@ def run_demo(
             raise RuntimeError(f"Training changed {len(changed)} frozen tower weights, e.g. {changed[:3]}.")
         print(f"Frozen tower weights after training: all {compared} tensors bit-identical to the towers'.")
     with announce(f"4/{STEPS} Evaluating the frozen organism's zero-shot baselines and the trained model"):
-        results = {}
+        results, folders = {}, {}
         for method, name in BASELINES.items():
-            baseline = method_run(method, towers, data, out / method, steps, seed)
-            results[name] = evaluate_run(baseline.folder, data, out / f"eval_{method}")
+            folders[method] = method_run(method, towers, data, out / method, steps, seed).folder
+            results[name] = evaluate_run(folders[method], data, out / f"eval_{method}")
         results[f"{METHOD}, {steps} steps"] = evaluate_run(trained, data, out / "eval_trained")
         table = results_table(results)
         write_text_atomically(out / "results.md", table + "\n")
@@ -181,4 +200,4 @@ def run_demo(
         repo_id = f"your-username/{hub.resolve().name}"  # as `ovmlv export` names a repo it does not push
         print(f"Exported {export_model(trained, hub, repo_id, eval_report=eval_report, overwrite=True)}")
     with announce(f"6/{STEPS} Classifying held-out videos with pipeline('zero-shot-video-classification', '{hub}')"):
-        classify_held_out(hub, data)
+        classify_held_out(hub, data, reference_dir=folders[REFERENCE])

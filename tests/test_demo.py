@@ -115,6 +115,19 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
         r"^  (\d+) of (\d+) true labels found among \d+ predicted; missed: ", printed, flags=re.MULTILINE
     )
     assert [int(total) for _, total in found] == [len(record["labels"]) for record in heldout[: demo.NUM_CLASSIFIED]]
+    beside = re.findall(
+        r"^  every label ranked for this video, average precision: trained ([\d.]+), frozen CLIP with class names "
+        r"([\d.]+)$",
+        printed,
+        flags=re.MULTILINE,
+    )
+    assert len(beside) == demo.NUM_CLASSIFIED and all(0 < float(value) <= 1 for pair in beside for value in pair)
+
+
+def test_a_videos_ranking_precision_is_the_average_precision_of_its_ranked_labels() -> None:
+    ranked = [{"label": label} for label in ("red star", "blue ring", "star", "ring")]
+    assert demo.ranking_precision(ranked, {"red star", "star"}) == pytest.approx((1 + 2 / 3) / 2)
+    assert demo.ranking_precision(ranked, {"ring"}) == pytest.approx(1 / 4)
 
 
 def test_compare_trains_and_evaluates_each_method(quick_demo, tmp_path: Path) -> None:
