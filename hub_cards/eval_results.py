@@ -15,6 +15,7 @@ from typing import Any
 METRIC_NAMES = {
     "aupr_macro": "AUPR (macro)",
     "aupr_micro": "AUPR (micro)",
+    "aupr_samples": "AUPR (per video)",
     "peak_f1": "Peak F1",
     "peak_f1_threshold": "Peak-F1 threshold",
     "threshold": "Threshold",

@@ -101,6 +101,11 @@ def test_quick_demo_runs_every_step(quick_demo) -> None:
         "| Model | (a) unseen compositions, AUPR | (b) held-out synonyms, AUPR | (c) held-out categories, AUPR |"
         in table
     )
+    assert "| held-out, AUPR per video | paraphrased, AUPR per video |" in table
+    for model in results:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {model} | ") and line.count("|") == 9)
+        per_video = [results[model][name]["all"]["aupr_samples"] for name in (HELDOUT, PARAPHRASED)]
+        assert row.endswith(" | ".join(f"{value:.3f}" for value in per_video) + " |")
     rows = [line for line in table.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
     assert len(rows) == (1 + len(results)) * (1 + len(LABEL_KINDS)) + (1 + len(results))  # chance rows included
     assert table in printed

@@ -69,6 +69,16 @@ def test_average_precision_without_positives_is_nan():
     assert np.isnan(average_precision([0, 0, 0], [0.1, 0.5, 0.2]))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_samples_aupr_is_each_videos_ranking_of_the_labels(seed):
+    """average="samples": the mean AP of each row's ranking of its classes, rows without a positive skipped (as
+    scikit-learn's average="samples" averages the rows it can score)."""
+    y, s = random_case(seed)
+    rows = np.flatnonzero(y.any(axis=1))
+    expected = [average_precision_score(y[r], s[r]) for r in rows]
+    assert aupr(y, s, "samples") == pytest.approx(np.mean(expected) if expected else float("nan"), nan_ok=True)
+
+
 def test_aupr_by_hand_skips_classes_without_positives():
     y = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 0]])
     s = np.array([[0.9, 0.2, 0.5], [0.8, 0.1, 0.4], [0.3, 0.7, 0.6]])
@@ -265,11 +275,13 @@ def test_multilabel_report_keys():
     report = multilabel_report(y, s, threshold=0.4)
     assert report["aupr_macro"] == aupr(y, s)
     assert report["aupr_micro"] == aupr(y, s, "micro")
+    assert report["aupr_samples"] == aupr(y, s, "samples")
     assert (report["peak_f1"], report["peak_f1_threshold"]) == peak_f1(y, s)
     assert {k: report[k] for k in ("f1", "precision", "recall")} == f1_at_threshold(y, s, 0.4)
     assert set(multilabel_report(y, s)) == {
         "aupr_macro",
         "aupr_micro",
+        "aupr_samples",
         "skipped_classes",
         "peak_f1",
         "peak_f1_threshold",

@@ -109,15 +109,18 @@ def _aupr(t: np.ndarray, s: np.ndarray, average: str) -> float:
         return float(_column_average_precision(t.reshape(-1, 1), s.reshape(-1, 1))[0])
     if average == "macro":
         return _macro(_column_average_precision(t, s))
-    raise ValueError(f"average must be 'macro' or 'micro'; got {average!r}.")
+    if average == "samples":
+        return _macro(_column_average_precision(t.T, s.T))
+    raise ValueError(f"average must be 'macro', 'micro' or 'samples'; got {average!r}.")
 
 
 def aupr(y_true: ArrayLike, y_score: ArrayLike, average: str = "macro") -> float:
     """Area under the precision-recall curve of (N, C) inputs (the paper's Table 1 metric).
 
     macro: mean AP over classes with at least one positive (an open-vocabulary test set names classes that may not
-    occur; `per_class_average_precision` shows which). micro: AP of all (video, class) pairs pooled. NaN when no
-    class has a positive.
+    occur; `per_class_average_precision` shows which). micro: AP of all (video, class) pairs pooled. samples: mean AP
+    of each video's ranking of the classes, over videos with at least one positive (what a user reading one video's
+    ranked labels sees; scikit-learn's average="samples"). NaN when no class (no video) has a positive.
     """
     return _aupr(*_validated(y_true, y_score, ndim=2), average)
 
@@ -240,7 +243,7 @@ def top_k_accuracy(labels: ArrayLike, y_score: ArrayLike, k: int = 1) -> float:
 def multilabel_report(y_true: ArrayLike, y_score: ArrayLike, threshold: float | None = None) -> dict[str, float]:
     """The paper's multi-label numbers for one (N, C) dataset in one pass over validation.
 
-    Keys: aupr_macro, aupr_micro, skipped_classes (classes without positives, left out of macro), peak_f1,
+    Keys: aupr_macro, aupr_micro, aupr_samples, skipped_classes (classes without positives, left out of macro), peak_f1,
     peak_f1_threshold; with a deployment `threshold` also threshold, f1, precision, recall at it.
     """
     t, s = _validated(y_true, y_score, ndim=2)
@@ -249,6 +252,7 @@ def multilabel_report(y_true: ArrayLike, y_score: ArrayLike, threshold: float | 
     report = {
         "aupr_macro": _macro(ap),
         "aupr_micro": _aupr(t, s, "micro"),
+        "aupr_samples": _aupr(t, s, "samples"),
         "skipped_classes": int(np.isnan(ap).sum()),
         "peak_f1": f1,
         "peak_f1_threshold": best,
