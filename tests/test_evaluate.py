@@ -159,7 +159,9 @@ def test_markdown_table_is_printed_and_written(run):
     markdown = (out / "results.md").read_text()
     assert markdown.strip() == stdout.strip()
     lines = markdown.splitlines()
-    assert "| Dataset | Split | AUPR (macro) | AUPR (micro) | Peak F1 |" in markdown  # the model card's columns
+    assert (
+        "| Dataset | Split | AUPR (macro) | AUPR (micro) | AUPR (per video) | Peak F1 |" in markdown
+    )  # the card's columns
     assert any(line.startswith("| objects (scene) | val |") and "| – |" in line for line in lines)  # no video count
     assert "Deployment threshold **" in markdown and "over objects (paper §4.6)" in markdown
     assert "| objects | 4 | 3 | 1 | yes |" in markdown and "| actions | 3 | 3 | 0 | no |" in markdown
