@@ -30,6 +30,7 @@ from ovmlv.modeling_ovmlv.label_limits import text_context_length
 from ovmlv.processing import OvmlvProcessor
 
 from .config import LabelAlignmentConfig
+from .optimization import is_gate
 
 ANSWER_BATCH = 64  # labels per greedy-generation call
 
@@ -113,8 +114,7 @@ def align_label_encoder(
         )
     start = time.perf_counter()
     targets = alignment_targets(model, processor, labels, config)
-    parameters = [p for name, p in encoder.named_parameters() if p.requires_grad and name != "label_gate"]
-    optimizer = torch.optim.AdamW(parameters, lr=lr * config.lr_scale, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(learnt_path(model).values(), lr=lr * config.lr_scale, weight_decay=0.0)
     warmup = min(max(1, config.text_steps // 10), config.text_steps)
     schedule = get_cosine_schedule_with_warmup(optimizer, warmup, config.text_steps)
     generator = torch.Generator().manual_seed(seed)
@@ -140,6 +140,12 @@ def align_label_encoder(
         cosine_after=mean_cosine(model, processor, labels, targets),
         seconds=time.perf_counter() - start,
     )
+
+
+def learnt_path(model: OvmlvModel) -> dict[str, torch.nn.Parameter]:
+    """The label encoder's trainable weights but its gate (prefixes or LoRA, connector): what alignment fits, what
+    `freeze_after` freezes and what a saved alignment holds, by name."""
+    return {name: p for name, p in model.label_encoder.named_parameters() if p.requires_grad and not is_gate(name)}
 
 
 def prompted_embeddings(model: OvmlvModel, processor: OvmlvProcessor, labels: Sequence[str]) -> torch.Tensor:
@@ -179,8 +185,7 @@ def alignment_key(
         "seed": seed,
     }
     digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
-    for name, parameter in sorted(model.label_encoder.named_parameters()):
-        if parameter.requires_grad and name != "label_gate":
-            digest.update(f"{name}|{parameter.dtype}|{tuple(parameter.shape)}|".encode())
-            digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    for name, parameter in sorted(learnt_path(model).items()):
+        digest.update(f"{name}|{parameter.dtype}|{tuple(parameter.shape)}|".encode())
+        digest.update(parameter.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()

@@ -80,9 +80,9 @@ from ovmlv.training.config import (
 )
 from ovmlv.training.data import VideoClips, collate_clips, load_training_data
 from ovmlv.training.eval_loop import EvalResult, EvalSet, build_eval_set, evaluate_all, write_json
-from ovmlv.training.label_alignment import align_label_encoder, alignment_key
+from ovmlv.training.label_alignment import align_label_encoder, alignment_key, learnt_path
 from ovmlv.training.metrics import deployment_threshold
-from ovmlv.training.optimization import WeightAverage, is_gate, parameter_groups
+from ovmlv.training.optimization import WeightAverage, parameter_groups
 
 logger = get_logger(__name__)
 ALIGNMENT_REPORT = "label_alignment.json"  # what the text-only alignment did, beside train_summary.json
@@ -292,7 +292,7 @@ def align_labels(
         logger.info(f"label_alignment: the {model.config.label_encoder!r} label encoder has no LLM path to align")
         return
     resumed = config.training.resume and latest_checkpoint(output_dir, accelerator.num_processes) is not None
-    path = {name: p for name, p in encoder.named_parameters() if p.requires_grad and not is_gate(name)}
+    path = learnt_path(model)
     if resumed and not settings.freeze_after:
         return
     if resumed and (output_dir / ALIGNED_WEIGHTS).is_file():
@@ -344,7 +344,6 @@ def aligned_or_cached(
     with locked(weights):
         if weights.is_file() and report_file.is_file():
             load_aligned_path(path, weights)
-            logger.info(f"Aligned label encoder loaded from the cache: {weights}")
             return json.loads(report_file.read_text(encoding="utf-8")) | {"loaded_from": str(weights)}
         report = dataclasses.asdict(align())
         save_aligned_path(path, weights)
