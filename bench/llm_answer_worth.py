@@ -1,15 +1,17 @@
 """What is the LLM's answer worth to CLIP, on the label side alone, and how much of it does alignment carry?
 
 On world v2 every label is scored against the frozen organism's frame-mean video embeddings (cached once), as
-evaluation scores them, with four label sides from frozen CLIP: the class name; the first item of the T5's greedy
+evaluation scores them, with five label sides from frozen CLIP: the class name; the first item of the T5's greedy
 answer to the encoder's instruction (the organism's T5 names the label in canonical words first: "tile" -> "square
-2. square shape ..."); the two summed; the mean of the first two items. Macro AUPR over labels with a positive, per
+2. square shape ..."); the two summed; the mean of the first two items; the best of the class name and the category
+members the answer lists (`label_encoder_config.category_members`, docs/design.md §4.5). Macro AUPR over labels with a positive, per
 group: seen labels on val, (a) unseen compositions and (c) held-out categories on the held-out set, (b) held-out
 synonyms on its paraphrased copy.
 
 `--align N` then fits the paper's label encoder (`method="ovmlv"`) with N text-only alignment steps
 (`training/label_alignment.py`, the recipe's rate) and reports normalize(class name + g f_prompted) for gates g in
-`GATES` (g = 0: the zero-shot start; large g: the learnt path alone). docs/design.md §4.4 has the measured table.
+`GATES` (g = 0: the zero-shot start; large g: the learnt path alone). docs/design.md §4.4 and §4.5 have the
+measured tables.
 
     .venv/bin/python bench/llm_answer_worth.py --data outputs/demo/data [--align 200]
 """
@@ -27,6 +29,8 @@ import torch.nn.functional as F
 
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
+from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.modeling_ovmlv.label_members import best_slot_scores, llm_answers
 from ovmlv.organism.runs import existing_towers, recipe
 from ovmlv.organism.world_labels import HELDOUT_CATEGORY, HELDOUT_SYNONYM, UNSEEN_COMPOSITION
 from ovmlv.processing import OvmlvProcessor
@@ -35,7 +39,6 @@ from ovmlv.training.config import LabelAlignmentConfig
 from ovmlv.training.label_alignment import (
     align_label_encoder,
     clip_text_embeddings,
-    llm_answers,
     prompted_embeddings,
 )
 from ovmlv.training.metrics import per_class_average_precision
@@ -43,6 +46,7 @@ from ovmlv.training.metrics import per_class_average_precision
 SETS = {"val": "val.jsonl", "heldout": "heldout.jsonl", "paraphrased": "heldout_paraphrased.jsonl"}
 GATES = (0.0, 1.0, 3.0, 1000.0)
 ANSWER_TOKENS = 40
+MEMBER_SLOTS = 8  # the organism recipe's `category_members`
 
 
 def video_features(data: Path, cache: Path) -> dict:
@@ -79,15 +83,19 @@ def label_groups(data: Path) -> dict[str, tuple[str, list[str]]]:
 
 
 def macro_aupr(features: dict, set_name: str, labels: list[str], embeds: torch.Tensor) -> float:
-    """Macro AUPR over the labels with a positive in `set_name`."""
+    """Macro AUPR over the labels with a positive in `set_name`; a label of several slots scores its best."""
     targets = np.array([[label in positives for label in labels] for positives in features[f"{set_name}_labels"]])
-    scores = (features[set_name] @ F.normalize(embeds, dim=-1).T).numpy()
+    videos = features[set_name]
+    slots = F.normalize(embeds.unflatten(-1, (-1, videos.shape[1])), dim=-1).flatten(1)
+    scores = best_slot_scores(videos, slots, videos.shape[1]).numpy()
     keep = targets.any(0)
     return float(np.nanmean(per_class_average_precision(targets[:, keep], scores[:, keep])))
 
 
-def answer_sides(model: OvmlvModel, processor: OvmlvProcessor, labels: list[str]) -> dict[str, torch.Tensor]:
-    """The four frozen label sides of `labels`."""
+def answer_sides(
+    model: OvmlvModel, members: OvmlvModel, processor: OvmlvProcessor, labels: list[str]
+) -> dict[str, torch.Tensor]:
+    """The five frozen label sides of `labels` (`members`: the zero-shot model with category-member slots)."""
     answers = llm_answers(model, processor, labels, ANSWER_TOKENS)
     firsts = [(parse_descriptors(a)[:2] or [label]) for label, a in zip(labels, answers, strict=True)]
     name = clip_text_embeddings(model, processor, labels)
@@ -98,6 +106,7 @@ def answer_sides(model: OvmlvModel, processor: OvmlvProcessor, labels: list[str]
         "first answer item": first,
         "class name + first item": F.normalize(name + first, dim=-1),
         "first two items": F.normalize(first + second, dim=-1),
+        "best of class name and category members": embed_labels(labels, members, processor),
     }
 
 
@@ -137,7 +146,8 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     towers = existing_towers()
     processor = OvmlvProcessor.from_towers(towers.clip, towers.llm)
     model = OvmlvModel.from_towers(towers.clip, towers.llm, method="ovmlv").eval()
-    rows = table(features, groups, lambda labels: answer_sides(model, processor, labels))
+    members = OvmlvModel.from_towers(towers.clip, towers.llm, method="ovmlv", category_members=MEMBER_SLOTS).eval()
+    rows = table(features, groups, lambda labels: answer_sides(model, members, processor, labels))
     if args.align:
         start = time.perf_counter()
         settings = LabelAlignmentConfig(text_steps=args.align)

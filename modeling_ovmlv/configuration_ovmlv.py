@@ -40,6 +40,7 @@ DEEP_PROMPT_LABEL_ENCODERS = ("vilt_clip",)  # both towers read the model's laye
 LLM_ADAPTERS = ("prefix", "lora", "none")
 CONNECTORS = ("prompt_transformer", "mlp", "linear")
 LABEL_GATE_FORMS = ("shared", "disagreement")
+MAX_CATEGORY_MEMBERS = 32  # slots of a label's embedding: a bank is this many times wider
 TEMPORAL_MODES = ("parallel", "serial")
 # How the video embedding pools the branch's TMP token with the frames' CLS tokens (`video_encoder.VideoEncoder`).
 TEMPORAL_POOLINGS = ("clip_frames", "branch_frames")
@@ -166,6 +167,9 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
             for every label (normalize(f_class + g f_prompted)); `"disagreement"`, g (1 - cos(f_class, f_prompted)):
             a label whose learnt embedding agrees with its class name (CLIP already reads it) keeps it, one it
             disagrees with (a synonym or category CLIP cannot read) hears the learnt path (docs/design.md §4.4).
+        category_members: LLM label encoders only: a label that names a category is scored as the best of itself
+            and the members its LLM's answer lists (`label_members.py`); the value is M, the slots of its embedding
+            (the label, then up to M - 1 members), 0 for one embedding per label (the paper's).
         context_length: `"coop"` / `"dualcoop"`: M learnable context vectors read as `[BOS] ctx label [EOS]`.
         context_init: optional phrase ("a video of a") whose token embeddings start the last context vectors (the
             rest start at N(0, 0.02), CoOp's random init); needs `clip_name_or_path` for its tokenizer.
@@ -196,6 +200,7 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
     freeze_prefixes: bool = False
     connector: str = "prompt_transformer"
     label_gate_form: str = "shared"
+    category_members: int = 0
     context_length: int = 16
     context_init: str | None = None
     negative_context_init: str | None = None
@@ -207,6 +212,12 @@ class OvmlvLabelEncoderConfig(OvmlvGroupConfig):
 
     def validate(self) -> None:
         super().validate()
+        members = self.category_members
+        if isinstance(members, bool) or not isinstance(members, int) or not 0 <= members <= MAX_CATEGORY_MEMBERS:
+            raise ValueError(
+                f"OvmlvConfig.label_encoder_config.category_members must be a whole number from 0 (off) to "
+                f"{MAX_CATEGORY_MEMBERS}, got {members!r}."
+            )
         if "{label}" not in self.descriptor_template or "{descriptor}" not in self.descriptor_template:
             raise ValueError(
                 f"OvmlvConfig.label_encoder_config.descriptor_template={self.descriptor_template!r} needs '{{label}}' "
@@ -568,6 +579,12 @@ class OvmlvConfig(PretrainedConfig):
         return self.label_encoder in PAIRED_LABEL_ENCODERS
 
     @property
+    def category_member_slots(self) -> int:
+        """M, the slots of a label's embedding that hold its category's members; 0 without (no LLM to list them)."""
+        return self.label_encoder_config.category_members if self.uses_llm else 0
+
+    @property
     def label_embedding_dim(self) -> int:
-        """Width of f_t(l): D, or 2D for the paired (positive; negative) embeddings of DualCoOp."""
-        return self.projection_dim * (2 if self.pairs_label_embeddings else 1)
+        """Width of a label's embedding: D; 2D for the paired (positive; negative) embeddings of DualCoOp; M * D with M
+        category-member slots (`label_members.py`; training scores a label alone, D wide)."""
+        return self.projection_dim * (2 if self.pairs_label_embeddings else max(1, self.category_member_slots))

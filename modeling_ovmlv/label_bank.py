@@ -15,6 +15,7 @@ from transformers.utils.logging import tqdm
 from .atomic_files import write_files_atomically
 from .checksums import file_sha256
 from .label_limits import check_label_lengths
+from .label_members import MEMBER_ANSWER_TOKENS, llm_answers, member_slots
 from .ranking import rank_rows
 
 BANK_WEIGHTS_NAME = "label_bank.safetensors"
@@ -53,13 +54,30 @@ def clean_labels(labels: str | Iterable[str], what: str = "candidate_labels") ->
 def embed_labels(
     labels: Sequence[str], model: torch.nn.Module, processor, batch_size: int = 256, progress: bool = False
 ) -> torch.Tensor:
-    """(C, D) unit-norm embeddings of `labels` (C, 2D for DualCoOp), `batch_size` labels per label-encoder call."""
-    check_label_lengths(labels, processor, model.config, where="the labels to encode")
+    """(C, `config.label_embedding_dim`) unit-norm embeddings of `labels`, `batch_size` texts per label-encoder call:
+    (C, D); (C, 2D) for DualCoOp; with category-member slots each label's own and its members' (`label_members.py`),
+    the members listed by the LLM's answer for the label."""
+    slots = model.config.category_member_slots
+    if not slots or not labels:
+        return _embed_texts(labels, model, processor, batch_size, progress)
+    answers = llm_answers(model, processor, labels, MEMBER_ANSWER_TOKENS, progress)
+    rows = member_slots(labels, answers, slots)
+    texts = list(dict.fromkeys(text for row in rows for text in row))
+    column = {text: index for index, text in enumerate(texts)}
+    embeddings = _embed_texts(texts, model, processor, batch_size, progress)
+    return embeddings[torch.tensor([[column[text] for text in row] for row in rows])].flatten(1)
+
+
+def _embed_texts(
+    texts: Sequence[str], model: torch.nn.Module, processor, batch_size: int, progress: bool
+) -> torch.Tensor:
+    """(T, D) (DualCoOp: (T, 2D)) unit-norm embeddings, each text encoded alone as a label."""
+    check_label_lengths(texts, processor, model.config, where="the labels to encode")
     device = next(model.parameters()).device
     chunks = []
-    starts = range(0, len(labels), batch_size)
+    starts = range(0, len(texts), batch_size)
     for start in tqdm(starts, desc="Encoding labels", unit="batch", disable=not progress or len(starts) < 2):
-        inputs = processor(text=list(labels[start : start + batch_size]), return_tensors="pt")
+        inputs = processor(text=list(texts[start : start + batch_size]), return_tensors="pt")
         with torch.inference_mode():
             chunks.append(model.get_label_features(**{k: v.to(device) for k, v in inputs.items()}).float().cpu())
     return torch.cat(chunks) if chunks else torch.empty(0, model.config.label_embedding_dim)

@@ -38,12 +38,16 @@ def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
     return F.normalize(F.normalize(features, dim=-1).mean(dim=1), dim=-1)
 
 
-def interpolate_label_embeddings(learnt: torch.Tensor, frozen: torch.Tensor, ratio: float) -> torch.Tensor:
+def interpolate_label_embeddings(
+    learnt: torch.Tensor, frozen: torch.Tensor, ratio: float, dim: int | None = None
+) -> torch.Tensor:
     """normalize((1 - r) learnt + r frozen) of unit-norm (C, D) embeddings: r = 0 the learnt ones, r = 1 exactly the
-    frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvDeploymentConfig.label_interpolation`)."""
+    frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvDeploymentConfig.label_interpolation`). `dim`: D,
+    for embeddings of several D-wide slots (C, M * D), each normalised alone (`label_members.py`)."""
     if not ratio:
         return learnt
-    return F.normalize(torch.lerp(learnt, frozen, ratio), dim=-1)
+    mixed = torch.lerp(learnt, frozen, ratio)
+    return F.normalize(mixed.unflatten(-1, (-1, dim or mixed.shape[-1])), dim=-1).flatten(-2)
 
 
 def build_llm(config: T5Config) -> T5ForConditionalGeneration:

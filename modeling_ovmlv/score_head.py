@@ -9,6 +9,7 @@ from torch import nn
 from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
+from .label_members import best_slot_scores
 
 
 class ScoreHead(nn.Module):
@@ -17,6 +18,9 @@ class ScoreHead(nn.Module):
     A module rather than a formula in the model, so that its two parameters (tau and b, learnable on request) are
     read only when it is called, as offload hooks and DeepSpeed ZeRO-3 need. `logit_scale` is log(1 / tau), of
     shape (1,): DeepSpeed cannot partition 0-dim parameters.
+
+    With `category_members` slots a label's embedding is (C, M * D) and its cosine the best over its slots
+    (`label_members.py`); a label alone, D wide, is scored as usual (training encodes labels so).
 
     DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
     sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
@@ -33,7 +37,9 @@ class ScoreHead(nn.Module):
         init.constant_(self.logit_bias, float(self.config.score_bias))
 
     def forward(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
-        if label_embeds.shape[-1] != self.config.label_embedding_dim:
+        dim, width = self.config.projection_dim, self.config.label_embedding_dim
+        accepted = {width} | ({dim} if self.config.category_member_slots else set())
+        if label_embeds.shape[-1] not in accepted:
             raise ValueError(
                 f"label_encoder={self.config.label_encoder!r} scores {self.config.label_embedding_dim}-wide label "
                 f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
@@ -42,4 +48,6 @@ class ScoreHead(nn.Module):
         if self.config.pairs_label_embeddings:
             positive, negative = label_embeds.chunk(2, dim=-1)
             label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg
+        elif label_embeds.shape[-1] != dim:
+            return best_slot_scores(video_embeds, label_embeds, dim) * self.logit_scale.exp() + self.logit_bias
         return (video_embeds @ label_embeds.T) * self.logit_scale.exp() + self.logit_bias

@@ -205,9 +205,11 @@ class MethodRun:
 def save_untrained(
     method: str | None, towers: TinyTowers, folder: Path, model_overrides: dict[str, Any] | None = None
 ) -> bool:
-    """Save `method` (with `model_overrides`) as built on the towers, for zero-shot evaluation; False (nothing
-    saved) if it has parameters to train."""
-    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method, **(model_overrides or {}))
+    """Save `method` (with the recipe's model fields, then `model_overrides`) as built on the towers, for zero-shot
+    evaluation; False (nothing saved) if it has parameters to train. The recipe's fields give it the trained models'
+    scoring (temperature, starting bias, category members) with the bias fixed: nothing of it is trained."""
+    fields = {**recipe().model, "learnable_bias": False, **(model_overrides or {})}
+    model = OvmlvModel.from_towers(towers.clip, towers.llm, method=method, **fields)
     if any(parameter.requires_grad for parameter in model.parameters()):
         return False
     model.save_pretrained(folder)

@@ -69,6 +69,7 @@ def test_an_alignment_key_names_what_the_alignment_depends_on_and_nothing_else(t
 
     reference = key(temporal_layers=0)
     assert key(temporal_layers=1) == reference
+    assert key(temporal_layers=0, category_members=4) == reference  # scoring, not the learnt path
     assert key(temporal_layers=0, config=LabelAlignmentConfig(text_steps=4, cache_dir="x", freeze_after=False)) == (
         reference
     )

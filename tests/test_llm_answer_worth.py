@@ -15,9 +15,8 @@ def test_the_answer_table_and_the_aligned_gates_are_reported(tmp_path: Path, cap
     with torch_threads():
         rows = bench.main(["--data", str(data), "--out", str(tmp_path / "out"), "--align", "2"])
     groups = set(bench.label_groups(data))
-    assert set(rows) == {"class name", "first answer item", "class name + first item", "first two items"} | {
-        f"g = {gate:g}" for gate in bench.GATES
-    }
+    sides = {"class name", "first answer item", "class name + first item", "first two items"}
+    assert set(rows) == sides | {"best of class name and category members"} | {f"g = {gate:g}" for gate in bench.GATES}
     measured = {group for values in rows.values() for group in values}
     assert measured == groups and all(0.0 < v <= 1.0 for values in rows.values() for v in values.values())
     assert rows["g = 0"] == rows["class name"]  # a closed gate is the zero-shot start

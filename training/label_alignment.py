@@ -27,12 +27,11 @@ from transformers import get_cosine_schedule_with_warmup
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.fixed_llm_prompts import parse_descriptors
 from ovmlv.modeling_ovmlv.label_limits import text_context_length
+from ovmlv.modeling_ovmlv.label_members import ANSWER_BATCH, llm_answers
 from ovmlv.processing import OvmlvProcessor
 
 from .config import LabelAlignmentConfig
 from .optimization import is_gate
-
-ANSWER_BATCH = 64  # labels per greedy-generation call
 
 
 @dataclass(frozen=True)
@@ -44,24 +43,6 @@ class AlignmentReport:
     cosine_before: float
     cosine_after: float
     seconds: float
-
-
-def llm_answers(model: OvmlvModel, processor: OvmlvProcessor, labels: Sequence[str], max_new_tokens: int) -> list[str]:
-    """The LLM's greedy answer to the encoder's instruction (no prefixes) for each label, as text."""
-    llm, tokenizer = model.label_encoder.llm, processor.llm_tokenizer
-    answers = []
-    for start in range(0, len(labels), ANSWER_BATCH):
-        inputs = processor.label_inputs(list(labels[start : start + ANSWER_BATCH]))
-        with torch.inference_mode():
-            generated = llm.generate(
-                input_ids=inputs["llm_input_ids"].to(llm.device),
-                attention_mask=inputs["llm_attention_mask"].to(llm.device),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                num_beams=1,
-            )
-        answers += tokenizer.batch_decode(generated, skip_special_tokens=True)
-    return answers
 
 
 def clip_text_embeddings(model: OvmlvModel, processor: OvmlvProcessor, texts: Sequence[str]) -> torch.Tensor:
@@ -176,7 +157,12 @@ def alignment_key(
     model_config = model.config
     described = {
         "label_encoder": model_config.label_encoder,
-        "label_encoder_config": model_config.label_encoder_config.to_dict(),
+        # how labels are scored (category members) does not touch the path the alignment fits
+        "label_encoder_config": {
+            name: value
+            for name, value in model_config.label_encoder_config.to_dict().items()
+            if name != "category_members"
+        },
         "start_at_zero_shot": model_config.start_at_zero_shot,
         "towers": list(towers),
         "labels": list(labels),

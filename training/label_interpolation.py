@@ -88,7 +88,11 @@ def interpolation_curve(
             frozen = embed_labels(item.labels, model, processor, batch_size)
         video = item.video_embeds.to(learnt.device, learnt.dtype)
         scores[item.name] = [
-            model.logits(video, interpolate_label_embeddings(learnt, frozen, ratio)).sigmoid().float().cpu().numpy()
+            model.logits(video, interpolate_label_embeddings(learnt, frozen, ratio, model.config.projection_dim))
+            .sigmoid()
+            .float()
+            .cpu()
+            .numpy()
             for ratio in ratios
         ]
         aupr[item.name] = [float(multilabel_report(item.targets, s)["aupr_macro"]) for s in scores[item.name]]
