@@ -86,7 +86,8 @@ def _embed_texts(
 class LabelBank:
     """Unit-norm label embeddings (C, D) with their label strings; saved as safetensors + JSON, never pickle.
 
-    D is the model's `config.label_embedding_dim`: DualCoOp stores (positive; negative) pairs, 2x the joint size.
+    D is the model's `config.label_embedding_dim`: DualCoOp stores (positive; negative) pairs, 2x the joint size;
+    with category-member slots each row holds the label's M slots, M x the joint size (`label_members.py`).
     `fingerprint` identifies the weights that encoded it (`weights_fingerprint.py`): a saved bank beside other
     weights is reported and not used. Saving writes both files in full before renaming either, and the JSON records
     the SHA-256 of the embeddings file, so a damaged or half-replaced pair is detected on load.
