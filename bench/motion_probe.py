@@ -42,7 +42,9 @@ The last row is the trainer on this probe's world with those overrides (the mode
 rate as `--optimizer.gate_lr_scale`); this script's own runs use the recipe as it is.
 
     .venv/bin/python bench/motion_probe.py --out outputs/motion_probe [--data outputs/demo/data] [--steps 300]
-        [--reverse-augment] [--paper-form] [--ceiling]
+        [--reverse-augment] [--paper-form] [--ceiling] [--model outputs/demo/train/final]
+
+`--model` measures a model trained on the whole task (the demo's, a claims run's) on the probe's cases instead.
 """
 
 from __future__ import annotations
@@ -287,6 +289,9 @@ def main() -> None:
     )
     parser.add_argument("--towers", type=Path, default=ORGANISM_TOWERS)
     parser.add_argument(
+        "--model", type=Path, help="measure this trained model (e.g. outputs/demo/train/final) instead of training one"
+    )
+    parser.add_argument(
         "--paper-form",
         action="store_true",
         help="the branch without its zero-start gate (start_at_zero_shot=False: zero temporal output and Proj_t)",
@@ -306,12 +311,14 @@ def main() -> None:
         return
     print(f"Probe world {world}: {len(read_jsonl(world / 'train.jsonl'))} training videos, labels {sorted(opposite)}")
     frozen = method_run("class_name", towers, world, args.out / "frozen", 0, args.seed)
-    trained_folder = args.out / "branch" / "final"
-    if not trained_folder.is_dir():
-        method_run(None, towers, world, args.out / "branch", args.steps, args.seed, model_overrides=MODEL)
+    trained_folder, trained_name = args.model, f"{args.model}"
+    if args.model is None:
+        trained_folder, trained_name = args.out / "branch" / "final", f"branch, {args.steps} steps"
+        if not trained_folder.is_dir():
+            method_run(None, towers, world, args.out / "branch", args.steps, args.seed, model_overrides=MODEL)
     rows = [
         measure("frozen CLIP, class names", frozen.folder, world, opposite, args.out / "frozen_eval"),
-        measure(f"branch, {args.steps} steps", trained_folder, world, opposite, args.out / "branch_eval"),
+        measure(trained_name, trained_folder, world, opposite, args.out / "branch_eval"),
     ]
     result = {"steps": args.steps, "reverse_augment": args.reverse_augment, "rows": rows}
     (args.out / "motion_probe.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

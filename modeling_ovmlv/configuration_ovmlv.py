@@ -53,6 +53,8 @@ SIZE_LIMITS = {
     "temporal_positions": 1024,
     "vision_config.image_size": 1024,
     "deep_prompt_length": 1024,
+    "direction_dims": 1024,
+    "time_reversal_phrases": 1024,  # pairs (`processing/time_reversal.MAX_REVERSAL_PAIRS`)
 }
 # The vision-language towers' sub-configs by model_type (`towers.TOWER_KINDS` builds the towers of each kind).
 TEXT_CONFIGS = {
@@ -245,6 +247,12 @@ class OvmlvTemporalConfig(OvmlvGroupConfig):
         temporal_position_std: the std the spatial and temporal positions start at; None: the tower's embedding
             init (CLIP's 0.02, 2 % of the tokens they join on the organism); 1 puts them at the scale of those
             tokens' normalised values (docs/design.md §4.2).
+        direction_dims: K, the width of the direction head's codes (`direction_head.py`; docs/design.md §4.3): a
+            score term of its own, video code . label code, that reads frame order for the labels that name a
+            direction and is 0 for every other label; 0 = none. Needs a branch (T > 0): it is temporal modelling.
+        time_reversal_phrases: the pairs of phrases that name one motion's two directions (["moving left", "moving
+            right"], ...); a label's direction code is the difference of its text features and those of the label
+            with its phrases swapped (`processing/time_reversal.py`), so only labels holding one have a code.
     """
 
     model_type = "ovmlv_temporal"
@@ -258,11 +266,24 @@ class OvmlvTemporalConfig(OvmlvGroupConfig):
     temporal_positions: int = 8
     temporal_frame_weights: bool = False
     temporal_position_std: float | None = None
+    direction_dims: int = 0
+    time_reversal_phrases: list[list[str]] | None = None
 
     def validate(self) -> None:
         super().validate()
         if self.temporal_layers < 0:
             raise ValueError(f"OvmlvConfig.temporal_config.temporal_layers must be >= 0, got {self.temporal_layers}.")
+        limit, dims = SIZE_LIMITS["direction_dims"], self.direction_dims
+        if isinstance(dims, bool) or not isinstance(dims, int) or not 0 <= dims <= limit:
+            raise ValueError(
+                f"OvmlvConfig.temporal_config.direction_dims must be a whole number from 0 (no direction head) to "
+                f"{limit}, got {dims!r}."
+            )
+        if len(self.time_reversal_phrases or ()) > SIZE_LIMITS["time_reversal_phrases"]:
+            raise ValueError(
+                f"OvmlvConfig.temporal_config.time_reversal_phrases: at most {SIZE_LIMITS['time_reversal_phrases']} "
+                f"pairs, got {len(self.time_reversal_phrases)}."
+            )
 
     @property
     def pools_branch_frames(self) -> bool:
@@ -584,7 +605,20 @@ class OvmlvConfig(PretrainedConfig):
         return self.label_encoder_config.category_members if self.uses_llm else 0
 
     @property
+    def direction_dims(self) -> int:
+        """K, the width of the direction head's codes appended to every video and label embedding; 0 without a head
+        (none is built without a temporal branch)."""
+        return self.temporal_config.direction_dims if self.temporal_config.temporal_layers else 0
+
+    @property
+    def video_embedding_dim(self) -> int:
+        """Width of a video's embedding: D (unit norm), then its K direction-code values."""
+        return self.projection_dim + self.direction_dims
+
+    @property
     def label_embedding_dim(self) -> int:
         """Width of a label's embedding: D; 2D for the paired (positive; negative) embeddings of DualCoOp; M * D with M
-        category-member slots (`label_members.py`; training scores a label alone, D wide)."""
-        return self.projection_dim * (2 if self.pairs_label_embeddings else max(1, self.category_member_slots))
+        category-member slots (`label_members.py`; training scores a label alone, D wide); then its K direction-code
+        values (`direction_head.py`)."""
+        slots = 2 if self.pairs_label_embeddings else max(1, self.category_member_slots)
+        return self.projection_dim * slots + self.direction_dims

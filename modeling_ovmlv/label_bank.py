@@ -52,20 +52,36 @@ def clean_labels(labels: str | Iterable[str], what: str = "candidate_labels") ->
 
 
 def embed_labels(
-    labels: Sequence[str], model: torch.nn.Module, processor, batch_size: int = 256, progress: bool = False
+    labels: Sequence[str],
+    model: torch.nn.Module,
+    processor,
+    batch_size: int = 256,
+    progress: bool = False,
+    slot_rows: list[list[str]] | None = None,
 ) -> torch.Tensor:
     """(C, `config.label_embedding_dim`) unit-norm embeddings of `labels`, `batch_size` texts per label-encoder call:
     (C, D); (C, 2D) for DualCoOp; with category-member slots each label's own and its members' (`label_members.py`),
-    the members listed by the LLM's answer for the label."""
+    the members listed by the LLM's answer for the label (`slot_rows`, from `label_slot_rows`, when the caller has
+    them already); with a direction head each label's direction code after them (`direction_head.py`)."""
     slots = model.config.category_member_slots
     if not slots or not labels:
         return _embed_texts(labels, model, processor, batch_size, progress)
-    answers = llm_answers(model, processor, labels, MEMBER_ANSWER_TOKENS, progress)
-    rows = member_slots(labels, answers, slots)
+    rows = slot_rows if slot_rows is not None else label_slot_rows(labels, model, processor, progress)
     texts = list(dict.fromkeys(text for row in rows for text in row))
     column = {text: index for index, text in enumerate(texts)}
-    embeddings = _embed_texts(texts, model, processor, batch_size, progress)
-    return embeddings[torch.tensor([[column[text] for text in row] for row in rows])].flatten(1)
+    embeddings = _embed_texts(texts, model, processor, batch_size, progress)  # (T, D + K)
+    index = torch.tensor([[column[text] for text in row] for row in rows])  # (C, M); slot 0 is the label itself
+    dim = model.config.projection_dim
+    return torch.cat([embeddings[index][..., :dim].flatten(1), embeddings[index[:, 0], dim:]], dim=-1)
+
+
+def label_slot_rows(
+    labels: Sequence[str], model: torch.nn.Module, processor, progress: bool = False
+) -> list[list[str]]:
+    """Each label's M slot texts, the label then the members its LLM answer lists (`label_members.member_slots`): one
+    generation per label, so a caller embedding the same labels twice asks once."""
+    answers = llm_answers(model, processor, labels, MEMBER_ANSWER_TOKENS, progress)
+    return member_slots(labels, answers, model.config.category_member_slots)
 
 
 def _embed_texts(

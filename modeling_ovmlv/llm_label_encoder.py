@@ -39,15 +39,18 @@ def mean_of_unit_features(features: torch.Tensor) -> torch.Tensor:
 
 
 def interpolate_label_embeddings(
-    learnt: torch.Tensor, frozen: torch.Tensor, ratio: float, dim: int | None = None
+    learnt: torch.Tensor, frozen: torch.Tensor, ratio: float, dim: int | None = None, codes: int = 0
 ) -> torch.Tensor:
     """normalize((1 - r) learnt + r frozen) of unit-norm (C, D) embeddings: r = 0 the learnt ones, r = 1 exactly the
     frozen ones (`torch.lerp`). The label side's WiSE-FT (`OvmlvDeploymentConfig.label_interpolation`). `dim`: D,
-    for embeddings of several D-wide slots (C, M * D), each normalised alone (`label_members.py`)."""
+    for embeddings of several D-wide slots (C, M * D), each normalised alone (`label_members.py`). `codes`: the
+    last columns hold direction codes (`direction_head.py`), which no label encoder makes: kept as learnt."""
     if not ratio:
         return learnt
-    mixed = torch.lerp(learnt, frozen, ratio)
-    return F.normalize(mixed.unflatten(-1, (-1, dim or mixed.shape[-1])), dim=-1).flatten(-2)
+    content = learnt.shape[-1] - codes
+    mixed = torch.lerp(learnt[..., :content], frozen[..., :content], ratio)
+    mixed = F.normalize(mixed.unflatten(-1, (-1, dim or content)), dim=-1).flatten(-2)
+    return torch.cat([mixed, learnt[..., content:]], dim=-1)
 
 
 def build_llm(config: T5Config) -> T5ForConditionalGeneration:

@@ -21,6 +21,7 @@ from transformers.utils import logging as hf_logging
 from .checksums import verify_model_checksums
 from .configuration_ovmlv import OvmlvConfig
 from .deep_prompts import DeepPrompts
+from .direction_head import LabelDirection, VideoDirection
 from .label_bank import LabelBank, save_bank_beside, usable_bank
 from .label_encoder import LabelEncoder, TokenizerSource, TokenizerSources
 from .label_encoder_registry import LABEL_ENCODERS
@@ -43,6 +44,8 @@ LLM_TOKENIZER_SUBFOLDER = "llm_tokenizer"  # where OvmlvProcessor saves the T5 t
 # Plain checkpoints (no ovmlv weights) that `from_pretrained` serves as the frozen zero-shot model, by their config's
 # `model_type`: the vision-language towers `from_towers` loads (CLIP, SigLIP, SigLIP 2).
 ZERO_SHOT_MODEL_TYPES = tuple(TOWER_KINDS)
+# The label inputs the direction head reads: the bare labels and their time reversals (`OvmlvProcessor`).
+DIRECTION_INPUT_NAMES = ("input_ids", "attention_mask", "reversed_input_ids", "reversed_attention_mask")
 ZERO_SHOT_METHOD = "templates"  # the prompt-template ensemble, frame mean (T = 0): nothing to train
 
 
@@ -158,7 +161,7 @@ class OvmlvPreTrainedModel(PreTrainedModel):
             module.init_contexts()
         if isinstance(module, DeepPrompts):
             module.init_prompts()
-        if isinstance(module, ScoreHead):
+        if isinstance(module, (ScoreHead, VideoDirection, LabelDirection)):
             module.init_weights()
 
 
@@ -176,10 +179,22 @@ class OvmlvModel(OvmlvPreTrainedModel):
         # ViLT-CLIP's prompts: the model's, as both towers read them (`vilt_clip.py`).
         self.deep_prompts = DeepPrompts(config) if config.uses_deep_prompts else None
         self.score_head = ScoreHead(config)
+        # The direction head's two halves (`direction_head.py`): None without one.
+        self.video_direction = VideoDirection(config) if config.direction_dims else None
+        self.label_direction = LabelDirection(config) if config.direction_dims else None
         self.label_bank: LabelBank | None = None
         self.label_encoder_fingerprint: str | None = None  # of the weights last loaded or saved (banks must match)
         self.post_init()
         self.freeze_pretrained_towers()
+
+    @property
+    def label_input_names(self) -> tuple[str, ...]:
+        """The processor outputs this model reads for labels: its label encoder's, those the encoder's training loss
+        reads, and with a direction head the labels' time reversals (what a processor for it must make)."""
+        names = (*self.label_encoder.input_names, *self.label_encoder.loss_input_names)
+        if self.label_direction is not None:
+            names += tuple(name for name in DIRECTION_INPUT_NAMES if name not in names)
+        return tuple(dict.fromkeys(names))
 
     def build_label_encoder(self, config: OvmlvConfig) -> LabelEncoder | None:
         """f_t as `config.label_encoder` names it (a fixed-vocabulary model has none: `fixed_vocabulary.py`)."""
@@ -332,9 +347,14 @@ class OvmlvModel(OvmlvPreTrainedModel):
         return self.video_encoder.encode_frames(pixel_values_videos.flatten(0, 1), prompts), clips
 
     def _embed_clips(self, tokens: FrameTokens, clips: int, toward_clip: float = 0.0) -> torch.Tensor:
-        """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings."""
+        """FrameTokens of B * clips clips -> (B, D): the re-normalised mean of each video's clip embeddings; with a
+        direction head (B, D + K), the mean of its clips' direction codes after it."""
         clip_embeds = self.video_encoder.embed(tokens, toward_clip).unflatten(0, (-1, clips))  # (B, clips, D)
-        return F.normalize(clip_embeds.mean(dim=1), dim=-1)
+        video_embeds = F.normalize(clip_embeds.mean(dim=1), dim=-1)
+        if self.video_direction is None:
+            return video_embeds
+        codes = self.video_direction(tokens.backbone_tokens).unflatten(0, (-1, clips)).mean(dim=1)  # (B, K)
+        return torch.cat([video_embeds, codes.to(video_embeds.dtype)], dim=-1)
 
     def patch_temporal_branch(self, ratio: float) -> None:
         """Test-time patching (Open-VCLIP's trade-off knob): move the temporal branch's CLIP-initialised weights
@@ -384,11 +404,15 @@ class OvmlvModel(OvmlvPreTrainedModel):
         prompt_attention_mask: torch.Tensor | None = None,
         llm_input_ids: torch.Tensor | None = None,
         llm_attention_mask: torch.Tensor | None = None,
+        reversed_input_ids: torch.Tensor | None = None,
+        reversed_attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """The processor's text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp).
+        """The processor's text outputs -> (C, D) unit-norm label embeddings f_t(l) ((C, 2D) pairs for DualCoOp),
+        with a direction head followed by each label's K direction-code values, (C, D + K).
 
         Each label encoder reads some of them (`label_encoder.input_names`): bare-label tokens, the template
         ensemble's (C, M, W) tokens, the T5 prompt's tokens. ViLT-CLIP's also reads the model's deep text prompts.
+        The direction head reads the bare labels' tokens and their time reversals' (`reversed_input_ids`).
         """
         given = {
             "input_ids": input_ids,
@@ -408,7 +432,38 @@ class OvmlvModel(OvmlvPreTrainedModel):
         inputs = {name: given[name] for name in encoder.input_names}
         if self.deep_prompts is not None:
             inputs["layer_prompts"] = self.deep_prompts().text
-        return encoder(**inputs)
+        label_embeds = encoder(**inputs)
+        if self.label_direction is None:
+            return label_embeds
+        if reversed_input_ids is None or input_ids is None:
+            raise ValueError(
+                "This model's direction head needs input_ids and reversed_input_ids: build the label inputs with the "
+                "model's own processor (OvmlvProcessor.from_pretrained(<its folder>)), which reverses labels in time."
+            )
+        codes = self.direction_codes(input_ids, attention_mask, reversed_input_ids, reversed_attention_mask)
+        return torch.cat([label_embeds, codes.to(label_embeds.dtype)], dim=-1)
+
+    def direction_codes(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        reversed_input_ids: torch.Tensor,
+        reversed_attention_mask: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """(C, K) labels' direction codes from the frozen text tower's features of each label and its reversal (0
+        for a label that has none). Only the labels with a reversal are encoded, but the tower and the head are
+        called on every batch alike (on one label if none has one): ZeRO-3 gathers their weights collectively."""
+        differs = (input_ids != reversed_input_ids).any(dim=-1)  # (C,)
+        if not len(differs):
+            return input_ids.new_zeros(0, self.config.direction_dims, dtype=torch.float32)
+        rows = differs.nonzero().squeeze(-1) if differs.any() else differs.new_zeros(1, dtype=torch.long)
+        ids = torch.cat([input_ids[rows], reversed_input_ids[rows]])
+        mask = None if attention_mask is None else torch.cat([attention_mask[rows], reversed_attention_mask[rows]])
+        with torch.no_grad():  # a fixed reference: the projection learns, the text tower's features do not
+            features = F.normalize(self.label_encoder.text_tower(ids, mask), dim=-1)
+        codes = self.label_direction(*features.chunk(2))  # (len(rows), K)
+        codes = codes * differs[rows, None].to(codes.dtype)  # exactly 0 where the label has no reversal
+        return codes.new_zeros(len(input_ids), codes.shape[-1]).index_copy(0, rows, codes)
 
     def logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
         """(B, D) x (C, D) -> (B, C) logits s / tau + b (`ScoreHead`); label embeddings may live on another device."""
@@ -423,6 +478,8 @@ class OvmlvModel(OvmlvPreTrainedModel):
         prompt_attention_mask: torch.Tensor | None = None,
         llm_input_ids: torch.Tensor | None = None,
         llm_attention_mask: torch.Tensor | None = None,
+        reversed_input_ids: torch.Tensor | None = None,
+        reversed_attention_mask: torch.Tensor | None = None,
         label_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         return_dict: bool | None = None,
@@ -430,7 +487,7 @@ class OvmlvModel(OvmlvPreTrainedModel):
         """Score every video against every label.
 
         pixel_values_videos: (B, T, 3, H, W), or (B, clips, T, 3, H, W) whose clip embeddings are averaged.
-        input_ids ... llm_attention_mask: the processor's text outputs (see `get_label_features`).
+        input_ids ... reversed_attention_mask: the processor's text outputs (see `get_label_features`).
         label_embeds: precomputed (C, D) (DualCoOp: (C, 2D)) label embeddings (e.g. from a `LabelBank`), used
             instead of the text inputs.
         labels: optional (B, C) multi-hot targets; the loss is the paper's weighted BCE, plus in training the
@@ -443,7 +500,14 @@ class OvmlvModel(OvmlvPreTrainedModel):
         labels_from_text = label_embeds is None
         if labels_from_text:
             label_embeds = self.get_label_features(
-                input_ids, attention_mask, prompt_input_ids, prompt_attention_mask, llm_input_ids, llm_attention_mask
+                input_ids,
+                attention_mask,
+                prompt_input_ids,
+                prompt_attention_mask,
+                llm_input_ids,
+                llm_attention_mask,
+                reversed_input_ids,
+                reversed_attention_mask,
             )
         logits_per_video = self.logits(video_embeds, label_embeds)
         loss = None

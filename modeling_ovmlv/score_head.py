@@ -22,6 +22,9 @@ class ScoreHead(nn.Module):
     With `category_members` slots a label's embedding is (C, M * D) and its cosine the best over its slots
     (`label_members.py`); a label alone, D wide, is scored as usual (training encodes labels so).
 
+    With a direction head, K direction-code values follow each video's and each label's embedding, and their dot
+    product is added to the logit as it is (`direction_head.py`).
+
     DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
     sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
     """
@@ -37,14 +40,26 @@ class ScoreHead(nn.Module):
         init.constant_(self.logit_bias, float(self.config.score_bias))
 
     def forward(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
-        dim, width = self.config.projection_dim, self.config.label_embedding_dim
-        accepted = {width} | ({dim} if self.config.category_member_slots else set())
+        dim, width, codes = self.config.projection_dim, self.config.label_embedding_dim, self.config.direction_dims
+        accepted = {width} | ({dim + codes} if self.config.category_member_slots else set())
         if label_embeds.shape[-1] not in accepted:
             raise ValueError(
                 f"label_encoder={self.config.label_encoder!r} scores {self.config.label_embedding_dim}-wide label "
                 f"embeddings, got {tuple(label_embeds.shape)}: were they made by another model?"
             )
+        if video_embeds.shape[-1] != self.config.video_embedding_dim:
+            raise ValueError(
+                f"This model scores {self.config.video_embedding_dim}-wide video embeddings, got "
+                f"{tuple(video_embeds.shape)}: were they made by another model?"
+            )
         label_embeds = label_embeds.to(device=video_embeds.device, dtype=video_embeds.dtype)
+        if not codes:
+            return self._content_logits(video_embeds, label_embeds)
+        direction = video_embeds[:, dim:] @ label_embeds[:, -codes:].T
+        return self._content_logits(video_embeds[:, :dim], label_embeds[:, :-codes]) + direction
+
+    def _content_logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:
+        dim = self.config.projection_dim
         if self.config.pairs_label_embeddings:
             positive, negative = label_embeds.chunk(2, dim=-1)
             label_embeds = positive - negative  # f_v . f_pos - f_v . f_neg

@@ -23,10 +23,13 @@ class FrameTokens:
         post-layernormed CLS, SigLIP's head output); None when the branch makes the frames' tokens
         (`config.temporal_config.pools_branch_frames`).
     branch_inputs: the tokens entering the layers the branch reads, each (B, N, S, D); empty when T = 0.
+    backbone_tokens: (B, N, S, D) the last tokens the backbone pass computed (its final layer's output, or what
+        enters the layer where the branch takes over): what the direction head reads (`direction_head.py`).
     """
 
     pooled: torch.Tensor | None
     branch_inputs: tuple[torch.Tensor, ...]
+    backbone_tokens: torch.Tensor
 
 
 class VideoEncoder(nn.Module):
@@ -119,14 +122,13 @@ class VideoEncoder(nn.Module):
             hidden = hidden[:, :frame_tokens]
         hidden = hidden.unflatten(0, (batch, num_frames))  # (B, N, S, D)
         if not branch:
-            return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=())
+            return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=(), backbone_tokens=hidden)
         if serial:
-            return FrameTokens(pooled=None, branch_inputs=(hidden,))
-        if self.config.temporal_config.pools_branch_frames:
-            return FrameTokens(
-                pooled=None, branch_inputs=(*branch_inputs, hidden)
-            )  # + the tokens entering the last layer
-        return FrameTokens(pooled=self.vision_tower.pool_frames(hidden), branch_inputs=tuple(branch_inputs))
+            return FrameTokens(pooled=None, branch_inputs=(hidden,), backbone_tokens=hidden)
+        if self.config.temporal_config.pools_branch_frames:  # + the tokens entering the last layer
+            return FrameTokens(pooled=None, branch_inputs=(*branch_inputs, hidden), backbone_tokens=hidden)
+        pooled = self.vision_tower.pool_frames(hidden)
+        return FrameTokens(pooled=pooled, branch_inputs=tuple(branch_inputs), backbone_tokens=hidden)
 
     def embed(self, tokens: FrameTokens, toward_clip: float = 0.0) -> torch.Tensor:
         """The head: FrameTokens -> (B, D) unit norm. `toward_clip` = r runs the branch with its CLIP-initialised

@@ -85,6 +85,7 @@ VARIANTS: dict[str, Variant] = {
     "ovmlv T=0": Variant("ovmlv_no_temporal"),
     "ovmlv T=4 serial": Variant("ovmlv", {"temporal_mode": "serial"}),
     "ovmlv T=4, branch-frame pooling": Variant("ovmlv", {"temporal_pooling": "branch_frames"}),
+    "ovmlv T=4, no direction head (docs/design.md §4.6)": Variant("ovmlv", {"direction_dims": 0}),
     "ovmlv T=4, order path (docs/design.md §4.2)": Variant(
         "ovmlv",
         {"temporal_frame_weights": True, "temporal_position_std": 1.0},
@@ -163,6 +164,7 @@ CLAIMS = (
             PAPER,
             "ovmlv T=4 serial",
             "ovmlv T=4, branch-frame pooling",
+            "ovmlv T=4, no direction head (docs/design.md §4.6)",
             "ovmlv T=4, order path (docs/design.md §4.2)",
         ),
         ORDER_ONLY_VAL,

@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoTokenizer, BatchFeature, ImageProcessin
 from transformers.utils import PROCESSOR_NAME, cached_file
 
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
+from .time_reversal import TimeReversal, check_reversal_pairs
 from .video_decoding import SAMPLING_MODES, load_video
 
 # Flan-T5's recommended question-answer instruction, filled per label (docs/design.md §3).
@@ -42,6 +43,8 @@ LABEL_INPUT_NAMES = (
     "prompt_attention_mask",
     "llm_input_ids",
     "llm_attention_mask",
+    "reversed_input_ids",
+    "reversed_attention_mask",
 )
 # The one default of each video setting, the processor's: frames per clip (the paper's 8), clips per video (their
 # embeddings averaged) and input size. The decoder has none; training and evaluation configs read these, the model's
@@ -127,8 +130,11 @@ class OvmlvProcessor(ProcessorMixin):
             "segment_random" (training). Saved with the processor: a training run saves its evaluation's values, so
             the pipeline and the commands serve a model as it was evaluated and calibrated.
         llm_prompt_template: the LLM instruction, with `{label}`. prompt_templates: the template ensemble.
-        label_input_names: the label inputs to make, those the model's label encoder reads
-            (`model.label_encoder.input_names`); None makes every one (`LABEL_INPUT_NAMES`) the tokenizers allow.
+        label_input_names: the label inputs to make, those the model reads (`model.label_input_names`); None makes
+            every one (`LABEL_INPUT_NAMES`) the tokenizers allow.
+        time_reversal_phrases: pairs of phrases that name one motion's two directions (["moving left", "moving
+            right"], ...): `reversed_input_ids` holds each label with every such phrase swapped for its partner,
+            beside `input_ids` (the model's direction head reads both; `processing/time_reversal.py`).
     """
 
     def __init__(
@@ -146,6 +152,7 @@ class OvmlvProcessor(ProcessorMixin):
         llm_prompt_template: str = LLM_PROMPT_TEMPLATE,
         prompt_templates: Sequence[str] = PROMPT_TEMPLATES,
         label_input_names: Sequence[str] | None = None,
+        time_reversal_phrases: Sequence[Sequence[str]] | None = None,
         **kwargs,
     ):
         for name, value in (("image_size", image_size), ("num_frames", num_frames), ("num_clips", num_clips)):
@@ -164,6 +171,8 @@ class OvmlvProcessor(ProcessorMixin):
         if unknown := set(label_input_names or ()) - set(LABEL_INPUT_NAMES):
             raise ValueError(f"label_input_names: unknown {sorted(unknown)}; known: {list(LABEL_INPUT_NAMES)}.")
         self.label_input_names = None if label_input_names is None else list(label_input_names)
+        check_reversal_pairs(time_reversal_phrases or (), "OvmlvProcessor.time_reversal_phrases")
+        self.time_reversal_phrases = [list(pair) for pair in time_reversal_phrases or ()]
         for template in [llm_prompt_template, *self.prompt_templates]:
             if "{label}" not in template:
                 raise ValueError(f"Prompt template {template!r} has no '{{label}}' placeholder.")
@@ -315,17 +324,26 @@ class OvmlvProcessor(ProcessorMixin):
         return torch.zeros((num_videos, num_clips, *clip) if num_clips > 1 else (num_videos, *clip))
 
     def label_inputs(self, labels: list[str]) -> dict[str, torch.Tensor]:
-        """The label inputs of `label_input_names` for `labels`: bare-label CLIP tokens (C, W), the template
-        ensemble's CLIP tokens (C, M, W), the LLM instruction's T5 tokens (C, W')."""
+        """The label inputs of `label_input_names` for `labels`: bare-label CLIP tokens (C, W), the labels reversed in
+        time (`time_reversal_phrases` swapped; C, W), the template ensemble's CLIP tokens (C, M, W), the LLM
+        instruction's T5 tokens (C, W')."""
         # Never truncated: a label too long for the text tower is an error (modeling_ovmlv/label_limits.py).
         wanted = set(self.label_input_names or LABEL_INPUT_NAMES)
         # The mask is asked for: SigLIP's tokenizer config leaves it out, and its soft prompts need it (no truncation).
         padding = dict(padding="max_length", max_length=self.text_length) if self.text_length else dict(padding=True)
         tokenize = dict(**padding, return_attention_mask=True, return_tensors="pt")
         inputs = {}
-        if "input_ids" in wanted:
-            bare = self.tokenizer(labels, **tokenize)
-            inputs |= {"input_ids": bare["input_ids"], "attention_mask": bare["attention_mask"]}
+        if "input_ids" in wanted or "reversed_input_ids" in wanted:
+            reverse_in_time = TimeReversal(self.time_reversal_phrases)
+            reversed_labels = [reverse_in_time(label) for label in labels]
+            # A label and its reversal are tokenized together, so that they are padded alike (the model compares them).
+            texts = labels + reversed_labels if reversed_labels != labels else labels
+            tokens = self.tokenizer(texts, **tokenize)
+            ids, mask = (tokens[name].split(len(labels)) for name in ("input_ids", "attention_mask"))
+            if "input_ids" in wanted:
+                inputs |= {"input_ids": ids[0], "attention_mask": mask[0]}
+            if "reversed_input_ids" in wanted:
+                inputs |= {"reversed_input_ids": ids[-1], "reversed_attention_mask": mask[-1]}
         if "prompt_input_ids" in wanted:
             prompts = [template.format(label=label) for label in labels for template in self.prompt_templates]
             templated = self.tokenizer(prompts, **tokenize)

@@ -16,6 +16,10 @@ import pytest
 import torch
 
 OUTPUT_RTOL, OUTPUT_ATOL = 1e-5, 1e-6
+# Ranking metrics (AUPR, peak-F1 thresholds) of two instances' scores: each jumps when two nearly tied scores swap
+# under that rounding (seen on another machine: 2.9e-5 relative on a per-kind AUPR of a resumed run, its weights
+# within OUTPUT_RTOL of the uninterrupted run's).
+REPORT_RTOL, REPORT_ATOL = 1e-4, 1e-5
 
 
 def assert_same_outputs(actual: torch.Tensor, expected: torch.Tensor) -> None:
@@ -38,8 +42,8 @@ def assert_trained_alike(actual: Mapping[str, torch.Tensor], expected: Mapping[s
 
 
 def assert_same_report(actual: Any, expected: Any) -> None:
-    """Metrics computed from two model instances' scores (nested dicts and lists): floats up to rounding, the rest
-    exactly."""
+    """Metrics computed from two model instances' scores (nested dicts and lists): floats up to rounding and the
+    near-ties it swaps (`REPORT_RTOL`), the rest exactly."""
     if isinstance(expected, Mapping):
         assert isinstance(actual, Mapping) and actual.keys() == expected.keys()
         for key in expected:
@@ -49,6 +53,6 @@ def assert_same_report(actual: Any, expected: Any) -> None:
         for actual_item, expected_item in zip(actual, expected, strict=True):
             assert_same_report(actual_item, expected_item)
     elif isinstance(expected, float):
-        assert actual == pytest.approx(expected, rel=OUTPUT_RTOL, abs=OUTPUT_ATOL, nan_ok=True)
+        assert actual == pytest.approx(expected, rel=REPORT_RTOL, abs=REPORT_ATOL, nan_ok=True)
     else:
         assert actual == expected

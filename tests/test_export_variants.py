@@ -30,6 +30,8 @@ from tests.test_training import TINY_MODEL
 CLIP_ID, LLM_ID, OTHER_CLIP_ID = "test-org/tiny-clip", "test-org/tiny-t5", "test-org/other-clip"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TOWER_PREFIXES = ("label_encoder.text_tower.", "label_encoder.llm.", "video_encoder.vision_tower.")
+# The exported model has a direction head (`direction_head.py`): "surfing" and "diving" reverse each other here.
+REVERSAL = [["surfing", "diving"]]
 
 
 def publish_to_hub_cache(cache: Path, repo_id: str, folder: Path) -> None:
@@ -55,7 +57,7 @@ def other_towers_of_a_kind(kind_towers, folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def processor(kind_towers):
-    return OvmlvProcessor.from_towers(kind_towers.clip, kind_towers.llm)
+    return OvmlvProcessor.from_towers(kind_towers.clip, kind_towers.llm, time_reversal_phrases=REVERSAL)
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +80,16 @@ def offline_hub(hub_cache, monkeypatch) -> Path:
 
 @pytest.fixture(scope="module")
 def trained_folder(kind_towers, processor, tmp_path_factory) -> Path:
-    """The paper's model at toy sizes (LLM prompts, a temporal branch), its trainable weights moved as training
-    would move them, with a label bank and a threshold."""
-    model = OvmlvModel.from_towers(kind_towers.clip, kind_towers.llm, **TINY_MODEL, threshold=0.0)
+    """The paper's model at toy sizes (LLM prompts, a temporal branch, a direction head), its trainable weights moved
+    as training would move them, with a label bank and a threshold."""
+    model = OvmlvModel.from_towers(
+        kind_towers.clip,
+        kind_towers.llm,
+        **TINY_MODEL,
+        threshold=0.0,
+        direction_dims=4,
+        time_reversal_phrases=REVERSAL,
+    )
     with torch.no_grad():
         for parameter in model.parameters():
             if parameter.requires_grad:

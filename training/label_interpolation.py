@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ovmlv.modeling_ovmlv import OvmlvModel
-from ovmlv.modeling_ovmlv.label_bank import embed_labels
+from ovmlv.modeling_ovmlv.label_bank import embed_labels, label_slot_rows
 from ovmlv.modeling_ovmlv.llm_label_encoder import interpolate_label_embeddings
 from ovmlv.processing import OvmlvProcessor
 
@@ -77,18 +77,21 @@ def interpolation_curve(
     batch_size: int,
     ratios: Sequence[float] = RATIOS,
 ) -> InterpolationCurve:
-    """Every set scored at every ratio; the learnt (r = 0) and frozen (r = 1) label embeddings encoded once each."""
+    """Every set scored at every ratio; the learnt (r = 0) and frozen (r = 1) label embeddings encoded once each, the
+    category members (if any) asked of the LLM once for both."""
     check_interpolatable(model)
     model.eval()
     aupr, scores = {}, {}
+    dim, codes = model.config.projection_dim, model.config.direction_dims
     for item in sets:
+        rows = label_slot_rows(item.labels, model, processor) if model.config.category_member_slots else None
         with label_interpolation(model, 0.0):
-            learnt = embed_labels(item.labels, model, processor, batch_size)
+            learnt = embed_labels(item.labels, model, processor, batch_size, slot_rows=rows)
         with label_interpolation(model, 1.0):
-            frozen = embed_labels(item.labels, model, processor, batch_size)
+            frozen = embed_labels(item.labels, model, processor, batch_size, slot_rows=rows)
         video = item.video_embeds.to(learnt.device, learnt.dtype)
         scores[item.name] = [
-            model.logits(video, interpolate_label_embeddings(learnt, frozen, ratio, model.config.projection_dim))
+            model.logits(video, interpolate_label_embeddings(learnt, frozen, ratio, dim, codes))
             .sigmoid()
             .float()
             .cpu()

@@ -188,7 +188,8 @@ def build(config: TrainConfig) -> tuple[OvmlvModel, OvmlvProcessor]:
     processor = OvmlvProcessor.from_towers(
         config.towers.clip,
         config.towers.llm,
-        label_input_names=(*model.label_encoder.input_names, *model.label_encoder.loss_input_names),
+        label_input_names=model.label_input_names,
+        time_reversal_phrases=model.config.temporal_config.time_reversal_phrases if model.label_direction else None,
         num_frames=config.eval.num_frames,
         num_clips=config.eval.num_clips,
     )

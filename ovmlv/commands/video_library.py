@@ -158,7 +158,7 @@ def run_index(args: argparse.Namespace) -> int:
     info = IndexInfo(
         model=os.path.abspath(args.model) if Path(args.model).exists() else args.model,
         embedding_fingerprint=embedding_fingerprint(model, processor, num_frames, num_clips),
-        embedding_dim=model.config.projection_dim,
+        embedding_dim=model.config.video_embedding_dim,
         num_frames=num_frames,
         num_clips=num_clips,
     )
