@@ -1,6 +1,6 @@
 """The direction head: a score term of its own for the labels that name a direction ("moving left", "growing").
 
-Why (docs/design.md §4.3): a label like "moving left" differs from "moving right" only in frame order, and frame
+Why (docs/design.md §4.6): a label like "moving left" differs from "moving right" only in frame order, and frame
 order read into the one video embedding competes with content there: measured on the organism, a readout added to
 the embedding learns direction alone (0.92 order-only AUPR) but, trained on every label, takes over the embedding
 and costs every content label. Here order gets a term of its own, video code . label code, added to the logit:
