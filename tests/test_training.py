@@ -592,12 +592,42 @@ def test_two_machines_train_as_one_machine_with_two_processes(tmp_path: Path, to
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []
 
 
+OP_BUILD_TIMEOUT_S = 600  # about 40 s here
+BUILD_SHARED_MEMORY_OP = """
+from deepspeed.accelerator import get_accelerator
+builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+if builder is not None and builder.is_compatible():
+    builder.load()
+"""
+
+
+@pytest.fixture(scope="session")
+def deepspeed_cpu_env(tmp_path_factory) -> dict[str, str]:
+    """The environment of a DeepSpeed launch on CPU. DeepSpeed compiles its shared-memory collective op on first use;
+    two ranks compiling it at once under a launch's bound were too slow on CI, and a compile killed midway leaves a
+    lock in the shared extensions cache that stalls every later one forever. So the op is compiled once, before any
+    launch, into this test session's own cache, under a bound of its own."""
+    pytest.importorskip("deepspeed")
+    env = {"DS_ACCELERATOR": "cpu", "TORCH_EXTENSIONS_DIR": str(tmp_path_factory.mktemp("torch_extensions"))}
+    try:
+        subprocess.run(
+            [sys.executable, "-c", BUILD_SHARED_MEMORY_OP],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=OP_BUILD_TIMEOUT_S,
+            check=True,
+        )
+    except subprocess.CalledProcessError as error:
+        pytest.fail(f"DeepSpeed's shared-memory op did not compile:\n{error.stderr[-3000:]}")
+    return env
+
+
 @pytest.mark.parametrize("stage", [2, 3])
-def test_deepspeed_zero_on_cpu(tmp_path: Path, towers, synthetic: Path, stage: int) -> None:
+def test_deepspeed_zero_on_cpu(tmp_path: Path, towers, synthetic: Path, deepspeed_cpu_env, stage: int) -> None:
     """Two ranks under DeepSpeed ZeRO-2 and ZeRO-3. ZeRO-3 runs with `stage3_param_persistence_threshold: 0`: every
     parameter, however small, is partitioned and gathered only when its module is called, so a weight read outside
     its module's forward (or a partitioned weight hashed) shows up here, as it would at real sizes on GPUs."""
-    pytest.importorskip("deepspeed")
     launcher = load_config_from_file(str(CONFIGS / f"accelerate_zero{stage}.yaml")).to_dict()
     deepspeed_config = json.loads((CONFIGS / f"ds_zero{stage}.json").read_text())
     if stage == 3:
@@ -608,7 +638,7 @@ def test_deepspeed_zero_on_cpu(tmp_path: Path, towers, synthetic: Path, stage: i
     (tmp_path / "zero.yaml").write_text(yaml.safe_dump(launcher))
     out = tmp_path / "zero"
     summary = launch_two_processes(
-        tmp_path / "zero.yaml", tiny_config(tmp_path / "z.yaml", towers, synthetic, out), {"DS_ACCELERATOR": "cpu"}
+        tmp_path / "zero.yaml", tiny_config(tmp_path / "z.yaml", towers, synthetic, out), deepspeed_cpu_env
     )
     assert summary["distributed_type"] == "DistributedType.DEEPSPEED" and summary["num_processes"] == 2
     assert summary["processes"][0]["trainable_sha256"] == summary["processes"][1]["trainable_sha256"]
