@@ -16,7 +16,7 @@ from transformers import AutoConfig, AutoTokenizer, BatchFeature, ImageProcessin
 from transformers.utils import PROCESSOR_NAME, cached_file
 
 from .frame_transforms import CLIP_MEAN, CLIP_STD, frames_to_pixel_values
-from .time_reversal import TimeReversal, check_reversal_pairs
+from .time_reversal import check_reversal_pairs, time_reversal
 from .video_decoding import SAMPLING_MODES, load_video
 
 # Flan-T5's recommended question-answer instruction, filled per label (docs/design.md §3).
@@ -334,7 +334,7 @@ class OvmlvProcessor(ProcessorMixin):
         tokenize = dict(**padding, return_attention_mask=True, return_tensors="pt")
         inputs = {}
         if "input_ids" in wanted or "reversed_input_ids" in wanted:
-            reverse_in_time = TimeReversal(self.time_reversal_phrases)
+            reverse_in_time = time_reversal(tuple(map(tuple, self.time_reversal_phrases)))
             reversed_labels = [reverse_in_time(label) for label in labels]
             # A label and its reversal are tokenized together, so that they are padded alike (the model compares them).
             texts = labels + reversed_labels if reversed_labels != labels else labels

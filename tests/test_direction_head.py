@@ -53,12 +53,18 @@ def test_reversal_swaps_whole_phrases_both_ways_in_one_pass() -> None:
     assert reverse("moving right and growing") == "moving left and shrinking"
     assert reverse("blue disc drifting leftward") == "blue disc drifting rightward"  # the longer phrase wins
     assert reverse("outgrowing square") == "outgrowing square"  # whole words only
+    assert reverse("Red circle Moving Left") == "Red circle moving right"  # any case; the partner as listed
     assert TimeReversal([])("moving left") == "moving left"
 
 
 @pytest.mark.parametrize(
     ("pairs", "message"),
-    [([["moving left"]], "pair of phrases"), ([["a", "a"]], "repeats"), ([["a", "b"], ["b", "c"]], "repeats")],
+    [
+        ([["moving left"]], "pair of phrases"),
+        ([["a", "a"]], "repeats"),
+        ([["a", "b"], ["b", "c"]], "repeats"),
+        ([["a", "b"], ["B", "c"]], "repeats"),
+    ],
 )
 def test_bad_reversal_pairs_are_refused_naming_the_setting(pairs, message) -> None:
     with pytest.raises(ValueError, match=message):
