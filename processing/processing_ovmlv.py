@@ -243,6 +243,18 @@ class OvmlvProcessor(ProcessorMixin):
         llm_tokenizer = AutoTokenizer.from_pretrained(llm) if llm is not None else None
         return cls(tokenizer=tokenizer, llm_tokenizer=llm_tokenizer, **{**tower_frame_settings(clip), **kwargs})
 
+    @classmethod
+    def for_model(
+        cls, model: Any, clip: str | os.PathLike, llm: str | os.PathLike | None = None, **kwargs
+    ) -> OvmlvProcessor:
+        """The processor for `model`, an `OvmlvModel` built from the towers `clip` and `llm`: the label inputs it reads
+        (`model.label_input_names`) and, when those include reversed labels, its time-reversal phrases come from the
+        model, so the two cannot disagree; `kwargs` on top. (Read by name: this package does not import the model's.)
+        """
+        names = list(model.label_input_names)
+        phrases = model.config.temporal_config.time_reversal_phrases if "reversed_input_ids" in names else None
+        return cls.from_towers(clip, llm, label_input_names=names, time_reversal_phrases=phrases, **kwargs)
+
     def __call__(
         self,
         videos: Any = None,

@@ -37,9 +37,10 @@ def model(towers) -> OvmlvModel:
 
 @pytest.fixture(scope="module")
 def reversing_processor(towers, model) -> OvmlvProcessor:
-    return OvmlvProcessor.from_towers(
-        towers.clip, towers.llm, label_input_names=model.label_input_names, time_reversal_phrases=PAIRS
-    )
+    processor = OvmlvProcessor.for_model(model, towers.clip, towers.llm)
+    assert processor.time_reversal_phrases == [list(pair) for pair in PAIRS]
+    assert list(processor.label_input_names) == list(model.label_input_names)
+    return processor
 
 
 def frames(seed: int = 0) -> torch.Tensor:

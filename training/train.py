@@ -185,11 +185,10 @@ def build(config: TrainConfig) -> tuple[OvmlvModel, OvmlvProcessor]:
     if config.training.gradient_checkpointing:
         model.activation_checkpointing_enable()
     # Saved with the model: the pipeline and the commands then serve it as it was evaluated (and calibrated).
-    processor = OvmlvProcessor.from_towers(
+    processor = OvmlvProcessor.for_model(
+        model,
         config.towers.clip,
         config.towers.llm,
-        label_input_names=model.label_input_names,
-        time_reversal_phrases=model.config.temporal_config.time_reversal_phrases if model.label_direction else None,
         num_frames=config.eval.num_frames,
         num_clips=config.eval.num_clips,
     )
