@@ -112,6 +112,9 @@ VARIANTS: dict[str, Variant] = {
         "ovmlv", {"weight_interpolation_loss_weight": 0.5, "weight_interpolation_form": "consistency"}
     ),
     "vision backbone unfrozen": Variant("ovmlv", {"freeze_vision_backbone": False}),
+    "vision backbone unfrozen, SWA": Variant(
+        "ovmlv", {"freeze_vision_backbone": False}, {"optimizer.weight_averaging": "swa"}
+    ),
     "CoOp": Variant("coop"),
     "CoOp, 16 random context vectors": Variant("coop", {"context_length": 16, "context_init": None}),
     "DualCoOp": Variant("dualcoop"),
@@ -250,7 +253,13 @@ CLAIMS = (
     ),
     Claim(
         "weight averaging keeps zero-shot skill (Open-VCLIP++)",
-        (PAPER, "ovmlv, SWA of the trained weights (Open-VCLIP++)", "ovmlv, EMA of the trained weights"),
+        (
+            PAPER,
+            "ovmlv, SWA of the trained weights (Open-VCLIP++)",
+            "ovmlv, EMA of the trained weights",
+            "vision backbone unfrozen",
+            "vision backbone unfrozen, SWA",
+        ),
         UNSEEN,
         "SWA ≥ no averaging on unseen labels",
         lambda v, chance: v["ovmlv, SWA of the trained weights (Open-VCLIP++)"] >= v[PAPER],
