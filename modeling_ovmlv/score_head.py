@@ -9,6 +9,7 @@ from torch import nn
 from transformers import initialization as init
 
 from .configuration_ovmlv import OvmlvConfig
+from .direction_head import direction_log_odds
 from .label_members import best_slot_scores
 
 
@@ -22,8 +23,8 @@ class ScoreHead(nn.Module):
     With `category_members` slots a label's embedding is (C, M * D) and its cosine the best over its slots
     (`label_members.py`); a label alone, D wide, is scored as usual (training encodes labels so).
 
-    With a direction head, K direction-code values follow each video's and each label's embedding, and their dot
-    product is added to the logit as it is (`direction_head.py`).
+    With a direction head, K direction-code values follow each video's and each label's embedding; their dot
+    product a adds log(2 sigmoid(a)) to the logit (`direction_head.direction_log_odds`).
 
     DualCoOp's label embeddings are (C, 2D) pairs [f_pos; f_neg] and s = s_pos - s_neg, so that (with b = 0)
     sigmoid(logits) is the softmax over (s_pos, s_neg) / tau taken at the positive.
@@ -55,7 +56,7 @@ class ScoreHead(nn.Module):
         label_embeds = label_embeds.to(device=video_embeds.device, dtype=video_embeds.dtype)
         if not codes:
             return self._content_logits(video_embeds, label_embeds)
-        direction = video_embeds[:, dim:] @ label_embeds[:, -codes:].T
+        direction = direction_log_odds(video_embeds[:, dim:] @ label_embeds[:, -codes:].T)
         return self._content_logits(video_embeds[:, :dim], label_embeds[:, :-codes]) + direction
 
     def _content_logits(self, video_embeds: torch.Tensor, label_embeds: torch.Tensor) -> torch.Tensor:

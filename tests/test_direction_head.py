@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
 
 from ovmlv.modeling_ovmlv import OvmlvConfig, OvmlvModel
 from ovmlv.modeling_ovmlv import label_bank as label_bank_module
+from ovmlv.modeling_ovmlv.direction_head import direction_log_odds
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.modeling_ovmlv.llm_label_encoder import interpolate_label_embeddings
 from ovmlv.processing import OvmlvProcessor
@@ -119,6 +121,17 @@ def test_codes_are_odd_in_frame_order_and_zero_without_a_reversal(model, reversi
     direction = forward.logits_per_video - backward.logits_per_video
     assert direction[:, [0, 2, 3]].abs().min() > 0
     torch.testing.assert_close(direction[:, 1], torch.zeros(2), rtol=0, atol=1e-5)  # content alone
+
+
+def test_the_direction_term_can_rule_a_label_out_but_at_most_double_its_odds() -> None:
+    agreement = torch.tensor([0.0, 0.5, -0.5, 4.0, -4.0, 40.0, -40.0], dtype=torch.float64, requires_grad=True)
+    term = direction_log_odds(agreement)
+    assert term[0] == 0  # exactly: a new head, and labels without a reversal, leave the logit as it was
+    torch.testing.assert_close(term, torch.log(2 * torch.sigmoid(agreement)), rtol=1e-6, atol=1e-9)
+    assert term.max() <= math.log(2) and term[-1] < -39
+    torch.testing.assert_close(term - direction_log_odds(-agreement), agreement)  # a label's margin over its reversal
+    term.sum().backward()
+    assert agreement.grad[0] == 0.5  # the readout learns from the start
 
 
 def test_the_readout_gets_a_gradient_at_the_start(model, reversing_processor) -> None:

@@ -13,7 +13,14 @@ from ovmlv import arguments, cli
 from ovmlv.modeling_ovmlv import OvmlvModel
 from ovmlv.modeling_ovmlv.label_bank import embed_labels
 from ovmlv.video_library.index_store import VideoIndex
-from ovmlv.video_library.search import SEARCH_DIR, SearchConfig, VideoSearch, build_faiss_index, linear_readout
+from ovmlv.video_library.search import (
+    SEARCH_DIR,
+    SearchConfig,
+    VideoSearch,
+    best_videos,
+    build_faiss_index,
+    linear_readout,
+)
 from tests.hub_model_folder import VOCABULARY, save_trained_folder
 from tests.numerics import assert_same_outputs
 from tests.video_files import write_video
@@ -32,6 +39,45 @@ def test_the_score_head_is_a_query_vector_and_a_bias(towers, processor, label_en
     with torch.no_grad():
         assert_same_outputs(videos @ query.T + bias, model.logits(videos, label_embeds))
     assert torch.allclose(bias, torch.tensor(-1.5))
+
+
+def test_a_head_not_affine_in_the_video_ranks_videos_as_it_scores_them(towers):
+    """The direction head adds log(2 sigmoid(a)) of the code agreement: no query vector reads it, so the found videos
+    are scored again by the head, exactly and through FAISS."""
+    model = OvmlvModel.from_towers(
+        clip=towers.clip,
+        label_encoder="class_name",
+        temporal_layers=1,
+        direction_dims=4,
+        time_reversal_phrases=[["moving left", "moving right"]],
+    ).eval()
+    generator = torch.Generator().manual_seed(0)
+    dim = model.config.projection_dim
+    videos = torch.cat(
+        [
+            torch.nn.functional.normalize(torch.randn(300, dim, generator=generator), dim=-1),
+            3 * torch.randn(300, 4, generator=generator),
+        ],
+        dim=1,
+    )
+    labels = torch.cat(
+        [
+            torch.nn.functional.normalize(torch.randn(3, dim, generator=generator), dim=-1),
+            torch.randn(3, 4, generator=generator),
+        ],
+        dim=1,
+    )
+    with torch.no_grad():
+        expected = model.logits(videos, labels).T.topk(5, dim=1)
+    exact_logits, exact_rows = best_videos(VideoSearch(videos, "exact"), model.logits, labels, 5)
+    assert torch.equal(exact_rows, expected.indices)
+    torch.testing.assert_close(exact_logits, expected.values)
+    exhaustive = VideoSearch(videos, "faiss", SearchConfig(probe=10_000, training_points_per_list=39))
+    faiss_logits, faiss_rows = best_videos(exhaustive, model.logits, labels, 5)
+    assert torch.equal(faiss_rows, expected.indices)  # the 20 best inner products hold the 5 best scores here
+    torch.testing.assert_close(faiss_logits, expected.values)
+    query, bias = linear_readout(model.logits, labels, videos.shape[1])
+    assert not torch.equal((videos @ query.T + bias).T.topk(5, dim=1).indices, expected.indices)  # not affine
 
 
 def test_faiss_scanning_every_list_finds_what_exact_search_finds():

@@ -1,10 +1,13 @@
 """Text-to-video search over an index: exact matmul up to a size, FAISS's inverted-file index above it.
 
-A text query is scored as a label: p = sigmoid(f_v(v) . q + b), with q and b read off the model's score head
-(`linear_readout`), so the best videos are the largest inner products with q. Exactly, that is one (N, D) x (D,)
-product per query, bound by reading the N x D floats (about 2 GB for a million videos: ~0.2 s here); above
-`exact_max_videos` an IVF index (`faiss.IndexIVFFlat`, inner product) scans only the `probe` lists nearest the
-query. It is built once per set of shards and kept in `INDEX/search/`.
+A text query is scored as a label, p = sigmoid(logit), the logit the model's score head gives. For most heads it is
+f_v(v) . q + b, with q and b read off the head (`linear_readout`), so the best videos are the largest inner products
+with q. Exactly, that is one (N, D) x (D,) product per query, bound by reading the N x D floats (about 2 GB for a
+million videos: ~0.2 s here); above `exact_max_videos` an IVF index (`faiss.IndexIVFFlat`, inner product) scans
+only the `probe` lists nearest the query. It is built once per set of shards and kept in `INDEX/search/`. The head
+scores the videos found again (`best_videos`), so a head that is not affine in f_v (the direction head's log-odds,
+a category label's best member) ranks them as the pipeline would: every video when searching exactly,
+`RERANK_FACTOR` times the asked number through FAISS.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .index_store import VideoIndex
 
 BACKENDS = ("auto", "exact", "faiss")
 SEARCH_DIR = "search"
+RERANK_FACTOR = 4  # FAISS candidates per asked result, scored again by the head
+SCORE_CHUNK = 65_536  # videos per call of the head
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +71,36 @@ def linear_readout(
         values = logits(probes, label_embeds).float()  # (1 + D, C)
     bias = values[0]
     return (values[1:] - bias).T.contiguous().cpu(), bias.cpu()
+
+
+def best_videos(
+    search: VideoSearch,
+    logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    label_embeds: torch.Tensor,
+    top_k: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Q, k) logits, best first, and rows of each label's best videos, as the score head `logits` scores them.
+
+    Candidates: every video for exact search, the `RERANK_FACTOR` * k largest inner products with the head's linear
+    readout through FAISS (rows -1 past the videos its lists held, scored -inf). Each candidate is then scored by
+    calling the head, so the ranking and the logits are the head's own whatever its form."""
+    embeddings = search.embeddings
+    if search.backend == "exact":
+        rows = torch.arange(len(embeddings)).expand(len(label_embeds), -1)
+    else:
+        vectors, _ = linear_readout(logits, label_embeds, embeddings.shape[1])
+        _, rows = search.search(vectors, RERANK_FACTOR * top_k)
+    candidates, where = rows.clamp(min=0).unique(return_inverse=True)  # each video scored once for every query
+    with torch.inference_mode():
+        scored = torch.cat(
+            [
+                logits(embeddings[candidates[start : start + SCORE_CHUNK]], label_embeds).float().cpu()
+                for start in range(0, len(candidates), SCORE_CHUNK)
+            ]
+        )  # (candidates, Q)
+    scores = scored.T.gather(1, where).masked_fill(rows < 0, -math.inf)
+    best = scores.topk(min(top_k, rows.shape[1]), dim=1)
+    return best.values, rows.gather(1, best.indices)
 
 
 class VideoSearch:

@@ -253,7 +253,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
 def run_search(args: argparse.Namespace) -> int:
     require_pyarrow()
-    from ovmlv.video_library.search import SearchConfig, VideoSearch, cached_faiss_index, linear_readout
+    from ovmlv.video_library.search import SearchConfig, VideoSearch, best_videos, cached_faiss_index
 
     index, model, processor = _index_and_model(args)
     queries, label_embeds = _label_embeddings(model, processor, args.queries)
@@ -265,9 +265,11 @@ def run_search(args: argparse.Namespace) -> int:
     search = VideoSearch(embeddings, args.backend, config)
     if search.backend == "faiss":
         search.use_faiss_index(cached_faiss_index(index, embeddings, config))
-    vectors, bias = linear_readout(model.logits, label_embeds, embeddings.shape[1])
-    scores, rows = search.search(vectors, args.top_k)
-    probabilities = (scores + bias[:, None]).sigmoid()  # inner products + b are the logits
+    device = label_embeds.device
+    logits, rows = best_videos(
+        search, lambda chunk, labels: model.logits(chunk.to(device), labels), label_embeds, args.top_k
+    )
+    probabilities = logits.sigmoid()
     results = [
         {
             "query": query,
