@@ -63,14 +63,17 @@ def linear_readout(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(C, D) query vectors q and (C,) biases b with logits(v, t) = v . q + b, for any score head affine in v.
 
-    Read by calling the head (never its weights): b = logits(0, t) and q = logits(e_i, t) - b for the unit vectors
-    e_i. For DualCoOp's paired label embeddings q is the scaled difference of the pair, as its head scores it.
+    Read by calling the head (never its weights): b = logits(0, t) and q = (logits(e_i, t) - logits(-e_i, t)) / 2
+    for the unit vectors e_i. For DualCoOp's paired label embeddings q is the scaled difference of the pair, as its
+    head scores it. For a head that is not affine (the direction head's log(2 sigmoid(a))) the central difference
+    reads its slopes on both sides alike: a surrogate that picks candidates for `best_videos` to score again.
     """
     with torch.inference_mode():
-        probes = torch.cat([torch.zeros(1, dim), torch.eye(dim)]).to(label_embeds.device)
-        values = logits(probes, label_embeds).float()  # (1 + D, C)
+        unit = torch.eye(dim)
+        probes = torch.cat([torch.zeros(1, dim), unit, -unit]).to(label_embeds.device)
+        values = logits(probes, label_embeds).float()  # (1 + 2D, C)
     bias = values[0]
-    return (values[1:] - bias).T.contiguous().cpu(), bias.cpu()
+    return ((values[1 : 1 + dim] - values[1 + dim :]) / 2).T.contiguous().cpu(), bias.cpu()
 
 
 def best_videos(
