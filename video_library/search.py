@@ -89,21 +89,27 @@ def best_videos(
     calling the head, so the ranking and the logits are the head's own whatever its form."""
     embeddings = search.embeddings
     if search.backend == "exact":
-        rows = torch.arange(len(embeddings)).expand(len(label_embeds), -1)
-    else:
-        vectors, _ = linear_readout(logits, label_embeds, embeddings.shape[1])
-        _, rows = search.search(vectors, RERANK_FACTOR * top_k)
+        best = head_scores(logits, embeddings, label_embeds).topk(min(top_k, len(embeddings)), dim=1)
+        return best.values, best.indices
+    vectors, _ = linear_readout(logits, label_embeds, embeddings.shape[1])
+    _, rows = search.search(vectors, RERANK_FACTOR * top_k)
     candidates, where = rows.clamp(min=0).unique(return_inverse=True)  # each video scored once for every query
-    with torch.inference_mode():
-        scored = torch.cat(
-            [
-                logits(embeddings[candidates[start : start + SCORE_CHUNK]], label_embeds).float().cpu()
-                for start in range(0, len(candidates), SCORE_CHUNK)
-            ]
-        )  # (candidates, Q)
-    scores = scored.T.gather(1, where).masked_fill(rows < 0, -math.inf)
-    best = scores.topk(min(top_k, rows.shape[1]), dim=1)
+    scores = head_scores(logits, embeddings[candidates], label_embeds).gather(1, where)
+    best = scores.masked_fill(rows < 0, -math.inf).topk(min(top_k, rows.shape[1]), dim=1)
     return best.values, rows.gather(1, best.indices)
+
+
+def head_scores(
+    logits: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], videos: torch.Tensor, label_embeds: torch.Tensor
+) -> torch.Tensor:
+    """(Q, n) logits of the (n, D) `videos` for each label, the head called on `SCORE_CHUNK` videos at a time."""
+    with torch.inference_mode():
+        return torch.cat(
+            [
+                logits(videos[start : start + SCORE_CHUNK], label_embeds).float().cpu()
+                for start in range(0, len(videos), SCORE_CHUNK)
+            ]
+        ).T
 
 
 class VideoSearch:
