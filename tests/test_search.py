@@ -72,12 +72,39 @@ def test_a_head_not_affine_in_the_video_ranks_videos_as_it_scores_them(towers):
     exact_logits, exact_rows = best_videos(VideoSearch(videos, "exact"), model.logits, labels, 5)
     assert torch.equal(exact_rows, expected.indices)
     torch.testing.assert_close(exact_logits, expected.values)
-    exhaustive = VideoSearch(videos, "faiss", SearchConfig(probe=10_000, training_points_per_list=39))
+    config = SearchConfig(probe=10_000, training_points_per_list=39)
+    exhaustive = VideoSearch(videos, "faiss", config, content_dims=dim)
     faiss_logits, faiss_rows = best_videos(exhaustive, model.logits, labels, 5)
     assert torch.equal(faiss_rows, expected.indices)  # the 20 best inner products hold the 5 best scores here
     torch.testing.assert_close(faiss_logits, expected.values)
     query, bias = linear_readout(model.logits, labels, videos.shape[1])
     assert not torch.equal((videos @ query.T + bias).T.topk(5, dim=1).indices, expected.indices)  # not affine
+
+
+def test_faiss_lists_group_videos_by_content_when_direction_codes_are_large(towers):
+    """Direction codes about 8 times the content's norm (as trained on the organism): lists built over the content
+    hold each topic, so one probed list finds a topic's best videos; drawn over the whole embedding, they would not."""
+    model = OvmlvModel.from_towers(
+        clip=towers.clip,
+        label_encoder="class_name",
+        temporal_layers=1,
+        direction_dims=4,
+        time_reversal_phrases=[["moving left", "moving right"]],
+    ).eval()
+    generator = torch.Generator().manual_seed(0)
+    dim = model.config.projection_dim
+    topics = torch.eye(2, dim)
+    content = topics.repeat_interleave(100, dim=0) + 0.3 * torch.randn(200, dim, generator=generator)
+    codes = 4 * torch.randn(200, 4, generator=generator)
+    videos = torch.cat([torch.nn.functional.normalize(content, dim=-1), codes], dim=1)
+    labels = torch.cat([topics, torch.zeros(2, 4)], dim=1)  # labels without a direction phrase: codes 0
+    with torch.no_grad():
+        expected = model.logits(videos, labels).T.topk(5, dim=1).indices
+    one_list_each = SearchConfig(lists_per_sqrt=0.15, probe=1, training_points_per_list=39)  # 2 lists, 1 probed
+    search = VideoSearch(videos, "faiss", one_list_each, content_dims=dim)
+    _, rows = best_videos(search, model.logits, labels, 5)
+    assert search.faiss_index.nlist == 2
+    assert torch.equal(rows, expected)
 
 
 def test_faiss_scanning_every_list_finds_what_exact_search_finds():
@@ -89,7 +116,7 @@ def test_faiss_scanning_every_list_finds_what_exact_search_finds():
     exact_scores, exact_rows = VideoSearch(embeddings, "exact").search(queries, 10)
     faiss = VideoSearch(embeddings, "faiss", config)
     faiss.use_faiss_index(build_faiss_index(embeddings, config))
-    assert config.num_lists(3000) == 46  # round(4 * sqrt(3000)) lists, 64 training points each
+    assert config.num_lists(3000) == 46  # sqrt(3000) lists, but at most 3000 // 64 training points each
     faiss_scores, faiss_rows = faiss.search(queries, 10)
     assert torch.equal(faiss_rows, exact_rows)
     torch.testing.assert_close(faiss_scores, exact_scores)

@@ -8,6 +8,12 @@ only the `probe` lists nearest the query. It is built once per set of shards and
 scores the videos found again (`best_videos`), so a head that is not affine in f_v (the direction head's log-odds,
 a category label's best member) ranks them as the pipeline would: every video when searching exactly,
 `RERANK_FACTOR` times the asked number through FAISS.
+
+The lists are drawn over the video embedding's content only, its first `content_dims` values (the model's
+projection_dim); the videos in them are scanned whole. A direction head's codes follow the content, and on the
+organism's trained model their norm is about 8 where the content's is 1: lists drawn over both group videos by
+motion, and the lists nearest a query miss its topic (`bench/search.py`, a million clustered videos: recall@10 0.088
+against 1.000). Scanned whole, the codes still pick the candidates a direction label's score favours.
 """
 
 from __future__ import annotations
@@ -113,19 +119,28 @@ def head_scores(
 
 
 class VideoSearch:
-    """The best videos for query vectors, exactly or through FAISS; both return (Q, k) inner products and rows."""
+    """The best videos for query vectors, exactly or through FAISS; both return (Q, k) inner products and rows.
+    FAISS's lists are drawn over the first `content_dims` values of each embedding (default: all of them)."""
 
-    def __init__(self, embeddings: torch.Tensor, backend: str = "auto", config: SearchConfig | None = None):
+    def __init__(
+        self,
+        embeddings: torch.Tensor,
+        backend: str = "auto",
+        config: SearchConfig | None = None,
+        content_dims: int | None = None,
+    ):
         if backend not in BACKENDS:
             raise ValueError(f"backend={backend!r} is not one of {BACKENDS}.")
         self.embeddings = embeddings.float().contiguous()  # (N, D)
+        self.content_dims = content_dims or embeddings.shape[1]
         self.config = config or SearchConfig()
         exact = backend == "exact" or (backend == "auto" and len(embeddings) <= self.config.exact_max_videos)
         self.backend = "exact" if exact else "faiss"
         self.faiss_index = None
 
     def use_faiss_index(self, faiss_index) -> None:
-        """Search through `faiss_index` (built by `build_faiss_index` over these embeddings, in this order)."""
+        """Search through `faiss_index` (built by `build_faiss_index` over these embeddings, in this order, and
+        `content_dims`)."""
         self.faiss_index = faiss_index
         self.faiss_index.nprobe = self.config.probe
 
@@ -136,7 +151,7 @@ class VideoSearch:
             with torch.inference_mode():
                 return (queries.float() @ self.embeddings.T).topk(top_k, dim=1)
         if self.faiss_index is None:
-            self.use_faiss_index(build_faiss_index(self.embeddings, self.config))
+            self.use_faiss_index(build_faiss_index(self.embeddings, self.config, self.content_dims))
         scores, rows = self.faiss_index.search(np.ascontiguousarray(queries.float().numpy()), top_k)
         return torch.from_numpy(scores), torch.from_numpy(rows)  # rows are -1 past the videos the lists held
 
@@ -153,34 +168,46 @@ def import_faiss():
     return faiss
 
 
-def build_faiss_index(embeddings: torch.Tensor, config: SearchConfig):
-    """An inner-product IVF index over (N, D) `embeddings`, rows numbered in their order."""
+def build_faiss_index(embeddings: torch.Tensor, config: SearchConfig, content_dims: int | None = None):
+    """An inner-product IVF index over (N, D) `embeddings`, rows numbered in their order, its lists drawn over the
+    first `content_dims` values (default D): their centroids are 0 past them, so the rest of an embedding moves
+    neither which list holds it nor which lists a query probes, and is still scanned."""
     faiss = import_faiss()
     vectors = np.ascontiguousarray(embeddings.float().numpy())
+    width, dims = vectors.shape[1], content_dims or vectors.shape[1]
     num_lists = config.num_lists(len(vectors))
-    quantizer = faiss.IndexFlatIP(vectors.shape[1])
-    index = faiss.IndexIVFFlat(quantizer, vectors.shape[1], num_lists, faiss.METRIC_INNER_PRODUCT)
     sample = min(len(vectors), num_lists * config.training_points_per_list)
     rows = np.random.default_rng(config.seed).choice(len(vectors), sample, replace=False)
-    index.cp.seed = config.seed
-    index.train(vectors[np.sort(rows)])
+    lists = faiss.IndexIVFFlat(faiss.IndexFlatIP(dims), dims, num_lists, faiss.METRIC_INNER_PRODUCT)
+    lists.cp.seed = config.seed
+    lists.train(np.ascontiguousarray(vectors[np.sort(rows), :dims]))
+    if dims == width:
+        lists.add(vectors)
+        return lists
+    centroids = np.zeros((num_lists, width), dtype=np.float32)
+    centroids[:, :dims] = lists.quantizer.reconstruct_n(0, num_lists)
+    quantizer = faiss.IndexFlatIP(width)
+    quantizer.add(centroids)
+    index = faiss.IndexIVFFlat(quantizer, width, num_lists, faiss.METRIC_INNER_PRODUCT)  # trained: its lists given
     index.add(vectors)
     return index
 
 
-def cached_faiss_index(index: VideoIndex, embeddings: torch.Tensor, config: SearchConfig):
+def cached_faiss_index(
+    index: VideoIndex, embeddings: torch.Tensor, config: SearchConfig, content_dims: int | None = None
+):
     """The FAISS index of `index`'s current shards, built once and kept in `INDEX/search/` (replaced when the
-    shards or the list count change)."""
+    shards, the list count or the values the lists are drawn over change)."""
     faiss = import_faiss()
     key = hashlib.sha256("\n".join(p.name for p in index.shard_paths()).encode())
-    key.update(f"{config.num_lists(len(embeddings))}:{config.seed}".encode())
+    key.update(f"{config.num_lists(len(embeddings))}:{config.seed}:{content_dims or embeddings.shape[1]}".encode())
     path = index.root / SEARCH_DIR / f"ivf-{key.hexdigest()[:16]}.faiss"
     if path.is_file():
         try:
             return faiss.read_index(str(path))
         except RuntimeError as err:  # derived data: a damaged copy is rebuilt
             logger.warning("Rebuilding the damaged FAISS index %s (%s)", path, err)
-    built = build_faiss_index(embeddings, config)
+    built = build_faiss_index(embeddings, config, content_dims)
     write_atomically(path, lambda temporary: faiss.write_index(built, temporary))
     for stale in path.parent.glob("ivf-*.faiss"):
         if stale != path:

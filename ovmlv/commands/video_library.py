@@ -262,9 +262,9 @@ def run_search(args: argparse.Namespace) -> int:
         raise CommandError(f"{args.index} holds no embedded video yet: run `ovmlv index` first.")
     given = {"exact_max_videos": args.exact_max_videos, "probe": args.probe}
     config = SearchConfig(**{field: value for field, value in given.items() if value is not None})
-    search = VideoSearch(embeddings, args.backend, config)
+    search = VideoSearch(embeddings, args.backend, config, content_dims=model.config.projection_dim)
     if search.backend == "faiss":
-        search.use_faiss_index(cached_faiss_index(index, embeddings, config))
+        search.use_faiss_index(cached_faiss_index(index, embeddings, config, search.content_dims))
     device = label_embeds.device
     logits, rows = best_videos(
         search, lambda chunk, labels: model.logits(chunk.to(device), labels), label_embeds, args.top_k
