@@ -41,16 +41,21 @@ def test_the_score_head_is_a_query_vector_and_a_bias(towers, processor, label_en
     assert torch.allclose(bias, torch.tensor(-1.5))
 
 
-def test_a_head_not_affine_in_the_video_ranks_videos_as_it_scores_them(towers):
-    """The direction head adds log(2 sigmoid(a)) of the code agreement: no query vector reads it, so the found videos
-    are scored again by the head, exactly and through FAISS."""
-    model = OvmlvModel.from_towers(
+def direction_head_model(towers) -> OvmlvModel:
+    """A model whose score head adds a direction term of 4 codes (not affine in the video embedding)."""
+    return OvmlvModel.from_towers(
         clip=towers.clip,
         label_encoder="class_name",
         temporal_layers=1,
         direction_dims=4,
         time_reversal_phrases=[["moving left", "moving right"]],
     ).eval()
+
+
+def test_a_head_not_affine_in_the_video_ranks_videos_as_it_scores_them(towers):
+    """The direction head adds log(2 sigmoid(a)) of the code agreement: no query vector reads it, so the found videos
+    are scored again by the head, exactly and through FAISS."""
+    model = direction_head_model(towers)
     generator = torch.Generator().manual_seed(0)
     dim = model.config.projection_dim
     videos = torch.cat(
@@ -84,13 +89,7 @@ def test_a_head_not_affine_in_the_video_ranks_videos_as_it_scores_them(towers):
 def test_faiss_lists_group_videos_by_content_when_direction_codes_are_large(towers):
     """Direction codes about 8 times the content's norm (as trained on the organism): lists built over the content
     hold each topic, so one probed list finds a topic's best videos; drawn over the whole embedding, they would not."""
-    model = OvmlvModel.from_towers(
-        clip=towers.clip,
-        label_encoder="class_name",
-        temporal_layers=1,
-        direction_dims=4,
-        time_reversal_phrases=[["moving left", "moving right"]],
-    ).eval()
+    model = direction_head_model(towers)
     generator = torch.Generator().manual_seed(0)
     dim = model.config.projection_dim
     topics = torch.eye(2, dim)
