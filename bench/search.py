@@ -23,6 +23,8 @@ import dataclasses
 import os
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -54,12 +56,13 @@ def clustered_data(num: int, queries: int, generator: torch.Generator) -> tuple[
     return points, F.normalize(centres[asked] + 0.06 * torch.randn(queries, DIM, generator=generator), dim=-1)
 
 
-def per_query_ms(search: VideoSearch, queries: torch.Tensor, rounds: int) -> float:
+def per_query_ms(find: Callable[[torch.Tensor], object], queries: torch.Tensor, rounds: int) -> float:
+    """Milliseconds per single query of `find((1, D) query)`, mean over the queries, best of `rounds`."""
     best = float("inf")
     for _ in range(rounds):
         start = time.perf_counter()
         for query in queries:
-            search.search(query[None], TOP_K)
+            find(query[None])
         best = min(best, (time.perf_counter() - start) / len(queries))
     return 1e3 * best
 
@@ -72,7 +75,7 @@ def recall(found: torch.Tensor, truth: torch.Tensor) -> float:
 def bench(name: str, embeddings: torch.Tensor, queries: torch.Tensor, rounds: int) -> list[str]:
     exact = VideoSearch(embeddings, "exact")
     _, truth = exact.search(queries, TOP_K)
-    exact_ms = per_query_ms(exact, queries, rounds)
+    exact_ms = per_query_ms(partial(exact.search, top_k=TOP_K), queries, rounds)
     config = SearchConfig()
     start = time.perf_counter()
     faiss_index = build_faiss_index(embeddings, config)
@@ -82,7 +85,7 @@ def bench(name: str, embeddings: torch.Tensor, queries: torch.Tensor, rounds: in
         search = VideoSearch(embeddings, "faiss", dataclasses.replace(config, probe=probe))
         search.use_faiss_index(faiss_index)
         _, found = search.search(queries, TOP_K)
-        ms = per_query_ms(search, queries, rounds)
+        ms = per_query_ms(partial(search.search, top_k=TOP_K), queries, rounds)
         rows.append(
             f"{name:<10} FAISS IVF {config.num_lists(len(embeddings))} lists, probe {probe:<4} {ms:>9.2f} ms  "
             f"recall@10 {recall(found, truth):.3f}  {exact_ms / ms:6.1f}x faster"
@@ -113,23 +116,12 @@ def with_codes(
     return torch.cat([embeddings, video_codes], 1), torch.cat([queries, label_codes], 1)
 
 
-def per_query_head_ms(search: VideoSearch, head: ScoreHead, queries: torch.Tensor, rounds: int) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for query in queries:
-            best_videos(search, head, query[None], TOP_K)
-        best = min(best, (time.perf_counter() - start) / len(queries))
-    return 1e3 * best
-
-
 def bench_head(name: str, embeddings: torch.Tensor, queries: torch.Tensor, rounds: int) -> list[str]:
     head = direction_head()
-    plain = VideoSearch(embeddings, "exact")
-    plain_ms = per_query_ms(plain, queries, rounds)
     exact = VideoSearch(embeddings, "exact")
+    plain_ms = per_query_ms(partial(exact.search, top_k=TOP_K), queries, rounds)
     _, truth = best_videos(exact, head, queries, TOP_K)
-    exact_ms = per_query_head_ms(exact, head, queries, rounds)
+    exact_ms = per_query_ms(partial(best_videos, exact, head, top_k=TOP_K), queries, rounds)
     rows = [
         f"{name:<10} inner product only, exact{'':<6} {plain_ms:>9.2f} ms  (reference)",
         f"{name:<10} through the head, exact{'':<8} {exact_ms:>9.2f} ms  recall@10 1.000  "
@@ -139,7 +131,7 @@ def bench_head(name: str, embeddings: torch.Tensor, queries: torch.Tensor, round
         search = VideoSearch(embeddings, "faiss", content_dims=content_dims)
         search.use_faiss_index(build_faiss_index(embeddings, search.config, content_dims))
         _, found = best_videos(search, head, queries, TOP_K)
-        faiss_ms = per_query_head_ms(search, head, queries, rounds)
+        faiss_ms = per_query_ms(partial(best_videos, search, head, top_k=TOP_K), queries, rounds)
         rows.append(
             f"{name:<10} through the head, FAISS probe {search.config.probe}, lists over the {lists_read}: "
             f"{faiss_ms:.2f} ms  recall@10 {recall(found, truth):.3f}  {exact_ms / faiss_ms:.1f}x faster than exact"

@@ -180,10 +180,7 @@ def build_faiss_index(embeddings: torch.Tensor, config: SearchConfig, content_di
     rows = np.random.default_rng(config.seed).choice(len(vectors), sample, replace=False)
     lists = faiss.IndexIVFFlat(faiss.IndexFlatIP(dims), dims, num_lists, faiss.METRIC_INNER_PRODUCT)
     lists.cp.seed = config.seed
-    lists.train(np.ascontiguousarray(vectors[np.sort(rows), :dims]))
-    if dims == width:
-        lists.add(vectors)
-        return lists
+    lists.train(np.ascontiguousarray(vectors[np.sort(rows), :dims]))  # k-means over the content
     centroids = np.zeros((num_lists, width), dtype=np.float32)
     centroids[:, :dims] = lists.quantizer.reconstruct_n(0, num_lists)
     quantizer = faiss.IndexFlatIP(width)
